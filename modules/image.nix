@@ -1,0 +1,207 @@
+# The `image` option tree: what `docker inspect` shows of the image
+# (name, tag, entrypoint, env, ...) and what goes into its root.
+{ lib, pkgs, ... }:
+let
+  inherit (lib) mkOption types literalExpression;
+  # Values a user may put in `image.env`; packages and paths become
+  # their store path.
+  envValue = types.oneOf [
+    types.str
+    types.int
+    types.path
+    types.package
+  ];
+  # Docker writes sets as `{ "key": {} }`.
+  dockerSet = types.attrsOf (types.attrsOf types.anything);
+in
+{
+  options.image = {
+    name = mkOption {
+      type = types.str;
+      example = "hello";
+      description = ''
+        The image name: the repository part of the reference `podman load`
+        and `docker load` give it (`name:tag`).
+      '';
+    };
+
+    tag = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "latest";
+      description = ''
+        The image tag. By default the hash part of the image's store path,
+        as nixpkgs' `dockerTools` does: it changes exactly when the
+        content does.
+      '';
+    };
+
+    entryPoint = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = literalExpression ''[ "''${pkgs.hello}/bin/hello" ]'';
+      description = "The command the container runs (Docker's `Entrypoint`).";
+    };
+
+    cmd = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "--greeting" "hi" ];
+      description = ''
+        Default arguments of the entry point (Docker's `Cmd`), replaced by
+        the arguments given to `podman run IMAGE ...`.
+      '';
+    };
+
+    env = mkOption {
+      type = types.attrsOf envValue;
+      default = { };
+      example = literalExpression ''{ LANG = "C.UTF-8"; SSL_CERT_FILE = "''${pkgs.cacert}/etc/ssl/certs/ca-bundle.crt"; }'';
+      description = ''
+        Environment variables of the container, written as `NAME=value`
+        in name order. Packages and paths become their store path, which
+        is then part of the image.
+      '';
+    };
+
+    workingDir = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/srv";
+      description = "The working directory of the entry point (Docker's `WorkingDir`).";
+    };
+
+    user = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "1000:1000";
+      description = ''
+        The user the entry point runs as (Docker's `User`): a name from
+        the image's `/etc/passwd`, a uid, or `uid:gid`.
+      '';
+    };
+
+    exposedPorts = mkOption {
+      type = dockerSet;
+      default = { };
+      example = {
+        "80/tcp" = { };
+        "53/udp" = { };
+      };
+      description = ''
+        Ports the container listens on, Docker style (`"<port>/<proto>" = { };`),
+        published by `podman run -P`.
+      '';
+    };
+
+    volumes = mkOption {
+      type = dockerSet;
+      default = { };
+      example = {
+        "/var/lib/data" = { };
+      };
+      description = "Paths the container runtime mounts a volume on (Docker's `Volumes`).";
+    };
+
+    labels = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      example = {
+        "org.opencontainers.image.source" = "https://example.org/app";
+      };
+      description = "Image labels, shown by `podman inspect`.";
+    };
+
+    stopSignal = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "SIGQUIT";
+      description = "The signal `podman stop` sends first (Docker's `StopSignal`).";
+    };
+
+    created = mkOption {
+      type = types.str;
+      default = "1970-01-01T00:00:01Z";
+      example = "2024-01-01T00:00:00Z";
+      description = ''
+        The image creation date (RFC 3339). The default is fixed so that
+        the same inputs give the same image on any day.
+      '';
+    };
+
+    interactive = mkOption {
+      type = types.bool;
+      default = false;
+      example = true;
+      description = ''
+        Make the image usable interactively: adds `bashInteractive` and
+        `coreutils` to the image, `/bin/sh` and `/usr/bin/env`.
+      '';
+    };
+
+    maxLayers = mkOption {
+      type = types.int;
+      default = 100;
+      example = 20;
+      description = ''
+        The most layers the image has. Store paths get a layer each, most
+        shared first; when there are more, the rest share the last store
+        layer. The customisation layer (everything outside `/nix/store`)
+        is always last.
+      '';
+    };
+
+    run = mkOption {
+      type = types.lines;
+      default = "";
+      example = ''
+        mkdir -p var/lib/app
+        echo hello > etc/motd
+      '';
+      description = ''
+        Shell commands run at build time in the image root (the working
+        directory). What they create lands in the customisation layer.
+        A `tmp` directory with mode 1777 is always present.
+      '';
+    };
+
+    from = mkOption {
+      type = types.nullOr types.package;
+      default = null;
+      example = literalExpression "pkgs.dockerTools.pullImage { imageName = \"alpine\"; ... }";
+      description = ''
+        A base image archive (docker-archive or OCI layout) whose layers
+        come first and whose config is the default of ours.
+      '';
+    };
+
+    contents = mkOption {
+      type = types.listOf (types.either types.package types.str);
+      default = [ ];
+      internal = true;
+      description = ''
+        Store paths whose closure goes into the image besides those the
+        options above refer to (set by other modules).
+      '';
+    };
+
+    rootTrees = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+      internal = true;
+      description = ''
+        Generated trees copied into the image root: each has `root/` and
+        an optional `manifest.json` of owners and modes (set by the users,
+        etc and s6 modules).
+      '';
+    };
+
+    symlinks = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      internal = true;
+      example = literalExpression ''{ "/bin/sh" = "''${pkgs.bash}/bin/bash"; }'';
+      description = "Symlinks in the image root, link path to target.";
+    };
+  };
+}

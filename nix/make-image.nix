@@ -1,0 +1,46 @@
+# `lib.makeImage`: evaluates user modules with our module list and returns
+# the image derivation, with the evaluated configuration attached.
+{
+  lib,
+  pkgs,
+  # The helper executables: { image = "/nix/store/…/nci-image"; … }.
+  tools,
+}:
+let
+  inherit (lib) concatMapStrings filter;
+  modules = import ../modules;
+in
+module:
+let
+  eval = lib.evalModules {
+    modules =
+      modules
+      ++ lib.toList module
+      ++ [
+        {
+          _module.args = {
+            inherit pkgs;
+            nciTools = tools;
+          };
+        }
+      ];
+  };
+  inherit (eval) config;
+  failed = map (a: a.message) (filter (a: !a.assertion) config.assertions);
+  image =
+    if failed != [ ] then
+      throw "\nFailed assertions:\n${concatMapStrings (m: "- ${m}\n") failed}"
+    else
+      lib.showWarnings config.warnings config.system.build.image;
+in
+image
+// {
+  inherit config;
+  inherit (eval) options;
+  imageName = config.image.name;
+  imageTag =
+    if config.image.tag != null then
+      config.image.tag
+    else
+      builtins.head (lib.splitString "-" (baseNameOf (builtins.unsafeDiscardStringContext image.outPath)));
+}

@@ -1,0 +1,64 @@
+//! The library's error type: every variant names what the user can fix
+//! (an option path, a file, a store path).
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A spec field (named by the Nix option it comes from) has a bad value.
+    #[error("{field}: {reason}")]
+    InvalidSpec { field: String, reason: String },
+
+    /// A spec file is not valid JSON or does not have the expected shape.
+    #[error("{file}: not a valid spec: {source}")]
+    SpecSyntax {
+        file: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Two sources want to put different things at one path in the image.
+    #[error("{path}: conflict between {first} and {second}")]
+    Conflict {
+        path: String,
+        first: String,
+        second: String,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidSpec {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Adds the path to an `io::Result`'s error.
+pub trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+}

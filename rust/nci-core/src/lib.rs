@@ -1,0 +1,15 @@
+//! Shared code of the nix-container-images helpers: the JSON spec types
+//! written by the Nix modules (validated on parse), the Nix build
+//! environment (structured attrs, reference graphs), deterministic tar
+//! writing and hashing.
+
+pub mod closure;
+pub mod error;
+pub mod fs_walk;
+pub mod hash;
+pub mod image_spec;
+pub mod nix_build;
+pub mod tar;
+pub mod tree_manifest;
+
+pub use error::{Error, Result};

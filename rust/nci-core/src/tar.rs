@@ -1,0 +1,338 @@
+//! Deterministic tar writing: entries carry every header field explicitly
+//! (no host uid, mtime or umask leaks in), long names use PAX records, and
+//! the exact archive size is known before any byte is written, so a layer
+//! can be nested in an outer archive without a temporary copy.
+
+use crate::error::{IoContext, Result};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+/// The mtime of every entry: Nix's store timestamp, so images do not
+/// depend on the day they are built.
+pub const MTIME: u64 = 1;
+
+const BLOCK: u64 = 512;
+
+/// What an entry is, and where its content comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Directory,
+    /// A regular file copied from the host filesystem.
+    File { source: PathBuf, size: u64 },
+    /// A regular file with in-memory content.
+    Bytes(Vec<u8>),
+    Symlink { target: String },
+    /// A hard link to an earlier entry of the same archive.
+    HardLink { target: String },
+}
+
+/// One archive member. `path` is relative (no leading `/`), without a
+/// trailing slash for directories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub path: String,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub kind: Kind,
+}
+
+impl Entry {
+    pub fn directory(path: impl Into<String>, mode: u32) -> Self {
+        Entry::new(path, mode, Kind::Directory)
+    }
+
+    pub fn symlink(path: impl Into<String>, target: impl Into<String>) -> Self {
+        Entry::new(
+            path,
+            0o777,
+            Kind::Symlink {
+                target: target.into(),
+            },
+        )
+    }
+
+    pub fn bytes(path: impl Into<String>, mode: u32, content: Vec<u8>) -> Self {
+        Entry::new(path, mode, Kind::Bytes(content))
+    }
+
+    pub fn new(path: impl Into<String>, mode: u32, kind: Kind) -> Self {
+        Entry {
+            path: path.into(),
+            mode,
+            uid: 0,
+            gid: 0,
+            kind,
+        }
+    }
+
+    fn content_size(&self) -> u64 {
+        match &self.kind {
+            Kind::File { size, .. } => *size,
+            Kind::Bytes(b) => b.len() as u64,
+            _ => 0,
+        }
+    }
+
+    /// The name as stored in the archive (directories end with `/`).
+    fn archive_name(&self) -> String {
+        match self.kind {
+            Kind::Directory => format!("{}/", self.path),
+            _ => self.path.clone(),
+        }
+    }
+
+    fn link_name(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Symlink { target } | Kind::HardLink { target } => Some(target),
+            _ => None,
+        }
+    }
+
+    /// The header blocks of this entry: a PAX extended header when a name
+    /// does not fit ustar, then the ustar header.
+    fn header_blocks(&self) -> Vec<u8> {
+        let name = self.archive_name();
+        let mut pax = Vec::new();
+        if !fits_ustar(&name) {
+            pax_record(&mut pax, "path", &name);
+        }
+        if let Some(link) = self.link_name() {
+            if link.len() > 100 {
+                pax_record(&mut pax, "linkpath", link);
+            }
+        }
+        let mut out = Vec::with_capacity(1024);
+        if !pax.is_empty() {
+            let mut h = base_header(tar::EntryType::XHeader, 0o644, 0, 0, pax.len() as u64);
+            set_name_bytes(&mut h, b"././@PaxHeader");
+            h.set_cksum();
+            out.extend_from_slice(h.as_bytes());
+            out.extend_from_slice(&pax);
+            pad_to_block(&mut out);
+        }
+        let kind = match self.kind {
+            Kind::Directory => tar::EntryType::Directory,
+            Kind::File { .. } | Kind::Bytes(_) => tar::EntryType::Regular,
+            Kind::Symlink { .. } => tar::EntryType::Symlink,
+            Kind::HardLink { .. } => tar::EntryType::Link,
+        };
+        let mut h = base_header(kind, self.mode, self.uid, self.gid, self.content_size());
+        if fits_ustar(&name) {
+            set_ustar_name(&mut h, &name);
+        } else {
+            // Readers use the PAX path; the header keeps a truncated hint.
+            set_name_bytes(&mut h, &name.as_bytes()[..100]);
+        }
+        if let Some(link) = self.link_name() {
+            let bytes = link.as_bytes();
+            h.as_old_mut().linkname[..bytes.len().min(100)]
+                .copy_from_slice(&bytes[..bytes.len().min(100)]);
+        }
+        h.set_cksum();
+        out.extend_from_slice(h.as_bytes());
+        out
+    }
+
+    /// Bytes this entry takes in an archive, headers and padding included.
+    pub fn encoded_len(&self) -> u64 {
+        self.header_blocks().len() as u64 + round_up(self.content_size())
+    }
+
+    /// Writes the entry: headers, content, padding. A file whose size
+    /// changed since it was listed is an error, never a corrupt archive.
+    pub fn write_to(&self, w: &mut impl Write, buf: &mut [u8]) -> Result<()> {
+        let io_err = |e| crate::Error::io(self.path.clone(), e);
+        w.write_all(&self.header_blocks()).map_err(io_err)?;
+        match &self.kind {
+            Kind::File { source, size } => {
+                let mut f = File::open(source).at(source)?;
+                let mut left = *size;
+                while left > 0 {
+                    let want = buf.len().min(left as usize);
+                    let n = f.read(&mut buf[..want]).at(source)?;
+                    if n == 0 {
+                        return Err(crate::Error::io(
+                            source,
+                            io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while read"),
+                        ));
+                    }
+                    w.write_all(&buf[..n]).map_err(io_err)?;
+                    left -= n as u64;
+                }
+            }
+            Kind::Bytes(b) => w.write_all(b).map_err(io_err)?,
+            _ => {}
+        }
+        let pad = round_up(self.content_size()) - self.content_size();
+        w.write_all(&ZEROS[..pad as usize]).map_err(io_err)?;
+        Ok(())
+    }
+}
+
+static ZEROS: [u8; 1024] = [0; 1024];
+
+/// The size of a whole archive of these entries (end marker included).
+pub fn archive_len(entries: &[Entry]) -> u64 {
+    entries.iter().map(Entry::encoded_len).sum::<u64>() + 2 * BLOCK
+}
+
+/// Writes a complete archive: the entries then the two zero blocks.
+pub fn write_archive(entries: &[Entry], w: &mut impl Write) -> Result<()> {
+    let mut buf = vec![0u8; 1 << 20];
+    for e in entries {
+        e.write_to(w, &mut buf)?;
+    }
+    write_end(w)
+}
+
+/// The header blocks of a regular-file member of `size` bytes whose
+/// content the caller streams itself, followed by [`padding`].
+pub fn file_header(name: &str, mode: u32, size: u64) -> Vec<u8> {
+    let kind = Kind::File {
+        source: PathBuf::new(),
+        size,
+    };
+    Entry::new(name, mode, kind).header_blocks()
+}
+
+/// The zero bytes that complete a member of `size` bytes to a block.
+pub fn padding(size: u64) -> &'static [u8] {
+    &ZEROS[..(round_up(size) - size) as usize]
+}
+
+/// The end-of-archive marker.
+pub fn write_end(w: &mut impl Write) -> Result<()> {
+    w.write_all(&ZEROS).at("<archive>")
+}
+
+fn base_header(kind: tar::EntryType, mode: u32, uid: u64, gid: u64, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_uid(uid);
+    h.set_gid(gid);
+    h.set_mtime(MTIME);
+    h.set_size(size);
+    h
+}
+
+fn fits_ustar(name: &str) -> bool {
+    name.is_ascii() && (name.len() <= 100 || split_ustar(name).is_some())
+}
+
+/// Splits a long name into ustar's prefix (≤155) and name (≤100) at a `/`.
+fn split_ustar(name: &str) -> Option<(&str, &str)> {
+    let bytes = name.as_bytes();
+    (0..bytes.len().min(156))
+        .rev()
+        .filter(|&i| bytes[i] == b'/')
+        .map(|i| (&name[..i], &name[i + 1..]))
+        .find(|(_, rest)| rest.len() <= 100 && !rest.is_empty())
+}
+
+fn set_ustar_name(h: &mut tar::Header, name: &str) {
+    if name.len() <= 100 {
+        set_name_bytes(h, name.as_bytes());
+    } else if let Some((prefix, rest)) = split_ustar(name) {
+        set_name_bytes(h, rest.as_bytes());
+        if let Some(u) = h.as_ustar_mut() {
+            u.prefix[..prefix.len()].copy_from_slice(prefix.as_bytes());
+        }
+    }
+}
+
+fn set_name_bytes(h: &mut tar::Header, name: &[u8]) {
+    let field = &mut h.as_old_mut().name;
+    field.fill(0);
+    field[..name.len()].copy_from_slice(name);
+}
+
+/// One PAX record: `<len> <key>=<value>\n`, where len counts itself.
+fn pax_record(out: &mut Vec<u8>, key: &str, value: &str) {
+    let body = key.len() + value.len() + 3; // space, '=', newline
+    let mut len = body + 1;
+    while len != body + len.to_string().len() {
+        len = body + len.to_string().len();
+    }
+    out.extend_from_slice(format!("{len} {key}={value}\n").as_bytes());
+}
+
+fn round_up(n: u64) -> u64 {
+    n.div_ceil(BLOCK) * BLOCK
+}
+
+fn pad_to_block(v: &mut Vec<u8>) {
+    let len = round_up(v.len() as u64) as usize;
+    v.resize(len, 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_back(entries: &[Entry]) -> Vec<(String, u64, String)> {
+        let mut bytes = Vec::new();
+        write_archive(entries, &mut bytes).unwrap();
+        assert_eq!(bytes.len() as u64, archive_len(entries));
+        let mut ar = tar::Archive::new(&bytes[..]);
+        ar.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let link = e
+                    .link_name()
+                    .unwrap()
+                    .map(|l| l.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    e.header().mtime().unwrap(),
+                    link,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn long_names_and_links_round_trip_through_pax() {
+        let long = format!("nix/store/{}", "x".repeat(300));
+        let target = format!("/nix/store/{}", "y".repeat(200));
+        let entries = vec![
+            Entry::directory("nix", 0o755),
+            Entry::bytes(long.clone(), 0o444, b"hi".to_vec()),
+            Entry::symlink("link", target.clone()),
+        ];
+        let got = read_back(&entries);
+        assert_eq!(got[0].0, "nix/");
+        assert_eq!(got[1].0, long);
+        assert_eq!(got[2].2, target);
+        assert!(got.iter().all(|g| g.1 == MTIME));
+    }
+
+    #[test]
+    fn names_between_100_and_255_use_the_ustar_prefix() {
+        let name = format!("{}/{}", "a".repeat(120), "b".repeat(90));
+        let got = read_back(&[Entry::bytes(name.clone(), 0o644, vec![])]);
+        assert_eq!(got[0].0, name);
+    }
+
+    #[test]
+    fn pax_record_length_counts_its_own_digits() {
+        let mut v = Vec::new();
+        pax_record(&mut v, "path", &"p".repeat(93));
+        let s = String::from_utf8(v).unwrap();
+        let (len, _) = s.split_once(' ').unwrap();
+        assert_eq!(len.parse::<usize>().unwrap(), s.len());
+    }
+
+    #[test]
+    fn same_entries_give_same_bytes() {
+        let entries = vec![Entry::bytes("a", 0o600, b"x".to_vec())];
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        write_archive(&entries, &mut a).unwrap();
+        write_archive(&entries, &mut b).unwrap();
+        assert_eq!(a, b);
+    }
+}

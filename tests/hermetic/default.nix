@@ -1,0 +1,92 @@
+# The hermetic package set: stand-ins for the nixpkgs packages our tests
+# and examples use, built offline from the host's Debian binaries, under
+# nixpkgs' attribute names and bin/ layout, plus the trivial builders a
+# user module may call. `import ./tests/hermetic {}` gives
+# `{ pkgs, lib, tools, makeImage }`, the same `makeImage` users get from
+# the flake, fed these packages and the cargo-built helpers.
+{
+  # nixpkgs' lib (the module system); the tests pass -I nixpkgs-lib=...
+  lib ? import <nixpkgs-lib>,
+  # Where `cargo build` left the static helpers (see tests/build-tools).
+  toolsDir ? ../../rust/target/x86_64-unknown-linux-gnu/release,
+  system ? builtins.currentSystem,
+}:
+let
+  standin =
+    name:
+    { binaries ? [ ], debPackages ? [ ], links ? { } }:
+    derivation {
+      inherit name system;
+      builder = "/bin/bash";
+      args = [ ./standin.sh ];
+      binaries = toString binaries;
+      debPackages = toString debPackages;
+      links = toString (lib.mapAttrsToList (n: t: "${n}=${t}") links);
+    };
+
+  busyboxApplets = [ "sh" "ls" "cat" "id" "env" "grep" "head" "sleep" "wget" "ps" "stat" "getent" "echo" "touch" "mkdir" "kill" "whoami" "true" "false" "test" "printf" "rm" "wc" "find" "du" "nc" "pwd" "sed" ];
+
+  pkgs = {
+    inherit lib system;
+    stdenv.hostPlatform.system = system;
+
+    hello = standin "hello-2.12" { binaries = [ "/usr/bin/hello" ]; };
+    busybox = standin "busybox-1.35" {
+      binaries = [ "/bin/busybox" ];
+      links = lib.genAttrs (map (a: "bin/${a}") busyboxApplets) (_: "busybox");
+    };
+    bash = standin "bash-5.2" {
+      binaries = [ "/bin/bash" ];
+      links."bin/sh" = "bash";
+    };
+    bashInteractive = pkgs.bash;
+    coreutils = standin "coreutils-9.1" { debPackages = [ "coreutils" ]; };
+    s6 = standin "s6-2.11" { debPackages = [ "s6" ]; };
+    execline = standin "execline-2.9" { debPackages = [ "execline" ]; };
+    nginx = standin "nginx-1.22" { binaries = [ "/usr/sbin/nginx" ]; };
+
+    # nixpkgs' trivial builders, with the stand-in bash and coreutils.
+    runCommand =
+      name: env: script:
+      derivation (
+        {
+          inherit name system;
+          builder = "${pkgs.bash}/bin/bash";
+          args = [ "-euc" script ];
+          PATH = "${pkgs.coreutils}/bin:${pkgs.bash}/bin";
+        }
+        // env
+      );
+    writeTextFile =
+      { name, text, executable ? false, destination ? "" }:
+      pkgs.runCommand name { inherit text; passAsFile = [ "text" ]; } ''
+        target="$out${destination}"
+        mkdir -p "$(dirname "$target")"
+        cp "$textPath" "$target"
+        ${lib.optionalString executable ''chmod +x "$target"''}
+      '';
+    writeText = name: text: pkgs.writeTextFile { inherit name text; };
+    writeScript = name: text: pkgs.writeTextFile { inherit name text; executable = true; };
+    writeShellScript = name: text: pkgs.writeScript name "#!${pkgs.bash}/bin/bash\n${text}";
+    writeShellScriptBin =
+      name: text:
+      pkgs.writeTextFile {
+        inherit name;
+        executable = true;
+        destination = "/bin/${name}";
+        text = "#!${pkgs.bash}/bin/bash\n${text}";
+      };
+    symlinkJoin =
+      { name, paths, ... }:
+      pkgs.runCommand name { } ''
+        mkdir -p $out
+        for p in ${toString paths}; do cp -rs --no-preserve=mode "$p/." "$out"; done
+      '';
+  };
+
+  tools = import ../../nix/tools-prebuilt.nix { dir = toolsDir; };
+in
+{
+  inherit pkgs lib tools;
+  makeImage = import ../../nix/make-image.nix { inherit lib pkgs tools; };
+}
