@@ -33,7 +33,10 @@ let
     else
       lib.showWarnings config.warnings config.system.build.image;
 in
+# Everything else the modules build (`init`, `stream`, `oci`, ...) is
+# reachable from the image, as the original project's `.init` was.
 image
+// removeAttrs config.system.build [ "image" ]
 // {
   inherit config;
   inherit (eval) options;

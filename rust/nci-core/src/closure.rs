@@ -45,7 +45,12 @@ impl Closure {
                 continue;
             }
             if let Some(info) = self.paths.get(&p) {
-                todo.extend(info.references.iter().filter(|r| !seen.contains(*r)).cloned());
+                todo.extend(
+                    info.references
+                        .iter()
+                        .filter(|r| !seen.contains(*r))
+                        .cloned(),
+                );
             }
         }
         seen

@@ -53,7 +53,10 @@ pub fn walk(dir: &Path, prefix: &str, modes: Modes) -> Result<Vec<Entry>> {
         } else if ft.is_symlink() {
             let target = std::fs::read_link(item.path()).at(item.path())?;
             let target = target.to_str().ok_or_else(|| {
-                Error::invalid(item.path().display().to_string(), "symlink target is not UTF-8")
+                Error::invalid(
+                    item.path().display().to_string(),
+                    "symlink target is not UTF-8",
+                )
             })?;
             Kind::Symlink {
                 target: target.to_owned(),
@@ -80,7 +83,11 @@ pub fn walk(dir: &Path, prefix: &str, modes: Modes) -> Result<Vec<Entry>> {
                 "only directories, files and symlinks can go into an image",
             ));
         };
-        let mode = if matches!(kind, Kind::Symlink { .. }) { 0o777 } else { mode };
+        let mode = if matches!(kind, Kind::Symlink { .. }) {
+            0o777
+        } else {
+            mode
+        };
         out.push(Entry::new(name, mode, kind));
     }
     Ok(out)
@@ -103,7 +110,14 @@ mod tests {
         let names: Vec<_> = got.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(
             names,
-            ["nix/store/x", "nix/store/x/a", "nix/store/x/b", "nix/store/x/b/z", "nix/store/x/c", "nix/store/x/l"]
+            [
+                "nix/store/x",
+                "nix/store/x/a",
+                "nix/store/x/b",
+                "nix/store/x/b/z",
+                "nix/store/x/c",
+                "nix/store/x/l"
+            ]
         );
         assert_eq!(
             got[4].kind,

@@ -60,7 +60,11 @@ pub struct ContainerConfig {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub exposed_ports: BTreeMap<String, Empty>,
-    #[serde(rename = "Volumes", default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        rename = "Volumes",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub volumes: BTreeMap<String, Empty>,
     #[serde(rename = "Labels", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
@@ -96,7 +100,12 @@ impl ImageSpec {
                 "must be at least 1 (the customisation layer needs one)",
             ));
         }
-        for p in self.store_roots.iter().chain(&self.root_trees).chain(&self.profile) {
+        for p in self
+            .store_roots
+            .iter()
+            .chain(&self.root_trees)
+            .chain(&self.profile)
+        {
             if !p.starts_with("/nix/store/") && !p.starts_with('/') {
                 return Err(Error::invalid(
                     "storeRoots",
@@ -104,10 +113,10 @@ impl ImageSpec {
                 ));
             }
         }
-        for (port, _) in &self.config.exposed_ports {
+        for port in self.config.exposed_ports.keys() {
             validate_port(port)?;
         }
-        for (path, _) in &self.config.volumes {
+        for path in self.config.volumes.keys() {
             if !path.starts_with('/') {
                 return Err(Error::invalid(
                     "image.volumes",
@@ -198,7 +207,8 @@ fn validate_tag(tag: &str) -> Result<()> {
 /// A minimal RFC 3339 check (`YYYY-MM-DDTHH:MM:SS` then `Z` or an offset).
 fn validate_created(created: &str) -> Result<()> {
     let b = created.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
     let ok = b.len() >= 20
         && digits(0..4)
         && b[4] == b'-'

@@ -19,12 +19,19 @@ const BLOCK: u64 = 512;
 pub enum Kind {
     Directory,
     /// A regular file copied from the host filesystem.
-    File { source: PathBuf, size: u64 },
+    File {
+        source: PathBuf,
+        size: u64,
+    },
     /// A regular file with in-memory content.
     Bytes(Vec<u8>),
-    Symlink { target: String },
+    Symlink {
+        target: String,
+    },
     /// A hard link to an earlier entry of the same archive.
-    HardLink { target: String },
+    HardLink {
+        target: String,
+    },
 }
 
 /// One archive member. `path` is relative (no leading `/`), without a

@@ -78,9 +78,17 @@ pub fn write(out: &mut impl Write, meta: &ImageMeta, layers: &[LayerPlan]) -> Re
     });
     let manifest_bytes = to_bytes(&manifest);
     let manifest_digest = sha256_hex(&manifest_bytes);
-    add_bytes(out, &format!("blobs/sha256/{manifest_digest}"), &manifest_bytes)?;
+    add_bytes(
+        out,
+        &format!("blobs/sha256/{manifest_digest}"),
+        &manifest_bytes,
+    )?;
 
-    let tag = meta.reference.rsplit_once(':').map(|(_, t)| t).unwrap_or("latest");
+    let tag = meta
+        .reference
+        .rsplit_once(':')
+        .map(|(_, t)| t)
+        .unwrap_or("latest");
     let index = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -119,4 +127,3 @@ fn write_archive_member(out: &mut impl Write, e: Entry) -> Result<()> {
     let mut buf = [0u8; 0];
     e.write_to(out, &mut buf)
 }
-

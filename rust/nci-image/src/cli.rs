@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "nci-image", version, about = "Write a deterministic docker-archive image from a JSON image spec")]
+#[command(
+    name = "nci-image",
+    version,
+    about = "Write a deterministic docker-archive image from a JSON image spec"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -31,7 +31,8 @@ impl Layer {
             Some((old, _)) if old.kind == Kind::Directory && entry.kind == Kind::Directory => {
                 // A later tree may set a directory's owner and mode.
                 if entry.mode != 0o755 || entry.uid != 0 || entry.gid != 0 {
-                    self.entries.insert(entry.path.clone(), (entry, origin.to_owned()));
+                    self.entries
+                        .insert(entry.path.clone(), (entry, origin.to_owned()));
                 }
                 Ok(())
             }
@@ -42,7 +43,8 @@ impl Layer {
                 second: origin.to_owned(),
             }),
             None => {
-                self.entries.insert(entry.path.clone(), (entry, origin.to_owned()));
+                self.entries
+                    .insert(entry.path.clone(), (entry, origin.to_owned()));
                 Ok(())
             }
         }
@@ -66,7 +68,8 @@ impl Layer {
             parent = Path::new(p).parent();
         }
         for p in missing {
-            self.entries.insert(p.clone(), (Entry::directory(p, 0o755), origin.to_owned()));
+            self.entries
+                .insert(p.clone(), (Entry::directory(p, 0o755), origin.to_owned()));
         }
         Ok(())
     }
@@ -140,7 +143,10 @@ impl Layer {
             let here = format!("{at}/{name}");
             let dirs: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
             if dirs.len() > 1 {
-                self.add(Entry::directory(here.clone(), 0o755), "environment.systemPackages")?;
+                self.add(
+                    Entry::directory(here.clone(), 0o755),
+                    "environment.systemPackages",
+                )?;
                 self.merge_dirs(&here, &dirs)?;
             } else if !self.entries.contains_key(&here) {
                 let target = paths[0].to_string_lossy().into_owned();
@@ -169,7 +175,10 @@ pub fn build(
     layer.add_profile(profile)?;
     for (link, target) in symlinks {
         let path = link.trim_start_matches('/').to_owned();
-        layer.add(Entry::symlink(path, target.clone()), &format!("symlink {link}"))?;
+        layer.add(
+            Entry::symlink(path, target.clone()),
+            &format!("symlink {link}"),
+        )?;
     }
     Ok(layer.into_entries())
 }
@@ -195,7 +204,10 @@ mod tests {
             .map(|p| d.path().join(p).display().to_string())
             .collect();
         let entries = build(&[], &pkgs, &BTreeMap::new()).unwrap();
-        assert_eq!(names(&entries), ["bin", "bin/x", "bin/y", "share", "share/man", "tmp"]);
+        assert_eq!(
+            names(&entries),
+            ["bin", "bin/x", "bin/y", "share", "share/man", "tmp"]
+        );
         let man = entries.iter().find(|e| e.path == "share/man").unwrap();
         assert!(matches!(&man.kind, Kind::Symlink { target } if target.ends_with("b/share/man")));
     }
@@ -203,7 +215,8 @@ mod tests {
     #[test]
     fn a_file_from_two_sources_is_a_conflict_naming_both() {
         let mut l = Layer::default();
-        l.add(Entry::bytes("etc/a", 0o644, b"1".to_vec()), "tree one").unwrap();
+        l.add(Entry::bytes("etc/a", 0o644, b"1".to_vec()), "tree one")
+            .unwrap();
         let err = l
             .add(Entry::bytes("etc/a", 0o644, b"2".to_vec()), "tree two")
             .unwrap_err()

@@ -85,7 +85,10 @@ fn build(spec: &ImageSpec, closure: &Closure, out: &Path) -> Result<()> {
         architecture: &spec.architecture,
         config: serde_json::to_value(&spec.config)?,
     };
-    let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("{}: cannot create the output", out.display()))?;
     let mut w = BufWriter::with_capacity(1 << 20, tmp);
@@ -146,7 +149,10 @@ fn plan_layers(spec: &ImageSpec, closure: &Closure) -> Result<Vec<archive::Layer
 }
 
 fn store_layer(paths: &[String]) -> Result<archive::LayerPlan> {
-    let mut entries = vec![Entry::directory("nix", 0o755), Entry::directory("nix/store", 0o755)];
+    let mut entries = vec![
+        Entry::directory("nix", 0o755),
+        Entry::directory("nix/store", 0o755),
+    ];
     for p in paths {
         let rel = p.trim_start_matches('/');
         entries.extend(walk(Path::new(p), rel, Modes::AsOnDisk)?);

@@ -1,0 +1,58 @@
+# Helpers for the shell tests in tests/cases/*.sh (sourced by tests/run).
+# A test is a function named t_L<level>_<words>; it passes when it returns
+# 0. Set -e is on inside each test; `fail` explains a failure.
+
+NIXPKGS_LIB=${NIXPKGS_LIB:-/opt/nixpkgs-lib/lib}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PODMAN_RUN=(podman run --rm --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
+
+fail() {
+  echo "FAILED: $*" >&2
+  return 1
+}
+
+# nix-build with nixpkgs-lib and the cargo-built tools; prints the path.
+nbuild() {
+  nix-build --no-out-link -I nixpkgs-lib="$NIXPKGS_LIB" \
+    --arg toolsDir "$TOOLS_DIR" "$@"
+}
+
+# Builds the image of a module file (or a Nix expression given with -E)
+# with the hermetic package set; prints the archive path.
+build_image() {
+  if [ "$1" = -E ]; then
+    nbuild "$ROOT/tests/build.nix" --arg module "$2"
+  else
+    nbuild "$ROOT/tests/build.nix" --arg module "$(realpath "$1")"
+  fi
+}
+
+# Evaluates an attribute of the image of a module expression.
+eval_image() {
+  nix-instantiate --eval --strict --json -I nixpkgs-lib="$NIXPKGS_LIB" \
+    --arg toolsDir "$TOOLS_DIR" "$ROOT/tests/build.nix" --arg module "$1" -A "$2"
+}
+
+# Expects evaluating/building the module expression to fail with a
+# message matching the extended regex; prints the message.
+expect_build_error() {
+  local out
+  if out=$(build_image -E "$1" 2>&1); then
+    fail "build of $1 succeeded, expected an error matching: $2"
+  fi
+  echo "$out"
+  grep -Eq -- "$2" <<<"$out" || fail "error did not match /$2/: $out"
+}
+
+# Loads an archive into podman; prints the image reference.
+load_image() {
+  podman load -q -i "$1" | sed -n 's/^Loaded image: //p' | tail -n 1
+}
+
+assert_eq() {
+  [ "$1" = "$2" ] || fail "expected '$2', got '$1' ${3:-}"
+}
+
+assert_contains() {
+  grep -Fq -- "$2" <<<"$1" || fail "expected output to contain '$2', got: $1"
+}
