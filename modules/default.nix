@@ -1,6 +1,7 @@
 # Every module `lib.makeImage` evaluates, one concern per file.
 [
   ./assertions.nix
+  ./nixpkgs.nix
   ./image.nix
   ./image-build.nix
   ./environment.nix

@@ -1,10 +1,17 @@
 # `lib.makeImage`: evaluates user modules with our module list and returns
 # the image derivation, with the evaluated configuration attached.
+#
+# The package set is a module option (`nixpkgs.pkgs`, as in NixOS), so a
+# flake can pick it from `nixpkgs.system`; the overlay and the hermetic
+# test set pass theirs.
 {
   lib,
-  pkgs,
-  # The helper executables: { image = "/nix/store/…/nci-image"; … }.
-  tools,
+  # system -> the package set modules get as `pkgs`.
+  pkgsFor,
+  # pkgs -> the helper executables: { image = "/nix/store/…/nci-image"; … }.
+  toolsFor,
+  # The system images are built for unless `nixpkgs.system` is set.
+  defaultSystem,
 }:
 let
   inherit (lib) concatMapStrings filter;
@@ -17,12 +24,14 @@ let
       modules
       ++ lib.toList module
       ++ [
-        {
-          _module.args = {
-            inherit pkgs;
-            nciTools = tools;
-          };
-        }
+        (
+          { config, ... }:
+          {
+            nixpkgs.system = lib.mkDefault defaultSystem;
+            nixpkgs.pkgs = lib.mkDefault (pkgsFor config.nixpkgs.system);
+            _module.args.nciTools = toolsFor config.nixpkgs.pkgs;
+          }
+        )
       ];
   };
   inherit (eval) config;

@@ -88,5 +88,10 @@ let
 in
 {
   inherit pkgs lib tools;
-  makeImage = import ../../nix/make-image.nix { inherit lib pkgs tools; };
+  makeImage = import ../../nix/make-image.nix {
+    inherit lib;
+    pkgsFor = _: pkgs;
+    toolsFor = _: tools;
+    defaultSystem = system;
+  };
 }
