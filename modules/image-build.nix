@@ -44,9 +44,9 @@ let
     pkgs.coreutils
   ];
   profile = map toString (lib.unique (config.environment.systemPackages ++ interactivePackages));
+  # bashInteractive provides bin/sh, linked into /bin with the profile.
   symlinks =
     lib.optionalAttrs cfg.interactive {
-      "/bin/sh" = "${pkgs.bashInteractive}/bin/bash";
       "/usr/bin/env" = "${pkgs.coreutils}/bin/env";
     }
     // cfg.symlinks;

@@ -1,6 +1,6 @@
 # The `image` option tree: what `docker inspect` shows of the image
 # (name, tag, entrypoint, env, ...) and what goes into its root.
-{ lib, pkgs, ... }:
+{ config, lib, ... }:
 let
   inherit (lib) mkOption types literalExpression;
   # Values a user may put in `image.env`; packages and paths become
@@ -13,8 +13,18 @@ let
   ];
   # Docker writes sets as `{ "key": {} }`.
   dockerSet = types.attrsOf (types.attrsOf types.anything);
+  cfg = config.image;
+  # Docker's reference grammar: lowercase path components of [a-z0-9]
+  # joined by '.', '_', '__' or '-', an optional registry host first.
+  component = "[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*";
+  validName = builtins.match "(([a-zA-Z0-9.-]+(:[0-9]+)?)/)?${component}(/${component})*" cfg.name != null;
+  validTag = cfg.tag == null || builtins.match "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}" cfg.tag != null;
+  badPorts = builtins.filter (
+    p: builtins.match "[0-9]{1,5}(/(tcp|udp|sctp))?" p == null
+  ) (builtins.attrNames cfg.exposedPorts);
 in
 {
+  # interface
   options.image = {
     name = mkOption {
       type = types.str;
@@ -204,4 +214,28 @@ in
       description = "Symlinks in the image root, link path to target.";
     };
   };
+
+  # implementation
+  config.assertions = [
+    {
+      assertion = validName;
+      message = "image.name: '${cfg.name}' is not a valid image name: use lowercase letters, digits and '.', '_', '-' between them, with '/' between path components.";
+    }
+    {
+      assertion = validTag;
+      message = "image.tag: '${toString cfg.tag}' is not a valid tag: up to 128 letters, digits, '_', '.', '-', not starting with '.' or '-'.";
+    }
+    {
+      assertion = cfg.maxLayers >= 1;
+      message = "image.maxLayers: must be at least 1, got ${toString cfg.maxLayers}.";
+    }
+    {
+      assertion = badPorts == [ ];
+      message = "image.exposedPorts: ${builtins.concatStringsSep ", " badPorts} not of the form \"<port>/<tcp|udp|sctp>\".";
+    }
+    {
+      assertion = cfg.workingDir == null || lib.hasPrefix "/" cfg.workingDir;
+      message = "image.workingDir: '${toString cfg.workingDir}' must be an absolute path.";
+    }
+  ];
 }

@@ -4,6 +4,9 @@
 
 NIXPKGS_LIB=${NIXPKGS_LIB:-/opt/nixpkgs-lib/lib}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# No binary cache is reachable here: don't let Nix wait for one.
+export NIX_CONFIG="substituters =
+${NIX_CONFIG:-}"
 PODMAN_RUN=(podman run --rm --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
 
 fail() {

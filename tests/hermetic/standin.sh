@@ -9,6 +9,7 @@
 # (Debian packages whose bin/ and sbin/ executables are all taken),
 # links ("name=target" pairs, target relative to $out), PATH unset.
 set -euo pipefail
+shopt -s nullglob
 export PATH=/usr/bin:/bin:/usr/sbin:/sbin
 
 mkdir -p "$out/bin" "$out/lib"

@@ -1,0 +1,24 @@
+# For users without flakes, as the original project was used:
+#   nix-build -E 'with import ./default.nix {}; lib.makeImage { config.image.name = "empty"; }'
+#   nix-build -A dockerImages.hello
+# nixpkgs defaults to the revision pinned in flake.lock.
+{
+  pkgs ? import ./nix/pinned-nixpkgs.nix { },
+}:
+let
+  inherit (pkgs) lib;
+  built = import ./nix/packages.nix { inherit pkgs; };
+  makeImage = import ./nix/make-image.nix {
+    inherit lib;
+    pkgsFor = _: pkgs;
+    toolsFor = _: built.tools;
+    defaultSystem = pkgs.stdenv.hostPlatform.system;
+  };
+in
+{
+  lib = {
+    inherit makeImage;
+  };
+  packages = built.packages;
+  dockerImages = import ./images { inherit lib makeImage; };
+}

@@ -1,0 +1,75 @@
+{
+  description = "Declarative container images built with Nix, run by a real init (s6)";
+
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
+
+  outputs =
+    { self, nixpkgs }:
+    let
+      inherit (nixpkgs) lib;
+      systems = [
+        "x86_64-linux"
+        "aarch64-linux"
+      ];
+      forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+      builtFor = pkgs: import ./nix/packages.nix { inherit pkgs; };
+
+      # `lib.makeImage module`: the package set and helpers follow the
+      # module's `nixpkgs.system` (default x86_64-linux) or `nixpkgs.pkgs`.
+      makeImageFor =
+        defaultSystem:
+        import ./nix/make-image.nix {
+          inherit lib defaultSystem;
+          pkgsFor = system: nixpkgs.legacyPackages.${system};
+          toolsFor = pkgs: (builtFor pkgs).tools;
+        };
+      dockerImagesFor =
+        pkgs:
+        import ./images {
+          inherit lib;
+          makeImage = makeImageFor pkgs.stdenv.hostPlatform.system;
+        };
+    in
+    {
+      lib.makeImage = makeImageFor "x86_64-linux";
+
+      overlays.default = import ./overlay.nix;
+
+      packages = forAllSystems (pkgs: (builtFor pkgs).packages);
+
+      dockerImages = forAllSystems dockerImagesFor;
+
+      # So that `nix build .#dockerImages.hello` finds the current system's.
+      legacyPackages = forAllSystems (pkgs: {
+        dockerImages = dockerImagesFor pkgs;
+      });
+
+      checks = forAllSystems (
+        pkgs:
+        import ./nix/checks.nix {
+          inherit pkgs self;
+          dockerImages = dockerImagesFor pkgs;
+        }
+      );
+
+      formatter = forAllSystems (pkgs: pkgs.nixfmt-rfc-style);
+
+      devShells = forAllSystems (pkgs: {
+        default = pkgs.mkShell {
+          packages = [
+            pkgs.cargo
+            pkgs.rustc
+            pkgs.clippy
+            pkgs.rustfmt
+            pkgs.s6
+            pkgs.execline
+            pkgs.podman
+            pkgs.skopeo
+            pkgs.umoci
+            pkgs.patchelf
+            pkgs.nixfmt-rfc-style
+          ];
+        };
+      });
+    };
+}

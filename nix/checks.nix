@@ -1,0 +1,31 @@
+# `nix flake check` (L5, machines with nixpkgs): every example image
+# builds with the nixpkgs-built helpers, the Nix code is formatted, and
+# the committed options reference is up to date.
+{
+  pkgs,
+  self,
+  dockerImages,
+}:
+let
+  inherit (pkgs) lib;
+  optionsDoc = import ./options-doc.nix {
+    inherit lib;
+    inherit (self.lib.makeImage { nixpkgs.pkgs = pkgs; image.name = "options"; }) options;
+  };
+in
+lib.mapAttrs' (name: image: lib.nameValuePair "image-${name}" image) dockerImages
+// {
+  formatting = pkgs.runCommand "check-formatting" { nativeBuildInputs = [ pkgs.nixfmt-rfc-style ]; } ''
+    cd ${self}
+    nixfmt --check $(find . -name '*.nix' -not -path './rust/*')
+    touch $out
+  '';
+
+  options-doc = pkgs.runCommand "check-options-doc" { passAsFile = [ "doc" ]; doc = optionsDoc; } ''
+    if ! diff -u ${self}/docs/options.md "$docPath"; then
+      echo "docs/options.md is out of sync with the modules: run docs/generate" >&2
+      exit 1
+    fi
+    touch $out
+  '';
+}

@@ -1,0 +1,46 @@
+# The Rust helpers built with nixpkgs' Rust tooling (the flake and overlay
+# path; offline tests use the cargo-built binaries of tools-prebuilt.nix).
+# Static (musl) so that they run as builders and inside images that carry
+# no libc.
+{ pkgs }:
+let
+  inherit (pkgs) lib;
+  rustPlatform = pkgs.pkgsStatic.rustPlatform;
+  src = lib.fileset.toSource {
+    root = ../rust;
+    fileset = lib.fileset.unions [
+      ../rust/Cargo.toml
+      ../rust/Cargo.lock
+      (lib.fileset.fileFilter (f: f.hasExt "rs" || f.name == "Cargo.toml") ../rust)
+    ];
+  };
+  # The short names modules use (`nciTools.image`, ...), as tools-prebuilt
+  # lists them; each is the binary `nci-<short>` of the crate of that name.
+  shortNames = builtins.attrNames (import ./tools-prebuilt.nix { dir = /nonexistent; });
+  helper =
+    short:
+    rustPlatform.buildRustPackage {
+      pname = "nci-${short}";
+      version = (lib.importTOML ../rust/Cargo.toml).workspace.package.version;
+      inherit src;
+      cargoLock.lockFile = ../rust/Cargo.lock;
+      cargoBuildFlags = [ "-p" "nci-${short}" ];
+      # The suite (tests/run) runs the tests with real s6 and podman.
+      doCheck = false;
+      meta = {
+        description = "nix-container-images helper nci-${short}";
+        mainProgram = "nci-${short}";
+        license = lib.licenses.mit;
+      };
+    };
+  packages = lib.listToAttrs (
+    map (short: {
+      name = "nci-${short}";
+      value = helper short;
+    }) shortNames
+  );
+in
+{
+  inherit packages;
+  tools = lib.genAttrs shortNames (short: lib.getExe packages."nci-${short}");
+}

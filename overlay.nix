@@ -1,0 +1,19 @@
+# The nixpkgs overlay: `pkgs.lib.makeImage` (as the original project
+# offered it) and the helpers under `pkgs.nix-container-images`.
+final: prev:
+let
+  built = import ./nix/packages.nix { pkgs = final; };
+in
+{
+  nix-container-images = built.packages;
+  lib = prev.lib.extend (
+    _: _: {
+      makeImage = import ./nix/make-image.nix {
+        lib = prev.lib;
+        pkgsFor = _: final;
+        toolsFor = _: built.tools;
+        defaultSystem = final.stdenv.hostPlatform.system;
+      };
+    }
+  );
+}
