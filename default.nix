@@ -4,6 +4,8 @@
 # nixpkgs defaults to the revision pinned in flake.lock.
 {
   pkgs ? import ./nix/pinned-nixpkgs.nix { },
+  # The helper executables; null: built from rust/ with pkgs.
+  tools ? null,
 }:
 let
   inherit (pkgs) lib;
@@ -11,7 +13,7 @@ let
   makeImage = import ./nix/make-image.nix {
     inherit lib;
     pkgsFor = _: pkgs;
-    toolsFor = _: built.tools;
+    toolsFor = _: if tools != null then tools else built.tools;
     defaultSystem = pkgs.stdenv.hostPlatform.system;
   };
 in

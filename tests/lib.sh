@@ -52,6 +52,12 @@ load_image() {
   podman load -q -i "$1" | sed -n 's/^Loaded image: //p' | tail -n 1
 }
 
+# Ends the test as skipped (exit 77), with the reason shown by tests/run.
+skip() {
+  echo "$*"
+  exit 77
+}
+
 assert_eq() {
   [ "$1" = "$2" ] || fail "expected '$2', got '$1' ${3:-}"
 }

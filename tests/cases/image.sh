@@ -146,3 +146,29 @@ t_L1_nci_image_rejects_a_bad_spec_file_naming_the_field_and_writes_nothing() {
   assert_contains "$out" "broken.json: not a valid spec"
   [ ! -e image.tar ] || fail "image.tar left behind"
 }
+
+t_L4_default_nix_builds_the_original_readme_example() {
+  # The seed's `with import ./default.nix {}; lib.makeImage {...}`, with the
+  # stand-in package set in place of the pinned nixpkgs (no internet here).
+  local archive ref
+  archive=$(nix-build --no-out-link -I nixpkgs-lib="$NIXPKGS_LIB" -E "
+    let h = import $ROOT/tests/hermetic { toolsDir = $TOOLS_DIR; }; in
+    with import $ROOT/default.nix { inherit (h) pkgs tools; };
+    lib.makeImage { config.image.name = \"empty\"; }")
+  ref=$(load_image "$archive")
+  [[ $ref == localhost/empty:* ]] || fail "unexpected reference $ref"
+  nix-build --no-out-link -I nixpkgs-lib="$NIXPKGS_LIB" -E "
+    let h = import $ROOT/tests/hermetic { toolsDir = $TOOLS_DIR; }; in
+    (import $ROOT/default.nix { inherit (h) pkgs tools; }).dockerImages.hello" >/dev/null
+}
+
+t_L3_options_reference_is_up_to_date() {
+  "$ROOT/docs/generate" --check
+}
+
+t_L5_flake_outputs_evaluate_with_the_pinned_nixpkgs() {
+  if ! curl -sfI --max-time 5 https://github.com >/dev/null 2>&1; then
+    skip "no internet: the flake's pinned nixpkgs cannot be fetched (runs on machines with internet)"
+  fi
+  (cd "$ROOT" && nix --extra-experimental-features 'nix-command flakes' flake check --no-build)
+}
