@@ -91,6 +91,10 @@ in
     description = "Derivations the modules build; `image` is the image archive.";
   };
 
+  # The store paths the image's closure is computed from (the `nix`
+  # module registers that closure in the image's Nix database).
+  config.system.build.storeRoots = storeRoots;
+
   config.system.build.image = derivation {
     name = "docker-image-${builtins.replaceStrings [ "/" ":" ] [ "-" "-" ] cfg.name}.tar";
     inherit system;

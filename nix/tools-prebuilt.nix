@@ -12,4 +12,5 @@ let
 in
 {
   image = import' "nci-image";
+  nixdb = import' "nci-nixdb";
 }

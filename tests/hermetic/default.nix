@@ -44,6 +44,10 @@ let
     s6 = standin "s6-2.11" { debPackages = [ "s6" ]; };
     execline = standin "execline-2.9" { debPackages = [ "execline" ]; };
     nginx = standin "nginx-1.22" { binaries = [ "/usr/sbin/nginx" ]; };
+    nix = standin "nix-2.8" {
+      binaries = [ "/usr/bin/nix" ];
+      links = lib.genAttrs (map (n: "bin/nix-${n}") [ "build" "channel" "collect-garbage" "copy-closure" "daemon" "env" "hash" "instantiate" "prefetch-url" "shell" "store" ]) (_: "nix");
+    };
 
     # nixpkgs' trivial builders, with the stand-in bash and coreutils.
     runCommand =

@@ -1,0 +1,111 @@
+//! `nci-nixdb`: the Nix builder of the `nix` module's database tree. It
+//! turns the image's reference graph into Nix's registration format and
+//! has the image's own `nix-store --load-db` write the database under
+//! `$out/root/nix/var/nix`, so that Nix inside the container knows every
+//! store path of the image as valid, with its references and hash.
+
+mod cli;
+mod registration;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use cli::{Cli, Command};
+use nci_core::nix_build::{attrs_file, read_json};
+use registration::{Graph, PathInfo};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+
+/// The structured attributes of the database derivation.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BuilderAttrs {
+    /// `nix-store` of the Nix the image carries.
+    nix_store: PathBuf,
+    /// Closure of the image's store roots.
+    #[serde(default)]
+    store_graph: Vec<PathInfo>,
+    /// Closure of the generated trees: their references are in the image,
+    /// the trees themselves are copied, not stored.
+    #[serde(default)]
+    tree_graph: Vec<PathInfo>,
+    #[serde(default)]
+    trees: Vec<String>,
+    outputs: Outputs,
+}
+
+#[derive(Deserialize)]
+struct Outputs {
+    out: PathBuf,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nci-nixdb: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::NixBuilder => {
+            let attrs: BuilderAttrs = read_json(&attrs_file())?;
+            let trees: BTreeSet<String> = attrs.trees.into_iter().collect();
+            let mut graph = Graph::default();
+            graph.extend(attrs.store_graph);
+            graph.extend(
+                attrs
+                    .tree_graph
+                    .into_iter()
+                    .filter(|p| !trees.contains(&p.path)),
+            );
+            load_db(&attrs.nix_store, &graph, &attrs.outputs.out)
+        }
+        Command::Registration { graph } => {
+            let infos: Vec<PathInfo> = read_json(&graph)?;
+            let mut g = Graph::default();
+            g.extend(infos);
+            print!("{}", g.registration()?);
+            Ok(())
+        }
+    }
+}
+
+/// Runs `nix-store --load-db` with the state directory inside `out`.
+fn load_db(nix_store: &Path, graph: &Graph, out: &Path) -> Result<()> {
+    let registration = graph.registration()?;
+    let state = out.join("root/nix/var/nix");
+    for dir in ["db", "gcroots", "profiles", "temproots", "userpool"] {
+        std::fs::create_dir_all(state.join(dir))
+            .with_context(|| format!("creating {}", state.join(dir).display()))?;
+    }
+    let mut child = std::process::Command::new(nix_store)
+        .arg("--load-db")
+        .env("NIX_STATE_DIR", &state)
+        .env("NIX_CONF_DIR", out.join("no-conf"))
+        .env("HOME", out.join("no-home"))
+        .stdin(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {}", nix_store.display()))?;
+    child
+        .stdin
+        .take()
+        .context("nix-store's standard input")?
+        .write_all(registration.as_bytes())
+        .context("writing the registration to nix-store")?;
+    let status = child.wait().context("waiting for nix-store")?;
+    if !status.success() {
+        bail!("{} --load-db failed ({status})", nix_store.display());
+    }
+    // The database is all the image needs; nix-store may leave a lock
+    // and other scratch files that must not differ between builds.
+    for scratch in ["no-conf", "no-home"] {
+        let _ = std::fs::remove_dir_all(out.join(scratch));
+    }
+    Ok(())
+}
