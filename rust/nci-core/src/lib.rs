@@ -5,11 +5,15 @@
 
 pub mod closure;
 pub mod error;
+pub mod etc_spec;
 pub mod fs_walk;
 pub mod hash;
 pub mod image_spec;
 pub mod nix_build;
+pub mod passwd;
+pub mod problems;
 pub mod tar;
 pub mod tree_manifest;
+pub mod users_spec;
 
 pub use error::{Error, Result};

@@ -1,0 +1,940 @@
+//! The users spec (contract version 1), written by `modules/users.nix`
+//! from `users.users` and `users.groups` and read by `nci-etc users`.
+//! [`resolve`] checks it as NixOS' assertions do and gives every account
+//! without an id one picked deterministically: the same names always get
+//! the same ids, and adding an account does not renumber the others.
+
+use crate::error::Error;
+use crate::problems::{option_path, Problems};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::RangeInclusive;
+
+pub const VERSION: u32 = 1;
+
+/// Where NixOS allocates ids of system users and of all groups
+/// (`update-users-groups.pl`, `SYS_UID_MIN`..`SYS_UID_MAX`).
+pub const SYSTEM_IDS: RangeInclusive<u32> = 400..=999;
+/// Where NixOS allocates ids of normal users (`UID_MIN`..`UID_MAX`).
+pub const NORMAL_UIDS: RangeInclusive<u32> = 1000..=29999;
+/// Automatic subordinate id ranges: `100000 + k * 65536`, 65536 ids each,
+/// as NixOS' `autoSubUidGidRange` lays them out.
+pub const SUBID_BASE: u64 = 100_000;
+pub const SUBID_COUNT: u64 = 65_536;
+const SUBID_SLOTS: u64 = (u32::MAX as u64 - SUBID_BASE - SUBID_COUNT) / SUBID_COUNT + 1;
+/// The largest valid id: `(uid_t) -1` means "no id".
+pub const MAX_ID: i64 = u32::MAX as i64 - 1;
+/// Used where NixOS writes `/run/current-system/sw/bin/nologin`: the path
+/// minimal images (distroless, Alpine) use; login fails when it is absent.
+pub const NOLOGIN: &str = "/sbin/nologin";
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UsersSpec {
+    /// Contract version; must be [`VERSION`].
+    pub version: u32,
+    /// `users.enforceIdUniqueness`: two accounts may share an explicit id
+    /// only when false.
+    #[serde(default = "yes")]
+    pub enforce_id_uniqueness: bool,
+    /// `users.users`, by attribute name (only those with `enable = true`).
+    #[serde(default)]
+    pub users: BTreeMap<String, UserSpec>,
+    /// `users.groups`, by attribute name.
+    #[serde(default)]
+    pub groups: BTreeMap<String, GroupSpec>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `users.users.<attr>`: the NixOS options that shape `/etc/passwd`,
+/// `/etc/shadow`, `/etc/subuid` and the home directory. Missing fields
+/// take NixOS' defaults.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct UserSpec {
+    pub name: String,
+    /// `null`: allocated in [`SYSTEM_IDS`] or [`NORMAL_UIDS`].
+    pub uid: Option<i64>,
+    /// The primary group's name (must be a `users.groups.*.name`).
+    pub group: String,
+    pub extra_groups: Vec<String>,
+    pub description: String,
+    pub home: String,
+    /// Octal, 1 to 5 digits (`users.users.<name>.homeMode`).
+    pub home_mode: String,
+    pub create_home: bool,
+    pub is_system_user: bool,
+    pub is_normal_user: bool,
+    /// The login shell as written to `/etc/passwd` (a shell package's
+    /// `shellPath` already resolved by the module); `null`: [`NOLOGIN`].
+    pub shell: Option<String>,
+    pub hashed_password: Option<String>,
+    pub password: Option<String>,
+    pub initial_password: Option<String>,
+    pub initial_hashed_password: Option<String>,
+    /// A file in the Nix store holding the hash, read at build time.
+    pub hashed_password_file: Option<String>,
+    /// Store paths linked into `/etc/profiles/per-user/<name>`.
+    pub packages: Vec<String>,
+    pub sub_uid_ranges: Vec<SubUidRange>,
+    pub sub_gid_ranges: Vec<SubGidRange>,
+    pub auto_sub_uid_gid_range: bool,
+}
+
+impl Default for UserSpec {
+    fn default() -> Self {
+        UserSpec {
+            name: String::new(),
+            uid: None,
+            group: String::new(),
+            extra_groups: vec![],
+            description: String::new(),
+            home: "/var/empty".into(),
+            home_mode: "700".into(),
+            create_home: false,
+            is_system_user: false,
+            is_normal_user: false,
+            shell: None,
+            hashed_password: None,
+            password: None,
+            initial_password: None,
+            initial_hashed_password: None,
+            hashed_password_file: None,
+            packages: vec![],
+            sub_uid_ranges: vec![],
+            sub_gid_ranges: vec![],
+            auto_sub_uid_gid_range: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SubUidRange {
+    pub start_uid: i64,
+    #[serde(default = "one")]
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SubGidRange {
+    pub start_gid: i64,
+    #[serde(default = "one")]
+    pub count: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+/// `users.groups.<attr>`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct GroupSpec {
+    pub name: String,
+    /// `null`: allocated in [`SYSTEM_IDS`].
+    pub gid: Option<i64>,
+    /// User names listed in `/etc/group` (besides users naming this group
+    /// in their `extraGroups`).
+    pub members: Vec<String>,
+}
+
+/// Where a user's `/etc/shadow` hash comes from, after NixOS' order of
+/// precedence for an account created from scratch (an image's accounts
+/// always are): `initialHashedPassword` < `initialPassword` <
+/// `hashedPassword` < `password` < `hashedPasswordFile`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Password {
+    /// No password option: `!`, password login disabled.
+    Locked,
+    /// A hash (or `""`: login without a password), written as is.
+    Hash(String),
+    /// A clear-text password, to be hashed.
+    Clear(String),
+    /// A file whose first line is the hash.
+    HashFile(String),
+}
+
+/// A resolved account: every id known, every reference checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The attribute name in `users.users`, for messages.
+    pub attr: String,
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub description: String,
+    pub home: String,
+    pub shell: String,
+    /// The home's mode when it is created (`createHome`).
+    pub create_home: Option<u32>,
+    pub password: Password,
+    pub packages: Vec<String>,
+    /// `(start, count)` lines of `/etc/subuid` and `/etc/subgid`.
+    pub sub_uids: Vec<(u64, u64)>,
+    pub sub_gids: Vec<(u64, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub attr: String,
+    pub name: String,
+    pub gid: u32,
+    /// Sorted, without duplicates.
+    pub members: Vec<String>,
+}
+
+/// Users in `/etc/passwd` order (uid, then name), groups in `/etc/group`
+/// order (gid, then name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accounts {
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+}
+
+/// A user or group name NixOS accepts: shadow's `is_valid_name` pattern
+/// `[a-zA-Z0-9_.][a-zA-Z0-9_.-]*`, at most 31 characters.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    first_ok
+        && name.len() <= 31
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+}
+
+/// Parses a `homeMode` (`"700"`, `"0750"`, up to 5 octal digits).
+pub fn parse_home_mode(mode: &str) -> Option<u32> {
+    let ok = (1..=5).contains(&mode.len()) && mode.chars().all(|c| ('0'..='7').contains(&c));
+    ok.then(|| u32::from_str_radix(mode, 8).ok())
+        .flatten()
+        .filter(|m| *m <= 0o7777)
+}
+
+/// A deterministic pick from `size` slots for `name`: the start of its
+/// probe sequence. Depends on the name alone.
+fn slot(kind: &str, name: &str, size: u64) -> u64 {
+    let digest = Sha256::digest(format!("nci-{kind}:{name}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first) % size
+}
+
+/// The first id free in `range`, probing upward (wrapping) from the
+/// name's slot; marks it taken.
+fn allocate(
+    kind: &str,
+    name: &str,
+    range: &RangeInclusive<u32>,
+    taken: &mut BTreeSet<u32>,
+) -> Option<u32> {
+    let start = u64::from(*range.start());
+    let size = u64::from(*range.end()) - start + 1;
+    let first = slot(kind, name, size);
+    (0..size)
+        .map(|i| (start + (first + i) % size) as u32)
+        .find(|id| taken.insert(*id))
+}
+
+fn no_passwd_separators(value: &str) -> bool {
+    !value.contains(':') && !value.contains('\n')
+}
+
+fn is_effectively_system(u: &UserSpec) -> bool {
+    u.is_system_user || (u.uid.is_some_and(|id| id < 1000) && !u.is_normal_user)
+}
+
+/// Checks the spec and resolves it into accounts, reporting every
+/// problem at once.
+pub fn resolve(spec: &UsersSpec) -> Result<Accounts, Problems> {
+    let mut problems = Vec::new();
+    let mut bad = |field: String, reason: String| problems.push(Error::invalid(field, reason));
+    if spec.version != VERSION {
+        bad(
+            "users spec".into(),
+            format!(
+                "version {} is not supported (expected {VERSION})",
+                spec.version
+            ),
+        );
+        return Err(Problems(problems));
+    }
+    let uopt = |attr: &str, field: &str| option_path("users.users", attr, field);
+    let gopt = |attr: &str, field: &str| option_path("users.groups", attr, field);
+
+    // Groups: names, ids, uniqueness.
+    let mut group_by_name: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut gids_seen: BTreeMap<i64, &str> = BTreeMap::new();
+    for (attr, g) in &spec.groups {
+        if !valid_name(&g.name) {
+            bad(
+                gopt(attr, "name"),
+                format!(
+                    "{:?} is not a valid group name (it must match [a-zA-Z0-9_.][a-zA-Z0-9_.-]* and have at most 31 characters)",
+                    g.name
+                ),
+            );
+        }
+        if let Some(first) = group_by_name.insert(&g.name, attr) {
+            bad(
+                gopt(attr, "name"),
+                format!(
+                    "{} is also named {:?}: group names must be unique",
+                    gopt(first, ""),
+                    g.name
+                ),
+            );
+        }
+        if let Some(gid) = g.gid {
+            if !(0..=MAX_ID).contains(&gid) {
+                bad(
+                    gopt(attr, "gid"),
+                    format!("{gid} is not a valid gid (0 to {MAX_ID})"),
+                );
+            } else if let Some(first) = gids_seen.insert(gid, attr) {
+                if spec.enforce_id_uniqueness {
+                    bad(
+                        gopt(attr, "gid"),
+                        format!(
+                            "{} has the same gid {gid}: ids must be unique unless users.enforceIdUniqueness = false",
+                            gopt(first, "gid")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    // Users: names, fields, ids, groups.
+    let mut user_by_name: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut uids_seen: BTreeMap<i64, &str> = BTreeMap::new();
+    let mut homes: BTreeMap<&str, &str> = BTreeMap::new();
+    for (attr, u) in &spec.users {
+        if !valid_name(&u.name) {
+            bad(
+                uopt(attr, "name"),
+                format!(
+                    "{:?} is not a valid user name (it must match [a-zA-Z0-9_.][a-zA-Z0-9_.-]* and have at most 31 characters)",
+                    u.name
+                ),
+            );
+        }
+        if let Some(first) = user_by_name.insert(&u.name, attr) {
+            bad(
+                uopt(attr, "name"),
+                format!(
+                    "{} is also named {:?}: user names must be unique",
+                    uopt(first, ""),
+                    u.name
+                ),
+            );
+        }
+        for (field, value) in [
+            ("description", Some(&u.description)),
+            ("home", Some(&u.home)),
+            ("shell", u.shell.as_ref()),
+            ("hashedPassword", u.hashed_password.as_ref()),
+            ("initialHashedPassword", u.initial_hashed_password.as_ref()),
+        ] {
+            if value.is_some_and(|v| !no_passwd_separators(v)) {
+                bad(
+                    uopt(attr, field),
+                    "must not contain ':' or a newline (it is a field of /etc/passwd or /etc/shadow)".into(),
+                );
+            }
+        }
+        if let Some(uid) = u.uid {
+            if !(0..=MAX_ID).contains(&uid) {
+                bad(
+                    uopt(attr, "uid"),
+                    format!("{uid} is not a valid uid (0 to {MAX_ID})"),
+                );
+            } else if let Some(first) = uids_seen.insert(uid, attr) {
+                if spec.enforce_id_uniqueness {
+                    bad(
+                        uopt(attr, "uid"),
+                        format!(
+                            "{} has the same uid {uid}: ids must be unique unless users.enforceIdUniqueness = false",
+                            uopt(first, "uid")
+                        ),
+                    );
+                }
+            }
+            if u.is_normal_user && uid < 1000 {
+                bad(
+                    uopt(attr, "uid"),
+                    format!("{uid} is below 1000 but isNormalUser is set: set isSystemUser instead, or a uid of 1000 or more"),
+                );
+            }
+        }
+        if is_effectively_system(u) == u.is_normal_user {
+            bad(
+                uopt(attr, ""),
+                "exactly one of isSystemUser and isNormalUser must be set".into(),
+            );
+        }
+        if u.group.is_empty() {
+            bad(
+                uopt(attr, "group"),
+                format!("is unset: give the user a primary group, e.g. {} = \"{}\"; users.groups.{} = {{ }};", uopt(attr, "group"), u.name, u.name),
+            );
+        } else if !group_by_name.contains_key(u.group.as_str()) {
+            bad(
+                uopt(attr, "group"),
+                format!(
+                    "the group {:?} is not defined (add users.groups.{} = {{ }};)",
+                    u.group, u.group
+                ),
+            );
+        }
+        for g in &u.extra_groups {
+            if !group_by_name.contains_key(g.as_str()) {
+                bad(
+                    uopt(attr, "extraGroups"),
+                    format!("the group {g:?} is not defined (add users.groups.{g} = {{ }};)"),
+                );
+            }
+        }
+        if !u.home.starts_with('/') {
+            bad(
+                uopt(attr, "home"),
+                format!("{:?} is not an absolute path", u.home),
+            );
+        } else if u.create_home {
+            let parts: Vec<&str> = u
+                .home
+                .split('/')
+                .filter(|p| !p.is_empty() && *p != ".")
+                .collect();
+            if parts.is_empty() || parts.contains(&"..") {
+                bad(
+                    uopt(attr, "home"),
+                    format!(
+                        "{:?} cannot be created as a home directory (createHome is set)",
+                        u.home
+                    ),
+                );
+            } else if let Some(first) = homes.insert(&u.home, attr) {
+                bad(
+                    uopt(attr, "home"),
+                    format!(
+                        "{} is the same directory {:?} and both users have createHome set",
+                        uopt(first, "home"),
+                        u.home
+                    ),
+                );
+            }
+        }
+        if parse_home_mode(&u.home_mode).is_none() {
+            bad(
+                uopt(attr, "homeMode"),
+                format!("{:?} is not an octal mode of at most 07777", u.home_mode),
+            );
+        }
+        let ranges = u
+            .sub_uid_ranges
+            .iter()
+            .map(|r| ("subUidRanges", r.start_uid, r.count))
+            .chain(
+                u.sub_gid_ranges
+                    .iter()
+                    .map(|r| ("subGidRanges", r.start_gid, r.count)),
+            );
+        for (field, start, count) in ranges {
+            if start < 0 || count < 1 || start + count > MAX_ID + 1 {
+                bad(
+                    uopt(attr, field),
+                    format!("start {start} and count {count} do not make a range of ids (0 to {MAX_ID})"),
+                );
+            }
+        }
+    }
+    for (attr, g) in &spec.groups {
+        for m in &g.members {
+            if !user_by_name.contains_key(m.as_str()) {
+                bad(
+                    gopt(attr, "members"),
+                    format!("{m:?} is not a user (define users.users.{m})"),
+                );
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Problems(problems));
+    }
+
+    // Ids: explicit ones are taken first, then the rest in name order.
+    let mut taken_gids: BTreeSet<u32> = spec
+        .groups
+        .values()
+        .filter_map(|g| g.gid)
+        .map(|g| g as u32)
+        .collect();
+    let mut gid_of: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut by_name: Vec<(&String, &GroupSpec)> = spec.groups.iter().collect();
+    by_name.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+    for (attr, g) in by_name {
+        let gid = match g.gid {
+            Some(gid) => Some(gid as u32),
+            None => allocate("gid", &g.name, &SYSTEM_IDS, &mut taken_gids),
+        };
+        match gid {
+            Some(gid) => {
+                gid_of.insert(&g.name, gid);
+            }
+            None => problems.push(Error::invalid(
+                gopt(attr, "gid"),
+                format!(
+                    "no free gid is left in {}-{}: set one",
+                    SYSTEM_IDS.start(),
+                    SYSTEM_IDS.end()
+                ),
+            )),
+        }
+    }
+    let mut taken_uids: BTreeSet<u32> = spec
+        .users
+        .values()
+        .filter_map(|u| u.uid)
+        .map(|u| u as u32)
+        .collect();
+    let mut users_by_name: Vec<(&String, &UserSpec)> = spec.users.iter().collect();
+    users_by_name.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+    let explicit_subids: Vec<(u64, u64)> = spec
+        .users
+        .values()
+        .flat_map(|u| {
+            u.sub_uid_ranges
+                .iter()
+                .map(|r| (r.start_uid as u64, r.count as u64))
+                .chain(
+                    u.sub_gid_ranges
+                        .iter()
+                        .map(|r| (r.start_gid as u64, r.count as u64)),
+                )
+        })
+        .collect();
+    let mut taken_subid_slots: BTreeSet<u64> = BTreeSet::new();
+    let mut users = Vec::new();
+    for (attr, u) in users_by_name {
+        let range = if u.is_system_user {
+            &SYSTEM_IDS
+        } else {
+            &NORMAL_UIDS
+        };
+        let uid = match u.uid {
+            Some(uid) => uid as u32,
+            None => match allocate("uid", &u.name, range, &mut taken_uids) {
+                Some(uid) => uid,
+                None => {
+                    problems.push(Error::invalid(
+                        uopt(attr, "uid"),
+                        format!(
+                            "no free uid is left in {}-{}: set one",
+                            range.start(),
+                            range.end()
+                        ),
+                    ));
+                    continue;
+                }
+            },
+        };
+        let Some(&gid) = gid_of.get(u.group.as_str()) else {
+            continue; // its group failed allocation, reported above
+        };
+        let mut sub_uids: Vec<(u64, u64)> = u
+            .sub_uid_ranges
+            .iter()
+            .map(|r| (r.start_uid as u64, r.count as u64))
+            .collect();
+        let mut sub_gids: Vec<(u64, u64)> = u
+            .sub_gid_ranges
+            .iter()
+            .map(|r| (r.start_gid as u64, r.count as u64))
+            .collect();
+        if u.auto_sub_uid_gid_range {
+            let first = slot("subid", &u.name, SUBID_SLOTS);
+            let free = (0..SUBID_SLOTS)
+                .map(|i| (first + i) % SUBID_SLOTS)
+                .find(|k| {
+                    let start = SUBID_BASE + k * SUBID_COUNT;
+                    let overlaps = explicit_subids
+                        .iter()
+                        .any(|(s, c)| *s < start + SUBID_COUNT && start < s + c);
+                    !overlaps && taken_subid_slots.insert(*k)
+                });
+            if let Some(k) = free {
+                let range = (SUBID_BASE + k * SUBID_COUNT, SUBID_COUNT);
+                sub_uids.push(range);
+                sub_gids.push(range);
+            }
+        }
+        users.push(User {
+            attr: attr.clone(),
+            name: u.name.clone(),
+            uid,
+            gid,
+            description: u.description.clone(),
+            home: u.home.clone(),
+            shell: u.shell.clone().unwrap_or_else(|| NOLOGIN.into()),
+            create_home: u
+                .create_home
+                .then(|| parse_home_mode(&u.home_mode))
+                .flatten(),
+            password: password_of(u),
+            packages: u.packages.clone(),
+            sub_uids,
+            sub_gids,
+        });
+    }
+    users.sort_by(|a, b| (a.uid, &a.name).cmp(&(b.uid, &b.name)));
+
+    let mut groups: Vec<Group> = spec
+        .groups
+        .iter()
+        .filter_map(|(attr, g)| {
+            let gid = *gid_of.get(g.name.as_str())?;
+            let mut members: BTreeSet<String> = g.members.iter().cloned().collect();
+            for u in spec.users.values() {
+                if u.extra_groups.contains(&g.name) {
+                    members.insert(u.name.clone());
+                }
+            }
+            Some(Group {
+                attr: attr.clone(),
+                name: g.name.clone(),
+                gid,
+                members: members.into_iter().collect(),
+            })
+        })
+        .collect();
+    groups.sort_by(|a, b| (a.gid, &a.name).cmp(&(b.gid, &b.name)));
+    Problems::or_ok(problems, Accounts { users, groups })
+}
+
+fn password_of(u: &UserSpec) -> Password {
+    let mut p = u.hashed_password.clone().map(Password::Hash);
+    if p.is_none() {
+        p = u
+            .initial_password
+            .clone()
+            .map(Password::Clear)
+            .or_else(|| u.initial_hashed_password.clone().map(Password::Hash));
+    }
+    if let Some(f) = &u.hashed_password_file {
+        p = Some(Password::HashFile(f.clone()));
+    } else if let Some(clear) = &u.password {
+        p = Some(Password::Clear(clear.clone()));
+    }
+    p.unwrap_or(Password::Locked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str, normal: bool) -> UserSpec {
+        UserSpec {
+            name: name.into(),
+            group: if normal {
+                "users".into()
+            } else {
+                "nogroup".into()
+            },
+            is_normal_user: normal,
+            is_system_user: !normal,
+            ..UserSpec::default()
+        }
+    }
+
+    fn group(name: &str, gid: Option<i64>) -> GroupSpec {
+        GroupSpec {
+            name: name.into(),
+            gid,
+            members: vec![],
+        }
+    }
+
+    fn base() -> UsersSpec {
+        let mut s = UsersSpec {
+            version: VERSION,
+            enforce_id_uniqueness: true,
+            ..UsersSpec::default()
+        };
+        s.groups.insert("users".into(), group("users", Some(100)));
+        s.groups
+            .insert("nogroup".into(), group("nogroup", Some(65534)));
+        s
+    }
+
+    fn errors(spec: &UsersSpec) -> String {
+        resolve(spec).unwrap_err().to_string()
+    }
+
+    fn uid_of(a: &Accounts, name: &str) -> u32 {
+        a.users.iter().find(|u| u.name == name).unwrap().uid
+    }
+
+    #[test]
+    fn names_follow_shadows_pattern() {
+        for ok in ["alice", "_svc", "a.b-c", "1up", "x".repeat(31).as_str()] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["", "-a", "a b", "a:b", "é", "x".repeat(32).as_str()] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn allocation_is_deterministic_and_adding_a_user_keeps_the_others_ids() {
+        let mut spec = base();
+        for n in ["alice", "bob", "carol"] {
+            spec.users.insert(n.into(), user(n, true));
+        }
+        spec.users.insert("svc".into(), user("svc", false));
+        let before = resolve(&spec).unwrap();
+        assert_eq!(before, resolve(&spec).unwrap());
+        spec.users.insert("dave".into(), user("dave", true));
+        spec.users.insert("aaron".into(), user("aaron", false));
+        let after = resolve(&spec).unwrap();
+        for n in ["alice", "bob", "carol", "svc"] {
+            assert_eq!(uid_of(&before, n), uid_of(&after, n), "{n} was renumbered");
+        }
+        assert!(NORMAL_UIDS.contains(&uid_of(&after, "dave")));
+        assert!(SYSTEM_IDS.contains(&uid_of(&after, "svc")));
+    }
+
+    #[test]
+    fn allocation_skips_explicit_ids() {
+        let mut spec = base();
+        spec.users.insert("alice".into(), user("alice", true));
+        let free = uid_of(&resolve(&spec).unwrap(), "alice");
+        let mut pinned = user("pinned", true);
+        pinned.uid = Some(i64::from(free));
+        spec.users.insert("pinned".into(), pinned);
+        let a = resolve(&spec).unwrap();
+        assert_eq!(uid_of(&a, "pinned"), free);
+        assert_eq!(uid_of(&a, "alice"), free + 1);
+    }
+
+    #[test]
+    fn groups_collect_extra_groups_and_members() {
+        let mut spec = base();
+        spec.groups.insert(
+            "wheel".into(),
+            GroupSpec {
+                name: "wheel".into(),
+                gid: Some(1),
+                members: vec!["bob".into()],
+            },
+        );
+        let mut alice = user("alice", true);
+        alice.extra_groups = vec!["wheel".into()];
+        spec.users.insert("alice".into(), alice);
+        spec.users.insert("bob".into(), user("bob", true));
+        let a = resolve(&spec).unwrap();
+        let wheel = a.groups.iter().find(|g| g.name == "wheel").unwrap();
+        assert_eq!(wheel.members, ["alice", "bob"]);
+        assert_eq!(
+            a.groups.iter().map(|g| g.gid).collect::<Vec<_>>(),
+            [1, 100, 65534]
+        );
+    }
+
+    #[test]
+    fn password_precedence_is_nixos_order() {
+        let mut u = user("a", true);
+        assert_eq!(password_of(&u), Password::Locked);
+        u.initial_hashed_password = Some("ih".into());
+        assert_eq!(password_of(&u), Password::Hash("ih".into()));
+        u.initial_password = Some("ip".into());
+        assert_eq!(password_of(&u), Password::Clear("ip".into()));
+        u.hashed_password = Some("h".into());
+        assert_eq!(password_of(&u), Password::Hash("h".into()));
+        u.password = Some("p".into());
+        assert_eq!(password_of(&u), Password::Clear("p".into()));
+        u.hashed_password_file = Some("/nix/store/x-hash".into());
+        assert_eq!(
+            password_of(&u),
+            Password::HashFile("/nix/store/x-hash".into())
+        );
+    }
+
+    #[test]
+    fn auto_subid_ranges_do_not_overlap_explicit_ones() {
+        let mut spec = base();
+        let mut a = user("alice", true);
+        a.auto_sub_uid_gid_range = true;
+        spec.users.insert("alice".into(), a.clone());
+        let start = resolve(&spec).unwrap().users[0].sub_uids[0].0;
+        assert_eq!((start - SUBID_BASE) % SUBID_COUNT, 0);
+        assert!(start + SUBID_COUNT <= u64::from(u32::MAX));
+        let mut b = user("bob", true);
+        b.sub_uid_ranges = vec![SubUidRange {
+            start_uid: start as i64,
+            count: 10,
+        }];
+        spec.users.insert("bob".into(), b);
+        let moved = resolve(&spec).unwrap();
+        let alice = moved.users.iter().find(|u| u.name == "alice").unwrap();
+        assert_ne!(alice.sub_uids[0].0, start);
+    }
+
+    #[test]
+    fn duplicate_uids_name_both_users_unless_allowed() {
+        let mut spec = base();
+        for n in ["alice", "bob"] {
+            let mut u = user(n, true);
+            u.uid = Some(1000);
+            spec.users.insert(n.into(), u);
+        }
+        assert_eq!(
+            errors(&spec),
+            "users.users.bob.uid: users.users.alice.uid has the same uid 1000: ids must be unique unless users.enforceIdUniqueness = false"
+        );
+        spec.enforce_id_uniqueness = false;
+        assert!(resolve(&spec).is_ok());
+    }
+
+    #[test]
+    fn duplicate_gids_name_both_groups() {
+        let mut spec = base();
+        spec.groups
+            .insert("staff".into(), group("staff", Some(100)));
+        assert_eq!(
+            errors(&spec),
+            "users.groups.users.gid: users.groups.staff.gid has the same gid 100: ids must be unique unless users.enforceIdUniqueness = false"
+        );
+    }
+
+    #[test]
+    fn unknown_groups_name_the_user_and_option() {
+        let mut spec = base();
+        let mut a = user("alice", true);
+        a.group = "staff".into();
+        a.extra_groups = vec!["wheel".into()];
+        spec.users.insert("alice".into(), a);
+        assert_eq!(
+            errors(&spec),
+            "2 problems:\n\
+             - users.users.alice.group: the group \"staff\" is not defined (add users.groups.staff = { };)\n\
+             - users.users.alice.extraGroups: the group \"wheel\" is not defined (add users.groups.wheel = { };)"
+        );
+    }
+
+    #[test]
+    fn unset_group_and_bad_kind_are_errors() {
+        let mut spec = base();
+        let mut a = user("svc", false);
+        a.group = String::new();
+        a.is_system_user = false;
+        spec.users.insert("svc".into(), a);
+        let e = errors(&spec);
+        assert!(
+            e.contains("users.users.svc: exactly one of isSystemUser and isNormalUser must be set"),
+            "{e}"
+        );
+        assert!(e.contains("users.users.svc.group: is unset"), "{e}");
+    }
+
+    #[test]
+    fn invalid_names_and_fields_are_errors() {
+        let mut spec = base();
+        let mut a = user("bad name", true);
+        a.description = "a:b".into();
+        a.hashed_password = Some("$6$x:y".into());
+        spec.users.insert("bad".into(), a);
+        spec.groups.insert("g".into(), group("-g", None));
+        let e = errors(&spec);
+        assert!(
+            e.contains("users.users.bad.name: \"bad name\" is not a valid user name"),
+            "{e}"
+        );
+        assert!(
+            e.contains("users.users.bad.description: must not contain ':'"),
+            "{e}"
+        );
+        assert!(
+            e.contains("users.users.bad.hashedPassword: must not contain ':'"),
+            "{e}"
+        );
+        assert!(
+            e.contains("users.groups.g.name: \"-g\" is not a valid group name"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn member_that_is_not_a_user_is_an_error() {
+        let mut spec = base();
+        spec.groups.insert(
+            "wheel".into(),
+            GroupSpec {
+                name: "wheel".into(),
+                gid: Some(1),
+                members: vec!["ghost".into()],
+            },
+        );
+        assert_eq!(
+            errors(&spec),
+            "users.groups.wheel.members: \"ghost\" is not a user (define users.users.ghost)"
+        );
+    }
+
+    #[test]
+    fn normal_user_below_1000_and_bad_home_are_errors() {
+        let mut spec = base();
+        let mut a = user("alice", true);
+        a.uid = Some(500);
+        a.create_home = true;
+        a.home = "/home/../etc".into();
+        a.home_mode = "0999".into();
+        spec.users.insert("alice".into(), a);
+        let e = errors(&spec);
+        assert!(
+            e.contains("users.users.alice.uid: 500 is below 1000 but isNormalUser is set"),
+            "{e}"
+        );
+        assert!(
+            e.contains("users.users.alice.home: \"/home/../etc\" cannot be created"),
+            "{e}"
+        );
+        assert!(
+            e.contains("users.users.alice.homeMode: \"0999\" is not an octal mode"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn two_users_creating_one_home_is_an_error() {
+        let mut spec = base();
+        for n in ["alice", "bob"] {
+            let mut u = user(n, true);
+            u.create_home = true;
+            u.home = "/home/shared".into();
+            spec.users.insert(n.into(), u);
+        }
+        assert_eq!(
+            errors(&spec),
+            "users.users.bob.home: users.users.alice.home is the same directory \"/home/shared\" and both users have createHome set"
+        );
+    }
+
+    #[test]
+    fn unknown_version_is_rejected() {
+        let spec = UsersSpec {
+            version: 7,
+            ..base()
+        };
+        assert_eq!(
+            errors(&spec),
+            "users spec: version 7 is not supported (expected 1)"
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! A generated tree as the image writer takes it: files under `root/`,
+//! owners and modes in `manifest.json`. Written to a temporary directory
+//! and renamed into place, so a failure leaves nothing behind (inside a
+//! Nix build, Nix removes a failed output itself).
+
+use anyhow::{Context, Result};
+use nci_core::tree_manifest::{Ownership, TreeManifest, VERSION};
+use std::collections::BTreeMap;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+pub struct Tree {
+    dir: PathBuf,
+    owners: BTreeMap<String, Ownership>,
+}
+
+impl Tree {
+    /// A tree written directly at `dir`, which must not exist.
+    pub fn new(dir: &Path) -> Result<Self> {
+        std::fs::create_dir(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+        std::fs::create_dir(dir.join("root"))
+            .with_context(|| format!("{}: cannot create root/", dir.display()))?;
+        Ok(Tree {
+            dir: dir.to_owned(),
+            owners: BTreeMap::new(),
+        })
+    }
+
+    /// Where the image path `/a/b` lives on disk.
+    fn host(&self, path: &str) -> PathBuf {
+        self.dir.join("root").join(path.trim_start_matches('/'))
+    }
+
+    fn parent_of(&self, path: &str) -> Result<()> {
+        if let Some(parent) = self.host(path).parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("{}: cannot create", parent.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Records the owner and mode the image writer gives `path`.
+    pub fn own(&mut self, path: &str, mode: u32, uid: u32, gid: u32) {
+        self.owners.insert(
+            path.to_owned(),
+            Ownership {
+                path: path.to_owned(),
+                mode: format!("{mode:04o}"),
+                uid,
+                gid,
+            },
+        );
+    }
+
+    pub fn dir(&mut self, path: &str) -> Result<()> {
+        let host = self.host(path);
+        std::fs::create_dir_all(&host).with_context(|| format!("{}: cannot create", host.display()))
+    }
+
+    pub fn file(&mut self, path: &str, content: &[u8]) -> Result<()> {
+        self.parent_of(path)?;
+        let host = self.host(path);
+        std::fs::write(&host, content)
+            .with_context(|| format!("{}: cannot write", host.display()))?;
+        // Readable by the build user only until the manifest decides.
+        std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o644))
+            .with_context(|| host.display().to_string())
+    }
+
+    pub fn symlink(&mut self, path: &str, target: &str) -> Result<()> {
+        self.parent_of(path)?;
+        let host = self.host(path);
+        symlink(target, &host)
+            .with_context(|| format!("{}: cannot create the symlink", host.display()))
+    }
+
+    /// Writes `manifest.json` (entries in path order).
+    pub fn finish(self) -> Result<()> {
+        let manifest = TreeManifest {
+            version: VERSION,
+            entries: self.owners.into_values().collect(),
+        };
+        let path = self.dir.join("manifest.json");
+        let mut json = serde_json::to_vec_pretty(&manifest)?;
+        json.push(b'\n');
+        std::fs::write(&path, json).with_context(|| format!("{}: cannot write", path.display()))
+    }
+}
+
+/// Runs `write` on a fresh tree at `out`. Outside Nix (`in_place` false)
+/// the tree is written beside `out` and renamed into place at the end.
+pub fn write_at(
+    out: &Path,
+    in_place: bool,
+    write: impl FnOnce(&mut Tree) -> Result<()>,
+) -> Result<()> {
+    if in_place {
+        let mut tree = Tree::new(out)?;
+        write(&mut tree)?;
+        return tree.finish();
+    }
+    if out.exists() {
+        anyhow::bail!("{}: already exists", out.display());
+    }
+    let parent = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".nci-etc-")
+        .tempdir_in(parent)
+        .with_context(|| format!("{}: cannot create a temporary directory", parent.display()))?;
+    let dir = tmp.path().join("tree");
+    let mut tree = Tree::new(&dir)?;
+    write(&mut tree)?;
+    tree.finish()?;
+    std::fs::rename(&dir, out)
+        .with_context(|| format!("{}: cannot move the tree into place", out.display()))
+}
