@@ -102,10 +102,24 @@ fn load_db(nix_store: &Path, graph: &Graph, out: &Path) -> Result<()> {
     if !status.success() {
         bail!("{} --load-db failed ({status})", nix_store.display());
     }
-    // The database is all the image needs; nix-store may leave a lock
-    // and other scratch files that must not differ between builds.
+    normalise(&state.join("db/db.sqlite"))?;
+    // Nix recreates its 8 MiB `reserved` file (space kept for the garbage
+    // collector) when it needs it; the image need not carry it.
+    let _ = std::fs::remove_file(state.join("db/reserved"));
     for scratch in ["no-conf", "no-home"] {
         let _ = std::fs::remove_dir_all(out.join(scratch));
     }
+    Ok(())
+}
+
+/// Makes the database the same bytes on any day: `--load-db` stamps each
+/// path with the current time (nixpkgs' dockerTools resets it the same
+/// way), then VACUUM rewrites the file in a canonical layout.
+fn normalise(db: &Path) -> Result<()> {
+    let conn = rusqlite::Connection::open(db).with_context(|| format!("opening {}", db.display()))?;
+    conn.execute_batch(
+        "UPDATE ValidPaths SET registrationTime = 1; PRAGMA journal_mode = DELETE; VACUUM;",
+    )
+    .with_context(|| format!("normalising {}", db.display()))?;
     Ok(())
 }
