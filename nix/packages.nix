@@ -6,13 +6,10 @@
 let
   inherit (pkgs) lib;
   rustPlatform = pkgs.pkgsStatic.rustPlatform;
-  src = lib.fileset.toSource {
-    root = ../rust;
-    fileset = lib.fileset.unions [
-      ../rust/Cargo.toml
-      ../rust/Cargo.lock
-      (lib.fileset.fileFilter (f: f.hasExt "rs" || f.name == "Cargo.toml") ../rust)
-    ];
+  # The workspace without cargo's build directory.
+  src = lib.cleanSourceWith {
+    src = ../rust;
+    filter = path: _type: baseNameOf path != "target";
   };
   # The short names modules use (`nciTools.image`, ...), as tools-prebuilt
   # lists them; each is the binary `nci-<short>` of the crate of that name.
