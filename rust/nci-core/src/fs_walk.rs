@@ -1,12 +1,21 @@
 //! Turns a directory on disk into sorted tar entries under an archive
-//! prefix. Hard links inside one walk are kept as links to the first
-//! occurrence.
+//! prefix, and turns identical files into hard links.
+//!
+//! Hard links are decided by content, never by inode: a Nix store path
+//! has the same content (NAR) on every machine, but which of its files
+//! share an inode depends on store optimisation (`auto-optimise-store`,
+//! `nix-store --optimise`) and on whether the path was built or
+//! substituted. [`link_identical`] links a file to the first earlier file
+//! with the same bytes, mode and owner, so every hard link on disk is
+//! kept, and the archive is the same whether the store was optimised or
+//! not.
 
 use crate::error::{Error, IoContext, Result};
+use crate::hash::sha256_file;
 use crate::tar::{Entry, Kind};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
 /// How modes of walked entries are set.
@@ -20,10 +29,11 @@ pub enum Modes {
 }
 
 /// Walks `dir` (following no symlinks), naming entries `<prefix>/<rel>`;
-/// `dir` itself becomes `<prefix>` unless `prefix` is empty.
+/// `dir` itself becomes `<prefix>` unless `prefix` is empty. Entries come
+/// in depth-first order, siblings sorted by name; every file is a
+/// regular file (see [`link_identical`]).
 pub fn walk(dir: &Path, prefix: &str, modes: Modes) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
-    let mut inodes: HashMap<(u64, u64), String> = HashMap::new();
     for item in WalkDir::new(dir).sort_by_file_name().follow_links(false) {
         let item = item.map_err(|e| {
             let path = e.path().unwrap_or(dir).to_owned();
@@ -62,20 +72,9 @@ pub fn walk(dir: &Path, prefix: &str, modes: Modes) -> Result<Vec<Entry>> {
                 target: target.to_owned(),
             }
         } else if ft.is_file() {
-            let key = (meta.dev(), meta.ino());
-            match inodes.get(&key) {
-                Some(first) if meta.nlink() > 1 => Kind::HardLink {
-                    target: first.clone(),
-                },
-                _ => {
-                    if meta.nlink() > 1 {
-                        inodes.insert(key, name.clone());
-                    }
-                    Kind::File {
-                        source: item.path().to_owned(),
-                        size: meta.len(),
-                    }
-                }
+            Kind::File {
+                source: item.path().to_owned(),
+                size: meta.len(),
             }
         } else {
             return Err(Error::invalid(
@@ -93,6 +92,93 @@ pub fn walk(dir: &Path, prefix: &str, modes: Modes) -> Result<Vec<Entry>> {
     Ok(out)
 }
 
+/// Turns every regular file whose content, mode and owner equal those of
+/// an earlier file of `entries` into a hard link to that first file.
+/// Only files that share a size with another are read; files that share
+/// an inode are known identical without reading. Empty files stay files.
+/// Returns the links made, as (link path, target path).
+pub fn link_identical(entries: &mut [Entry]) -> Result<Vec<(String, String)>> {
+    // Candidates: same size, mode, owner.
+    let mut groups: BTreeMap<(u64, u32, u64, u64), Vec<usize>> = BTreeMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        if let Kind::File { size, .. } = e.kind {
+            if size > 0 {
+                groups
+                    .entry((size, e.mode, e.uid, e.gid))
+                    .or_default()
+                    .push(i);
+            }
+        }
+    }
+    let mut links = Vec::new();
+    for members in groups.into_values().filter(|m| m.len() > 1) {
+        // Identity of content: the inode when shared, else the digest.
+        let mut by_inode: HashMap<(u64, u64), [u8; 32]> = HashMap::new();
+        let mut first_with: HashMap<[u8; 32], usize> = HashMap::new();
+        for i in members {
+            let Kind::File { source, .. } = &entries[i].kind else {
+                continue;
+            };
+            let source: PathBuf = source.clone();
+            let meta = source.metadata().at(&source)?;
+            let key = (meta.dev(), meta.ino());
+            let digest = match by_inode.get(&key) {
+                Some(d) => *d,
+                None => {
+                    let d = sha256_file(&source)?;
+                    by_inode.insert(key, d);
+                    d
+                }
+            };
+            match first_with.get(&digest) {
+                Some(&first) => {
+                    let target = entries[first].path.clone();
+                    links.push((entries[i].path.clone(), target.clone()));
+                    entries[i].kind = Kind::HardLink { target };
+                }
+                None => {
+                    first_with.insert(digest, i);
+                }
+            }
+        }
+    }
+    links.sort();
+    Ok(links)
+}
+
+/// Applies links made by [`link_identical`] (as recorded in a plan) to a
+/// fresh walk of the same tree; a link whose paths are not files of the
+/// walk means the tree changed since.
+pub fn apply_links(entries: &mut [Entry], links: &[(String, String)]) -> Result<()> {
+    if links.is_empty() {
+        return Ok(());
+    }
+    let index: HashMap<String, usize> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.path.clone(), i))
+        .collect();
+    for (link, target) in links {
+        let ok = index
+            .get(target)
+            .is_some_and(|&t| matches!(entries[t].kind, Kind::File { .. }));
+        match index.get(link) {
+            Some(&i) if ok && matches!(entries[i].kind, Kind::File { .. }) => {
+                entries[i].kind = Kind::HardLink {
+                    target: target.clone(),
+                };
+            }
+            _ => {
+                return Err(Error::invalid(
+                    format!("/{link}"),
+                    format!("planned as a hard link to /{target}, but the tree changed since it was planned"),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,7 +192,13 @@ mod tests {
         std::fs::write(d.join("a"), "a").unwrap();
         std::fs::hard_link(d.join("a"), d.join("c")).unwrap();
         std::os::unix::fs::symlink("a", d.join("l")).unwrap();
-        let got = walk(d, "nix/store/x", Modes::Writable).unwrap();
+        std::fs::write(d.join("d"), "a").unwrap();
+        std::fs::write(d.join("e"), "b").unwrap();
+        let mut got = walk(d, "nix/store/x", Modes::Writable).unwrap();
+        assert!(got.iter().all(|e| !matches!(e.kind, Kind::HardLink { .. })));
+        let links = link_identical(&mut got).unwrap();
+        // c shares a's inode, d has a's bytes: both link to a; e differs.
+        assert_eq!(links.len(), 2);
         let names: Vec<_> = got.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(
             names,
@@ -116,6 +208,8 @@ mod tests {
                 "nix/store/x/b",
                 "nix/store/x/b/z",
                 "nix/store/x/c",
+                "nix/store/x/d",
+                "nix/store/x/e",
                 "nix/store/x/l"
             ]
         );
@@ -125,7 +219,18 @@ mod tests {
                 target: "nix/store/x/a".into()
             }
         );
-        assert_eq!(got[5].kind, Kind::Symlink { target: "a".into() });
+        assert_eq!(
+            got[5].kind,
+            Kind::HardLink {
+                target: "nix/store/x/a".into()
+            }
+        );
+        assert!(matches!(got[6].kind, Kind::File { .. }));
+        assert_eq!(got[7].kind, Kind::Symlink { target: "a".into() });
+        // A second walk with the recorded links gives the same entries.
+        let mut again = walk(d, "nix/store/x", Modes::Writable).unwrap();
+        apply_links(&mut again, &links).unwrap();
+        assert_eq!(again, got);
         assert_eq!(got[1].mode, 0o644);
         assert_eq!(got[2].mode, 0o755);
     }

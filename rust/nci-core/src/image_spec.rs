@@ -38,6 +38,33 @@ pub struct ImageSpec {
     /// Extra symlinks in the image root (`/bin/sh` → bash, ...).
     #[serde(default)]
     pub symlinks: BTreeMap<String, String>,
+    /// The directory store paths are in; each store path is written to
+    /// the image as `/nix/store/<name>`.
+    #[serde(default = "default_store_dir")]
+    pub store_dir: String,
+    /// Layer facts of single store paths, computed by one derivation per
+    /// path (`nci-image layer`): the plan reuses their digests.
+    #[serde(default)]
+    pub layer_infos: Vec<LayerInfoRef>,
+    /// `image.from`: a base image (docker-archive file or OCI layout).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The base image as `nci-image base` described it (so that its
+    /// layers are hashed once, by their own derivation).
+    #[serde(default)]
+    pub from_info: Option<String>,
+}
+
+/// Where the layer facts of one store path are.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LayerInfoRef {
+    pub path: String,
+    pub info: String,
+}
+
+fn default_store_dir() -> String {
+    "/nix/store".to_owned()
 }
 
 /// Docker's container config; `None`/empty fields are left out.

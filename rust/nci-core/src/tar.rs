@@ -13,6 +13,8 @@ use std::path::PathBuf;
 pub const MTIME: u64 = 1;
 
 const BLOCK: u64 = 512;
+const MAX_USTAR_SIZE: u64 = 0o77777777777;
+const MAX_USTAR_ID: u64 = 0o7777777;
 
 /// What an entry is, and where its content comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +76,8 @@ impl Entry {
         }
     }
 
-    fn content_size(&self) -> u64 {
+    /// The number of content bytes (0 for anything but files).
+    pub fn content_size(&self) -> u64 {
         match &self.kind {
             Kind::File { size, .. } => *size,
             Kind::Bytes(b) => b.len() as u64,
@@ -97,18 +100,29 @@ impl Entry {
         }
     }
 
-    /// The header blocks of this entry: a PAX extended header when a name
-    /// does not fit ustar, then the ustar header.
-    fn header_blocks(&self) -> Vec<u8> {
+    /// The header blocks of this entry: a PAX extended header when a name,
+    /// link target, size or owner does not fit ustar, then the ustar
+    /// header.
+    pub fn header_blocks(&self) -> Vec<u8> {
         let name = self.archive_name();
         let mut pax = Vec::new();
         if !fits_ustar(&name) {
             pax_record(&mut pax, "path", &name);
         }
         if let Some(link) = self.link_name() {
-            if link.len() > 100 {
+            if link.len() > 100 || !link.is_ascii() {
                 pax_record(&mut pax, "linkpath", link);
             }
+        }
+        // ustar's numeric fields: 11 octal digits of size, 7 of ids.
+        if self.content_size() > MAX_USTAR_SIZE {
+            pax_record(&mut pax, "size", &self.content_size().to_string());
+        }
+        if self.uid > MAX_USTAR_ID {
+            pax_record(&mut pax, "uid", &self.uid.to_string());
+        }
+        if self.gid > MAX_USTAR_ID {
+            pax_record(&mut pax, "gid", &self.gid.to_string());
         }
         let mut out = Vec::with_capacity(1024);
         if !pax.is_empty() {
@@ -125,7 +139,13 @@ impl Entry {
             Kind::Symlink { .. } => tar::EntryType::Symlink,
             Kind::HardLink { .. } => tar::EntryType::Link,
         };
-        let mut h = base_header(kind, self.mode, self.uid, self.gid, self.content_size());
+        let mut h = base_header(
+            kind,
+            self.mode,
+            self.uid.min(MAX_USTAR_ID),
+            self.gid.min(MAX_USTAR_ID),
+            self.content_size().min(MAX_USTAR_SIZE),
+        );
         if fits_ustar(&name) {
             set_ustar_name(&mut h, &name);
         } else {
@@ -266,7 +286,8 @@ fn pax_record(out: &mut Vec<u8>, key: &str, value: &str) {
     out.extend_from_slice(format!("{len} {key}={value}\n").as_bytes());
 }
 
-fn round_up(n: u64) -> u64 {
+/// `n` rounded up to whole 512-byte blocks.
+pub fn round_up(n: u64) -> u64 {
     n.div_ceil(BLOCK) * BLOCK
 }
 
@@ -332,6 +353,23 @@ mod tests {
         let s = String::from_utf8(v).unwrap();
         let (len, _) = s.split_once(' ').unwrap();
         assert_eq!(len.parse::<usize>().unwrap(), s.len());
+    }
+
+    #[test]
+    fn big_ids_use_pax_records() {
+        let mut e = Entry::bytes("f", 0o644, b"x".to_vec());
+        e.uid = 5_000_000;
+        let mut bytes = Vec::new();
+        write_archive(&[e], &mut bytes).unwrap();
+        let mut ar = tar::Archive::new(&bytes[..]);
+        let mut got = ar.entries().unwrap().next().unwrap().unwrap();
+        let pax: Vec<String> = got
+            .pax_extensions()
+            .unwrap()
+            .unwrap()
+            .map(|x| x.unwrap().key().unwrap().to_owned())
+            .collect();
+        assert_eq!(pax, ["uid"]);
     }
 
     #[test]

@@ -1,36 +1,95 @@
 //! Command line of `nci-image`.
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "nci-image",
     version,
-    about = "Write a deterministic docker-archive image from a JSON image spec"
+    about = "Write deterministic layered container images (docker-archive, OCI layout, stream) from a JSON image spec"
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A docker-archive file (also an OCI layout inside a tar).
+    DockerArchive,
+    /// An OCI image layout directory.
+    Oci,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run as a Nix builder: read the spec, reference graphs and output
-    /// path from the structured attributes ($NIX_ATTRS_JSON_FILE).
+    /// Run as a Nix builder: the step (`layer`, `base`, `plan`, `archive`,
+    /// `oci`, `stream`, `run`) and its inputs come from the structured
+    /// attributes ($NIX_ATTRS_JSON_FILE).
     NixBuilder,
-    /// Build an image from files (for tests and use outside Nix).
-    Build {
+    /// Compute the layer facts (digest, size, hard links) of one store path.
+    Layer {
+        /// The store path.
+        path: String,
+        /// The store directory the path is in.
+        #[arg(long, default_value = "/nix/store")]
+        store_dir: String,
+        /// Where to write the JSON (standard output if not given).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check and describe a base image (docker-archive or OCI layout).
+    Base {
+        /// The base image.
+        from: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Compute the plan of an image: every layer's digest and source.
+    Plan {
         /// The image spec (JSON, contract version 1).
         #[arg(long)]
         spec: PathBuf,
-        /// Reference graphs (JSON lists of {path, references}) covering
-        /// the store roots and root trees; may be given several times.
+        /// Reference graphs (JSON lists of {path, references}); may be
+        /// given several times.
+        #[arg(long = "graph")]
+        graphs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write a planned image.
+    Assemble {
+        #[arg(long)]
+        plan: PathBuf,
+        #[arg(long, value_enum, default_value = "docker-archive")]
+        format: Format,
+        /// The image reference (`name:tag`); default: the plan's name and
+        /// tag, or `latest`.
+        #[arg(long)]
+        reference: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Plan and write a docker-archive in one go (tests, benchmarks, use
+    /// outside Nix).
+    Build {
+        #[arg(long)]
+        spec: PathBuf,
         #[arg(long = "graph")]
         graphs: Vec<PathBuf>,
         /// Where to write the docker-archive.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Write the docker-archive of a stream script (see `passthru.stream`)
+    /// or of a plan to standard output.
+    Stream {
+        /// A stream script (what the image's `stream` output is) or a plan.
+        file: PathBuf,
+        /// The image reference (`name:tag`) when `file` is a plan.
+        #[arg(long)]
+        reference: Option<String>,
     },
 }
 

@@ -156,8 +156,11 @@ impl Layer {
         Ok(())
     }
 
-    pub fn into_entries(self) -> Vec<Entry> {
-        self.entries.into_values().map(|(e, _)| e).collect()
+    /// The entries in path order, identical files linked to the first.
+    pub fn into_entries(self) -> Result<Vec<Entry>> {
+        let mut entries: Vec<Entry> = self.entries.into_values().map(|(e, _)| e).collect();
+        nci_core::fs_walk::link_identical(&mut entries)?;
+        Ok(entries)
     }
 }
 
@@ -180,7 +183,7 @@ pub fn build(
             &format!("symlink {link}"),
         )?;
     }
-    Ok(layer.into_entries())
+    layer.into_entries()
 }
 
 #[cfg(test)]

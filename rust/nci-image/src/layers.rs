@@ -1,74 +1,52 @@
-//! Which store paths go into which layer. Paths are ordered by popularity
-//! (how many paths of the closure depend on them), the order nixpkgs'
-//! layered images use, so that widely shared paths get their own layer
-//! and the same digest in every image.
+//! Which store paths go into which layer: nixpkgs' rule, so that images
+//! built from the same nixpkgs share layers. Paths come most popular
+//! first ([`nci_core::closure::Closure::popularity_order`]); each gets a
+//! layer of its own while there are slots, and when there are more paths
+//! than slots the last slot takes all the rest.
 
-use nci_core::closure::Closure;
-use std::collections::BTreeSet;
-
-/// Groups `paths` into at most `slots` layers: the most popular paths one
-/// per layer, the rest together in the last.
-pub fn group(closure: &Closure, paths: &BTreeSet<String>, slots: usize) -> Vec<Vec<String>> {
-    if slots == 0 || paths.is_empty() {
+/// Groups `ordered` (most popular first) into at most `slots` layers.
+pub fn group(ordered: Vec<String>, slots: usize) -> Vec<Vec<String>> {
+    if slots == 0 || ordered.is_empty() {
         return Vec::new();
     }
-    let mut ranked: Vec<(usize, &String)> = paths
-        .iter()
-        .map(|p| (popularity(closure, paths, p), p))
-        .collect();
-    // Most depended-upon first; ties by path for a stable order.
-    ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    let mut layers: Vec<Vec<String>> = Vec::new();
-    for (_, p) in ranked {
-        if layers.len() < slots {
-            layers.push(vec![p.clone()]);
-        } else if let Some(last) = layers.last_mut() {
-            last.push(p.clone());
+    if ordered.len() <= slots {
+        return ordered.into_iter().map(|p| vec![p]).collect();
+    }
+    let mut layers: Vec<Vec<String>> = Vec::with_capacity(slots);
+    let mut rest = Vec::new();
+    for (i, p) in ordered.into_iter().enumerate() {
+        if i + 1 < slots {
+            layers.push(vec![p]);
+        } else {
+            rest.push(p);
         }
     }
-    for l in &mut layers {
-        l.sort();
-    }
+    rest.sort();
+    layers.push(rest);
     layers
-}
-
-/// The number of paths in `paths` whose closure contains `p`.
-fn popularity(closure: &Closure, paths: &BTreeSet<String>, p: &str) -> usize {
-    paths
-        .iter()
-        .filter(|q| q.as_str() != p && closure.reachable([q.as_str()]).contains(p))
-        .count()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nci_core::closure::PathInfo;
 
-    fn info(path: &str, refs: &[&str]) -> PathInfo {
-        PathInfo {
-            path: path.into(),
-            references: refs.iter().map(|r| r.to_string()).collect(),
-            nar_size: 0,
-        }
+    fn v(xs: &[&str]) -> Vec<String> {
+        xs.iter().map(|x| x.to_string()).collect()
     }
 
     #[test]
-    fn popular_paths_come_first_and_the_rest_share_the_last_layer() {
-        let c = Closure::from_infos([
-            info("/s/app", &["/s/libc", "/s/lib"]),
-            info("/s/lib", &["/s/libc"]),
-            info("/s/libc", &[]),
-            info("/s/tool", &["/s/libc"]),
-        ]);
-        let all = c.paths.keys().cloned().collect();
-        let g = group(&c, &all, 10);
-        assert_eq!(g[0], ["/s/libc"]);
-        assert_eq!(g[1], ["/s/lib"]);
-        assert_eq!(g.len(), 4);
-        let g = group(&c, &all, 2);
-        assert_eq!(g.len(), 2);
-        assert_eq!(g[0], ["/s/libc"]);
-        assert_eq!(g[1], ["/s/app", "/s/lib", "/s/tool"]);
+    fn one_layer_each_while_there_are_slots() {
+        assert_eq!(group(v(&["a", "b"]), 5), [v(&["a"]), v(&["b"])]);
+    }
+
+    #[test]
+    fn the_last_slot_takes_the_rest_sorted() {
+        let g = group(v(&["c", "z", "b", "a"]), 2);
+        assert_eq!(g, [v(&["c"]), v(&["a", "b", "z"])]);
+        assert_eq!(
+            group(v(&["c", "z", "b", "a"]), 1),
+            [v(&["a", "b", "c", "z"])]
+        );
+        assert!(group(v(&["a"]), 0).is_empty());
     }
 }

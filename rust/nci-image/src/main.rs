@@ -1,43 +1,33 @@
-//! `nci-image`: the Nix builder that writes an image archive from the spec
-//! the `image` module evaluates to.
+//! `nci-image`: the Nix builder steps that turn the `image` module's spec
+//! into a layered image, and the same steps as commands.
+//!
+//! Per store path, `layer` computes that path's layer digest once (a
+//! small derivation Nix caches); `plan` hashes only what is left (the
+//! customisation layer, the shared last layer) and fixes every digest;
+//! `archive`, `oci` and `stream` only copy bytes into place.
 
-mod archive;
+mod assemble;
+mod base;
 mod cli;
 mod customisation;
 mod layers;
+mod plan;
+mod run;
+mod store;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use cli::{Cli, Command};
+use cli::{Cli, Command, Format};
 use nci_core::closure::{Closure, PathInfo};
-use nci_core::fs_walk::{walk, Modes};
 use nci_core::image_spec::ImageSpec;
 use nci_core::nix_build::{attrs_file, read_json, store_path_hash};
-use nci_core::tar::Entry;
 use serde::Deserialize;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// The structured attributes of the image derivation that this tool reads.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BuilderAttrs {
-    spec: serde_json::Value,
-    #[serde(default)]
-    store_graph: Vec<PathInfo>,
-    #[serde(default)]
-    tree_graph: Vec<PathInfo>,
-    outputs: Outputs,
-}
-
-#[derive(Deserialize)]
-struct Outputs {
-    out: PathBuf,
-}
-
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    match dispatch(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("nci-image: error: {e:#}");
@@ -46,119 +36,240 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+#[derive(Deserialize)]
+struct Outputs {
+    out: PathBuf,
+}
+
+/// The structured attributes every step reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StepAttrs {
+    #[serde(default = "default_step")]
+    step: String,
+    outputs: Outputs,
+}
+
+fn default_step() -> String {
+    "image".into()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PlanAttrs {
+    spec: serde_json::Value,
+    #[serde(default)]
+    store_graph: Vec<PathInfo>,
+    #[serde(default)]
+    tree_graph: Vec<PathInfo>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssembleAttrs {
+    plan: PathBuf,
+    #[serde(default)]
+    reference: Option<String>,
+    #[serde(default)]
+    interpreter: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LayerAttrs {
+    store_path: String,
+}
+
+#[derive(Deserialize)]
+struct BaseAttrs {
+    from: PathBuf,
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::NixBuilder => {
-            let attrs_path = attrs_file();
-            let attrs: BuilderAttrs = read_json(&attrs_path)?;
-            let spec: ImageSpec = serde_json::from_value(attrs.spec)
-                .with_context(|| format!("{}: the spec attribute", attrs_path.display()))?;
-            let mut closure = Closure::from_infos(attrs.store_graph);
-            closure.extend(Closure::from_infos(attrs.tree_graph));
-            build(&spec, &closure, &attrs.outputs.out)
+        Command::NixBuilder => nix_builder(),
+        Command::Layer {
+            path,
+            store_dir,
+            out,
+        } => write_json(&store::path_layer(&store_dir, &path)?, out.as_deref()),
+        Command::Base { from, out } => write_json(&base::read(&from)?, out.as_deref()),
+        Command::Plan { spec, graphs, out } => {
+            let plan = plan_from_files(&spec, &graphs)?;
+            write_json(&plan, Some(&out))
+        }
+        Command::Assemble {
+            plan,
+            format,
+            reference,
+            out,
+        } => {
+            let plan: plan::Plan = read_json(&plan)?;
+            let reference = reference.unwrap_or_else(|| default_reference(&plan, None));
+            match format {
+                Format::DockerArchive => assemble::docker_archive_file(&plan, &reference, &out),
+                Format::Oci => assemble::oci_dir(&plan, &reference, &out),
+            }
         }
         Command::Build { spec, graphs, out } => {
-            let spec_value: ImageSpec = read_json(&spec)?;
-            let mut closure = Closure::default();
-            for g in &graphs {
-                let infos: Vec<PathInfo> = read_json(g)?;
-                closure.extend(Closure::from_infos(infos));
-            }
-            build(&spec_value, &closure, &out)
+            let plan = plan_from_files(&spec, &graphs)?;
+            let reference = default_reference(&plan, Some(&out));
+            assemble::docker_archive_file(&plan, &reference, &out)
         }
+        Command::Stream { file, reference } => stream(&file, reference),
     }
 }
 
-/// Writes the image to a temporary file beside `out` and renames it into
-/// place, so a failure leaves no partial archive behind.
-fn build(spec: &ImageSpec, closure: &Closure, out: &Path) -> Result<()> {
-    spec.validate()?;
-    let plans = plan_layers(spec, closure)?;
-    let tag = match (&spec.tag, out.to_str().and_then(store_path_hash)) {
+/// The reference an output gets: `name:tag`, the tag being `image.tag`,
+/// else the hash part of the output's store path, else `latest`.
+fn default_reference(plan: &plan::Plan, out: Option<&Path>) -> String {
+    let tag = match (
+        &plan.tag,
+        out.and_then(Path::to_str).and_then(store_path_hash),
+    ) {
         (Some(t), _) => t.clone(),
         (None, Some(hash)) => hash.to_owned(),
         (None, None) => "latest".to_owned(),
     };
-    let meta = archive::ImageMeta {
-        reference: format!("{}:{}", spec.name, tag),
-        created: &spec.created,
-        architecture: &spec.architecture,
-        config: serde_json::to_value(&spec.config)?,
+    format!("{}:{}", plan.name, tag)
+}
+
+fn plan_from_files(spec: &Path, graphs: &[PathBuf]) -> Result<plan::Plan> {
+    let spec: ImageSpec = read_json(spec)?;
+    let mut closure = Closure::default();
+    for g in graphs {
+        let infos: Vec<PathInfo> = read_json(g)?;
+        closure.extend(Closure::from_infos(infos));
+    }
+    make_plan(&spec, &closure)
+}
+
+fn make_plan(spec: &ImageSpec, closure: &Closure) -> Result<plan::Plan> {
+    spec.validate()?;
+    let mut inputs = plan::Inputs {
+        path_layers: plan::read_path_layers(&spec.layer_infos)?,
+        base: None,
     };
-    let dir = out
+    inputs.base = match (&spec.from_info, &spec.from) {
+        (Some(info), _) => Some(read_json(Path::new(info))?),
+        (None, Some(from)) => Some(base::read(Path::new(from))?),
+        (None, None) => None,
+    };
+    plan::make(spec, closure, &inputs)
+}
+
+fn write_json<T: serde::Serialize>(value: &T, out: Option<&Path>) -> Result<()> {
+    let bytes = serde_json::to_vec(value)?;
+    match out {
+        Some(path) => write_atomically(path, &bytes),
+        None => {
+            let mut o = std::io::stdout().lock();
+            o.write_all(&bytes)?;
+            o.write_all(b"\n")?;
+            Ok(())
+        }
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("{}: cannot create the output", out.display()))?;
-    let mut w = BufWriter::with_capacity(1 << 20, tmp);
-    archive::write(&mut w, &meta, &plans)?;
-    w.flush().with_context(|| out.display().to_string())?;
-    let tmp = w.into_inner().map_err(|e| e.into_error())?;
-    tmp.persist(out)
-        .with_context(|| format!("{}: cannot write the output", out.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("{}: cannot create the output", path.display()))?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path)
+        .with_context(|| format!("{}: cannot write the output", path.display()))?;
     Ok(())
 }
 
-/// Store layers in popularity order, then the customisation layer.
-fn plan_layers(spec: &ImageSpec, closure: &Closure) -> Result<Vec<archive::LayerPlan>> {
-    for root in spec.store_roots.iter().chain(&spec.root_trees) {
-        if !closure.contains(root) {
-            bail!("storeRoots: {root} is not in the reference graph the builder was given (is it a store path of this build?)");
-        }
-    }
-    let mut store_paths = closure.reachable(spec.store_roots.iter().map(String::as_str));
-    for tree in &spec.root_trees {
-        store_paths.extend(closure.reachable([tree.as_str()]));
-    }
-    for tree in &spec.root_trees {
-        // A tree is copied into the customisation layer; only what it
-        // refers to goes in as store paths.
-        let referenced = closure.paths.values().any(|i| {
-            i.path != *tree && i.references.contains(tree) && store_paths.contains(&i.path)
-        });
-        if !referenced && !spec.store_roots.contains(tree) {
-            store_paths.remove(tree);
-        }
-    }
-    for p in &store_paths {
-        if !Path::new(p).exists() {
-            bail!("{p}: store path of the closure is missing on disk");
-        }
-    }
-    let slots = spec.max_layers - 1;
-    let custom = customisation::build(&spec.root_trees, &spec.profile, &spec.symlinks)?;
-    let mut plans: Vec<archive::LayerPlan> = layers::group(closure, &store_paths, slots)
-        .into_iter()
-        .map(|paths| store_layer(&paths))
-        .collect::<Result<_>>()?;
-    if slots == 0 && !store_paths.is_empty() {
-        // maxLayers = 1: everything shares the one layer.
-        let all: Vec<String> = store_paths.into_iter().collect();
-        let mut plan = store_layer(&all)?;
-        plan.entries.extend(custom);
-        plan.entries.sort_by(|a, b| a.path.cmp(&b.path));
-        plans.push(plan);
-    } else {
-        plans.push(archive::LayerPlan {
-            entries: custom,
-            comment: "customisation layer".into(),
-        });
-    }
-    Ok(plans)
+/// What a stream script holds after its `#!` line.
+#[derive(serde::Serialize, Deserialize)]
+struct StreamScript {
+    plan: PathBuf,
+    reference: String,
 }
 
-fn store_layer(paths: &[String]) -> Result<archive::LayerPlan> {
-    let mut entries = vec![
-        Entry::directory("nix", 0o755),
-        Entry::directory("nix/store", 0o755),
-    ];
-    for p in paths {
-        let rel = p.trim_start_matches('/');
-        entries.extend(walk(Path::new(p), rel, Modes::AsOnDisk)?);
+fn stream(file: &Path, reference: Option<String>) -> Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| file.display().to_string())?;
+    let (plan_path, reference) = if text.starts_with("#!") {
+        let body = text.split_once('\n').map_or("", |(_, b)| b);
+        let s: StreamScript = serde_json::from_str(body)
+            .with_context(|| format!("{}: not a stream script", file.display()))?;
+        (s.plan, reference.unwrap_or(s.reference))
+    } else {
+        let plan: plan::Plan = read_json(file)?;
+        let r = reference.unwrap_or_else(|| default_reference(&plan, None));
+        (file.to_owned(), r)
+    };
+    let plan: plan::Plan = read_json(&plan_path)?;
+    assemble::stream_stdout(&plan, &reference)
+}
+
+fn nix_builder() -> Result<()> {
+    let attrs_path = attrs_file();
+    let raw: serde_json::Value = read_json(&attrs_path)?;
+    let common: StepAttrs = serde_json::from_value(raw.clone())
+        .with_context(|| format!("{}: missing step or outputs", attrs_path.display()))?;
+    let out = common.outputs.out;
+    let attrs = |what: &str| format!("{}: the {what} step's attributes", attrs_path.display());
+    match common.step.as_str() {
+        "layer" => {
+            let a: LayerAttrs = serde_json::from_value(raw).with_context(|| attrs("layer"))?;
+            write_json(&store::path_layer("/nix/store", &a.store_path)?, Some(&out))
+        }
+        "base" => {
+            let a: BaseAttrs = serde_json::from_value(raw).with_context(|| attrs("base"))?;
+            write_json(&base::read(&a.from)?, Some(&out))
+        }
+        "plan" | "image" => {
+            let a: PlanAttrs = serde_json::from_value(raw).with_context(|| attrs("plan"))?;
+            let spec: ImageSpec = serde_json::from_value(a.spec)
+                .with_context(|| format!("{}: the spec attribute", attrs_path.display()))?;
+            let mut closure = Closure::from_infos(a.store_graph);
+            closure.extend(Closure::from_infos(a.tree_graph));
+            let plan = make_plan(&spec, &closure)?;
+            if common.step == "plan" {
+                write_json(&plan, Some(&out))
+            } else {
+                let reference = default_reference(&plan, Some(&out));
+                assemble::docker_archive_file(&plan, &reference, &out)
+            }
+        }
+        "archive" | "oci" | "stream" => {
+            let a: AssembleAttrs =
+                serde_json::from_value(raw).with_context(|| attrs("assemble"))?;
+            let plan: plan::Plan = read_json(&a.plan)?;
+            let reference = a
+                .reference
+                .clone()
+                .unwrap_or_else(|| default_reference(&plan, Some(&out)));
+            match common.step.as_str() {
+                "archive" => assemble::docker_archive_file(&plan, &reference, &out),
+                "oci" => assemble::oci_dir(&plan, &reference, &out),
+                _ => {
+                    let interpreter = a
+                        .interpreter
+                        .context("the stream step needs the interpreter attribute")?;
+                    let script = format!(
+                        "#!{interpreter} stream\n{}\n",
+                        serde_json::to_string(&StreamScript {
+                            plan: a.plan,
+                            reference,
+                        })?
+                    );
+                    write_atomically(&out, script.as_bytes())?;
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o555))?;
+                    Ok(())
+                }
+            }
+        }
+        "run" => {
+            let a: run::RunSpec = serde_json::from_value(raw).with_context(|| attrs("run"))?;
+            run::run(&a, &out)
+        }
+        other => bail!("{}: unknown step '{other}'", attrs_path.display()),
     }
-    Ok(archive::LayerPlan {
-        entries,
-        comment: paths.join(" "),
-    })
 }

@@ -1,0 +1,363 @@
+//! Writes a plan out: as a docker-archive (a file, or a stream on
+//! standard output) or as an OCI image layout directory. Nothing is
+//! hashed here: the digests are the plan's, and file contents are copied
+//! by the kernel (`copy_file_range` into files, `sendfile` into pipes).
+
+use crate::plan::{Plan, Source};
+use crate::store;
+use anyhow::{bail, Context, Result};
+use nci_core::hash::{hex, Digest, Sha256};
+use nci_core::tar::{file_header, padding, round_up, Entry, Kind};
+use serde_json::json;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsFd;
+use std::path::Path;
+
+/// Files smaller than this go through the write buffer; larger ones are
+/// copied by the kernel.
+const SMALL: u64 = 64 * 1024;
+const BUF: usize = 1 << 20;
+
+/// A destination that can take bytes and ranges of files.
+pub struct Sink {
+    file: File,
+    buf: Vec<u8>,
+    /// `copy_file_range` works (regular file), else `sendfile`.
+    regular: bool,
+    kernel_copy: bool,
+    written: u64,
+}
+
+impl Sink {
+    pub fn new(file: File) -> Self {
+        let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+        Sink {
+            file,
+            buf: Vec::with_capacity(BUF),
+            regular,
+            kernel_copy: true,
+            written: 0,
+        }
+    }
+
+    pub fn bytes(&mut self, b: &[u8]) -> Result<()> {
+        if self.buf.len() + b.len() > BUF {
+            self.flush()?;
+        }
+        if b.len() >= BUF {
+            self.file.write_all(b).context("writing the output")?;
+        } else {
+            self.buf.extend_from_slice(b);
+        }
+        self.written += b.len() as u64;
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        if !self.buf.is_empty() {
+            self.file
+                .write_all(&self.buf)
+                .context("writing the output")?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Copies `len` bytes of `src` from `offset`.
+    pub fn copy(&mut self, src: &mut File, offset: u64, len: u64, name: &Path) -> Result<()> {
+        if len < SMALL || !self.kernel_copy {
+            return self.copy_by_reading(src, offset, len, name);
+        }
+        self.flush()?;
+        let mut off = i64::try_from(offset)?;
+        let mut left = len;
+        while left > 0 {
+            let chunk = usize::try_from(left.min(1 << 30))?;
+            let r = if self.regular {
+                nix::fcntl::copy_file_range(
+                    src.as_fd(),
+                    Some(&mut off),
+                    self.file.as_fd(),
+                    None,
+                    chunk,
+                )
+            } else {
+                nix::sys::sendfile::sendfile64(
+                    self.file.as_fd(),
+                    src.as_fd(),
+                    Some(&mut off),
+                    chunk,
+                )
+            };
+            match r {
+                Ok(0) => bail!("{}: file shrank while read", name.display()),
+                Ok(n) => {
+                    left -= n as u64;
+                    self.written += n as u64;
+                }
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) if left == len => {
+                    // No kernel copy between these two (filesystem or
+                    // kernel without it): read and write instead.
+                    self.kernel_copy = false;
+                    return self.copy_by_reading(src, offset, len, name);
+                }
+                Err(e) => return Err(e).with_context(|| name.display().to_string()),
+            }
+        }
+        Ok(())
+    }
+
+    fn copy_by_reading(
+        &mut self,
+        src: &mut File,
+        offset: u64,
+        len: u64,
+        name: &Path,
+    ) -> Result<()> {
+        src.seek(SeekFrom::Start(offset))
+            .with_context(|| name.display().to_string())?;
+        let mut left = len;
+        while left > 0 {
+            if self.buf.len() == BUF {
+                self.flush()?;
+            }
+            let start = self.buf.len();
+            let want = (BUF - start).min(usize::try_from(left.min(BUF as u64))?);
+            self.buf.resize(start + want, 0);
+            let n = src
+                .read(&mut self.buf[start..])
+                .with_context(|| name.display().to_string())?;
+            self.buf.truncate(start + n);
+            if n == 0 {
+                bail!("{}: file shrank while read", name.display());
+            }
+            left -= n as u64;
+            self.written += n as u64;
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<File> {
+        self.flush()?;
+        Ok(self.file)
+    }
+}
+
+/// Writes the tar of `entries` (a whole layer) and checks its size.
+fn write_entries(sink: &mut Sink, entries: &[Entry], planned: u64, what: &str) -> Result<()> {
+    let start = sink.written;
+    for e in entries {
+        sink.bytes(&e.header_blocks())?;
+        if let Kind::File { source, size } = &e.kind {
+            let mut f = File::open(source).with_context(|| source.display().to_string())?;
+            let actual = f.metadata()?.len();
+            if actual != *size {
+                bail!("{}: changed since the image was planned", source.display());
+            }
+            sink.copy(&mut f, 0, *size, source)?;
+            sink.bytes(&ZEROS[..(round_up(*size) - size) as usize])?;
+        }
+    }
+    sink.bytes(&ZEROS)?;
+    let got = sink.written - start;
+    if got != planned {
+        bail!("{what}: is {got} bytes, the plan says {planned}: a store path changed since the image was planned");
+    }
+    Ok(())
+}
+
+static ZEROS: [u8; 1024] = [0; 1024];
+
+/// Writes layer `i`'s blob content.
+fn write_layer(sink: &mut Sink, plan: &Plan, i: usize) -> Result<()> {
+    let layer = &plan.layers[i];
+    match &layer.source {
+        Source::Base { file, offset } => {
+            let mut f = File::open(file).with_context(|| format!("image.from: {file}"))?;
+            sink.copy(&mut f, *offset, layer.size, Path::new(file))
+        }
+        Source::Store { paths, links } => {
+            let entries = store::layer_entries(&plan.store_dir, paths, links)?;
+            write_entries(sink, &entries, layer.size, &layer.comment)
+        }
+        Source::Entries { entries } => {
+            let entries = entries
+                .iter()
+                .map(|e| e.to_entry())
+                .collect::<Result<Vec<_>>>()?;
+            write_entries(sink, &entries, layer.size, "the customisation layer")
+        }
+    }
+}
+
+fn sha256(b: &[u8]) -> String {
+    hex(&Sha256::digest(b))
+}
+
+/// `name:tag` → (tag).
+fn tag_of(reference: &str) -> &str {
+    match reference.rsplit_once(':') {
+        Some((_, t)) if !t.contains('/') => t,
+        _ => "latest",
+    }
+}
+
+fn index_json(plan: &Plan, reference: &str) -> String {
+    json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": format!("sha256:{}", sha256(plan.manifest.as_bytes())),
+            "size": plan.manifest.len(),
+            "annotations": {
+                "io.containerd.image.name": reference,
+                "org.opencontainers.image.ref.name": tag_of(reference),
+            },
+        }],
+    })
+    .to_string()
+}
+
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// The distinct layers in order (a blob is written once even if two
+/// layers have the same content).
+fn distinct_layers(plan: &Plan) -> Vec<usize> {
+    let mut seen = std::collections::BTreeSet::new();
+    (0..plan.layers.len())
+        .filter(|&i| seen.insert(plan.layers[i].digest.clone()))
+        .collect()
+}
+
+/// Writes the docker-archive (an OCI layout inside a tar, with Docker's
+/// `manifest.json`) to `sink`.
+pub fn docker_archive(sink: &mut Sink, plan: &Plan, reference: &str) -> Result<()> {
+    let member = |sink: &mut Sink, name: &str, bytes: &[u8]| -> Result<()> {
+        sink.bytes(&file_header(name, 0o444, bytes.len() as u64))?;
+        sink.bytes(bytes)?;
+        sink.bytes(padding(bytes.len() as u64))
+    };
+    member(sink, "oci-layout", OCI_LAYOUT)?;
+    for i in distinct_layers(plan) {
+        let l = &plan.layers[i];
+        sink.bytes(&file_header(
+            &format!("blobs/sha256/{}", l.digest),
+            0o444,
+            l.size,
+        ))?;
+        write_layer(sink, plan, i)?;
+        sink.bytes(padding(l.size))?;
+    }
+    let config_digest = sha256(plan.config.as_bytes());
+    member(
+        sink,
+        &format!("blobs/sha256/{config_digest}"),
+        plan.config.as_bytes(),
+    )?;
+    let manifest_digest = sha256(plan.manifest.as_bytes());
+    member(
+        sink,
+        &format!("blobs/sha256/{manifest_digest}"),
+        plan.manifest.as_bytes(),
+    )?;
+    member(sink, "index.json", index_json(plan, reference).as_bytes())?;
+    let docker_manifest = json!([{
+        "Config": format!("blobs/sha256/{config_digest}"),
+        "RepoTags": [reference],
+        "Layers": plan.layers.iter().map(|l| format!("blobs/sha256/{}", l.digest)).collect::<Vec<_>>(),
+    }]);
+    member(
+        sink,
+        "manifest.json",
+        docker_manifest.to_string().as_bytes(),
+    )?;
+    sink.bytes(&ZEROS)?;
+    Ok(())
+}
+
+/// Writes the docker-archive to `out` through a temporary file beside it,
+/// so that a failure leaves nothing behind.
+pub fn docker_archive_file(plan: &Plan, reference: &str, out: &Path) -> Result<()> {
+    let dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("{}: cannot create the output", out.display()))?;
+    let (file, path) = tmp.into_parts();
+    let mut sink = Sink::new(file);
+    docker_archive(&mut sink, plan, reference)?;
+    let file = sink.finish()?;
+    drop(file);
+    path.persist(out)
+        .with_context(|| format!("{}: cannot write the output", out.display()))?;
+    Ok(())
+}
+
+/// Writes the OCI image layout directory `out` (through a temporary
+/// directory beside it); layer blobs are written on every core.
+pub fn oci_dir(plan: &Plan, reference: &str, out: &Path) -> Result<()> {
+    let parent = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".oci-")
+        .tempdir_in(parent)
+        .with_context(|| format!("{}: cannot create the output", out.display()))?;
+    let blobs = tmp.path().join("blobs/sha256");
+    std::fs::create_dir_all(&blobs)?;
+    std::fs::write(tmp.path().join("oci-layout"), OCI_LAYOUT)?;
+    let write_blob = |name: &str, bytes: &[u8]| std::fs::write(blobs.join(name), bytes);
+    write_blob(&sha256(plan.config.as_bytes()), plan.config.as_bytes())?;
+    write_blob(&sha256(plan.manifest.as_bytes()), plan.manifest.as_bytes())?;
+    let todo = distinct_layers(plan);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let errors: std::sync::Mutex<Vec<anyhow::Error>> = std::sync::Mutex::new(Vec::new());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(todo.len()) {
+            s.spawn(|| loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&i) = todo.get(k) else { break };
+                let r = (|| -> Result<()> {
+                    let f = File::create(blobs.join(&plan.layers[i].digest))?;
+                    let mut sink = Sink::new(f);
+                    write_layer(&mut sink, plan, i)?;
+                    sink.finish()?;
+                    Ok(())
+                })();
+                if let Err(e) = r {
+                    if let Ok(mut v) = errors.lock() {
+                        v.push(e);
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = errors.into_inner().ok().and_then(|mut v| v.pop()) {
+        return Err(e);
+    }
+    std::fs::write(tmp.path().join("index.json"), index_json(plan, reference))?;
+    let kept = tmp.keep();
+    std::fs::rename(&kept, out).with_context(|| {
+        let _ = std::fs::remove_dir_all(&kept);
+        format!("{}: cannot write the output", out.display())
+    })?;
+    Ok(())
+}
+
+/// Writes the docker-archive to standard output.
+pub fn stream_stdout(plan: &Plan, reference: &str) -> Result<()> {
+    let fd = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("standard output")?;
+    let mut sink = Sink::new(File::from(fd));
+    docker_archive(&mut sink, plan, reference)?;
+    sink.finish()?;
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! Store-path layers: the tar entries of one or more store paths, and the
+//! facts about a single path's layer (digest, size, hard links) that a
+//! small derivation per store path computes once and Nix caches.
+
+use anyhow::{bail, Context, Result};
+use nci_core::fs_walk::{apply_links, link_identical, walk, Modes};
+use nci_core::hash::{hex, Digest, Sha256};
+use nci_core::tar::{round_up, Entry, Kind};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+/// Version of [`PathLayer`] files and of the layer format: a change to
+/// the bytes of store layers bumps it, so no stale cached digest is used.
+pub const LAYER_FORMAT: u32 = 1;
+
+/// What the per-store-path derivation writes: the layer that holds this
+/// one store path, as [`layer_entries`] makes it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PathLayer {
+    pub version: u32,
+    pub path: String,
+    /// Hex SHA-256 of the layer tar.
+    pub digest: String,
+    pub size: u64,
+    /// Files written as hard links to an identical earlier file.
+    pub links: Vec<(String, String)>,
+}
+
+/// The archive name of a store path: `nix/store/<base name>`, whatever
+/// directory the store is in (tests and benchmarks use other stores).
+pub fn archive_prefix(store_dir: &str, path: &str) -> Result<String> {
+    let dir = store_dir.trim_end_matches('/');
+    match path.strip_prefix(dir).and_then(|r| r.strip_prefix('/')) {
+        Some(name) if !name.is_empty() && !name.contains('/') => Ok(format!("nix/store/{name}")),
+        _ => bail!("{path}: not a store path (a direct child of {dir})"),
+    }
+}
+
+/// The walk of one store path, with identical files linked.
+pub fn path_entries(store_dir: &str, path: &str) -> Result<(Vec<Entry>, Vec<(String, String)>)> {
+    let prefix = archive_prefix(store_dir, path)?;
+    if std::fs::symlink_metadata(path).is_err() {
+        bail!("{path}: store path of the closure is missing on disk");
+    }
+    let mut entries = walk(Path::new(path), &prefix, Modes::AsOnDisk)?;
+    let links = link_identical(&mut entries)?;
+    Ok((entries, links))
+}
+
+/// The two directories every store layer starts with.
+pub fn store_dirs() -> [Entry; 2] {
+    [
+        Entry::directory("nix", 0o755),
+        Entry::directory("nix/store", 0o755),
+    ]
+}
+
+/// The entries of a layer holding `paths` in this order, with the hard
+/// links recorded in a plan (not re-derived: the plan is the contract).
+pub fn layer_entries(
+    store_dir: &str,
+    paths: &[String],
+    links: &[(String, String)],
+) -> Result<Vec<Entry>> {
+    let mut entries = store_dirs().to_vec();
+    for p in paths {
+        let prefix = archive_prefix(store_dir, p)?;
+        if std::fs::symlink_metadata(p).is_err() {
+            bail!("{p}: store path of the closure is missing on disk");
+        }
+        entries.extend(walk(Path::new(p), &prefix, Modes::AsOnDisk)?);
+    }
+    apply_links(&mut entries, links)?;
+    Ok(entries)
+}
+
+/// Hashes the tar of `entries` without writing it: (hex digest, size).
+pub fn digest_entries(entries: &[Entry], buf: &mut [u8]) -> Result<(String, u64)> {
+    let mut h = Sha256::new();
+    let mut size = 0u64;
+    for e in entries {
+        let header = e.header_blocks();
+        h.update(&header);
+        size += header.len() as u64;
+        if let Kind::File { source, size: want } = &e.kind {
+            let mut f = File::open(source).with_context(|| source.display().to_string())?;
+            let mut left = *want;
+            while left > 0 {
+                let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                let n = f
+                    .read(&mut buf[..want])
+                    .with_context(|| source.display().to_string())?;
+                if n == 0 {
+                    bail!("{}: file shrank while read", source.display());
+                }
+                h.update(&buf[..n]);
+                left -= n as u64;
+            }
+            let padded = round_up(*want);
+            h.update(&ZEROS[..(padded - want) as usize]);
+            size += padded;
+        }
+    }
+    h.update(&ZEROS[..1024]);
+    size += 1024;
+    Ok((hex(&h.finalize()), size))
+}
+
+static ZEROS: [u8; 1024] = [0; 1024];
+
+/// Computes the facts of the layer that holds only `path`.
+pub fn path_layer(store_dir: &str, path: &str) -> Result<PathLayer> {
+    let (walked, links) = path_entries(store_dir, path)?;
+    let mut entries = store_dirs().to_vec();
+    entries.extend(walked);
+    let mut buf = vec![0u8; 1 << 20];
+    let (digest, size) = digest_entries(&entries, &mut buf)?;
+    Ok(PathLayer {
+        version: LAYER_FORMAT,
+        path: path.to_owned(),
+        digest,
+        size,
+        links,
+    })
+}
