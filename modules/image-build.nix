@@ -1,5 +1,11 @@
 # Turns the `image` options into the image spec (contract version 1, see
-# docs/spec.md) and the derivation whose builder is `nci-image`.
+# docs/spec.md) and the derivations that write the image, all with
+# `nci-image` as builder (docs/image-writer.md):
+#
+#   layer (one per store path named by an option) ─┐
+#   base (image.from) ──────────────────────────────┼─▶ plan ─┬─▶ image (docker-archive)
+#   run (image.run) ────────────────────────────────┘         ├─▶ stream (executable)
+#                                                              └─▶ oci (OCI layout)
 {
   config,
   lib,
@@ -51,17 +57,57 @@ let
     }
     // cfg.symlinks;
 
+  storePathRegex = "(${storeDir}/[a-z0-9]{32}-[-a-zA-Z0-9+._?=]+)";
+
   # Every store path a string mentions, each carrying the string's
   # context, so that `exportReferencesGraph` gets store paths (not paths
   # inside them) and Nix still knows what to build first.
   storePathsIn =
     s:
     let
-      found = builtins.filter builtins.isList (
-        builtins.split "(${storeDir}/[a-z0-9]{32}-[-a-zA-Z0-9+._?=]+)" s
-      );
+      found = builtins.filter builtins.isList (builtins.split storePathRegex s);
     in
     map (m: lib.addContextFrom s (builtins.head m)) found;
+
+  # The values options put in the image, by option name, to name the
+  # option when one refers to a store path Nix does not know it needs.
+  named =
+    lib.concatLists [
+      (lib.imap0 (i: v: {
+        option = "image.entryPoint.${toString i}";
+        value = v;
+      }) cfg.entryPoint)
+      (lib.imap0 (i: v: {
+        option = "image.cmd.${toString i}";
+        value = v;
+      }) cfg.cmd)
+      (lib.mapAttrsToList (n: v: {
+        option = "image.env.${n}";
+        value = toString v;
+      }) cfg.env)
+      (lib.mapAttrsToList (n: v: {
+        option = "image.symlinks.\"${n}\"";
+        value = v;
+      }) symlinks)
+      (map (v: {
+        option = "image.contents";
+        value = toString v;
+      }) cfg.contents)
+    ]
+    ++ lib.optional (cfg.workingDir != null) {
+      option = "image.workingDir";
+      value = cfg.workingDir;
+    };
+  # A store path in a string without context: Nix would not build it nor
+  # put it in the image.
+  unknownPaths = lib.concatMap (
+    n:
+    lib.optionals (!builtins.hasContext n.value) (
+      map (p: n // { path = builtins.head p; }) (
+        builtins.filter builtins.isList (builtins.split storePathRegex n.value)
+      )
+    )
+  ) named;
 
   storeRoots = lib.unique (
     storePathsIn (builtins.toJSON [
@@ -72,6 +118,65 @@ let
     ])
   );
 
+  builderArgs = {
+    inherit system;
+    builder = nciTools.image;
+    args = [ "nix-builder" ];
+    __structuredAttrs = true;
+  };
+
+  # The name of a store path without its hash.
+  storeName = p: builtins.substring 33 (-1) (baseNameOf (builtins.unsafeDiscardStringContext p));
+  safeName = builtins.replaceStrings [ "/" ":" ] [ "-" "-" ] cfg.name;
+
+  # One small derivation per store path an option names: its layer's
+  # digest, computed once and cached by Nix for every image that has it.
+  layerOf =
+    path:
+    derivation (
+      builderArgs
+      // {
+        name = "nci-layer-${storeName path}.json";
+        step = "layer";
+        storePath = path;
+      }
+    );
+
+  # `image.from`, checked and described once (its layers hashed once).
+  base = derivation (
+    builderArgs
+    // {
+      name = "nci-base.json";
+      step = "base";
+      from = "${cfg.from}";
+    }
+  );
+
+  runOwners = lib.mapAttrsToList (path: o: {
+    inherit path;
+    user = if o.user == null then null else toString o.user;
+    group = if o.group == null then null else toString o.group;
+    inherit (o) recursive;
+  }) cfg.runOwners;
+
+  # `image.run`: the commands on a copy of the customisation layer, as
+  # the build user; the result replaces the trees, profile and links.
+  runTree = derivation (
+    builderArgs
+    // {
+      name = "image-run-${safeName}";
+      step = "run";
+      commands = cfg.run;
+      shell = "${pkgs.bash}/bin/bash";
+      path = lib.makeBinPath ([ pkgs.coreutils pkgs.bash ] ++ config.environment.systemPackages);
+      rootTrees = map toString cfg.rootTrees;
+      inherit profile symlinks;
+      owners = runOwners;
+    }
+  );
+  hasRun = cfg.run != "";
+  trees = if hasRun then [ runTree ] else cfg.rootTrees;
+
   spec = {
     version = 1;
     inherit (cfg) name tag created;
@@ -79,32 +184,93 @@ let
       architectures.${system} or (throw "image: the system ${system} has no known OCI architecture");
     config = lib.filterAttrs (_: v: v != null && v != [ ] && v != { }) containerConfig;
     maxLayers = cfg.maxLayers;
-    inherit storeRoots profile symlinks;
-    rootTrees = map toString cfg.rootTrees;
+    inherit storeRoots;
+    profile = if hasRun then [ ] else profile;
+    symlinks = if hasRun then { } else symlinks;
+    rootTrees = map toString trees;
+    layerInfos = map (p: {
+      path = p;
+      info = "${layerOf p}";
+    }) storeRoots;
+    fromInfo = if cfg.from == null then null else "${base}";
   };
+
+  plan = derivation (
+    builderArgs
+    // {
+      name = "nci-plan-${safeName}.json";
+      step = "plan";
+      inherit spec;
+      exportReferencesGraph = {
+        storeGraph = storeRoots;
+        treeGraph = trees;
+      };
+    }
+  );
+
+  image = derivation (
+    builderArgs
+    // {
+      name = "docker-image-${safeName}.tar";
+      step = "archive";
+      plan = "${plan}";
+    }
+  );
+
+  # The reference of every output: the docker-archive's (its tag is the
+  # hash part of its store path unless image.tag is set).
+  tag =
+    if cfg.tag != null then
+      cfg.tag
+    else
+      builtins.head (lib.splitString "-" (baseNameOf (builtins.unsafeDiscardStringContext image.outPath)));
+  reference = "${cfg.name}:${tag}";
 in
 {
   options.system.build = mkOption {
     type = types.lazyAttrsOf types.unspecified;
     default = { };
     internal = true;
-    description = "Derivations the modules build; `image` is the image archive.";
+    description = ''
+      Derivations the modules build: `image` is the docker-archive,
+      `stream` an executable writing the same archive to standard output,
+      `oci` the same image as an OCI layout directory.
+    '';
   };
+
+  config.assertions = map (u: {
+    assertion = false;
+    message =
+      if builtins.pathExists u.path then
+        "${u.option}: ${u.path} is named without string context (for example after builtins.unsafeDiscardStringContext), so it is not in the image's closure; refer to the package itself, e.g. \"\${pkgs.hello}/bin/hello\"."
+      else
+        "${u.option}: ${u.path} is not in the Nix store (a missing store path); refer to a package, e.g. \"\${pkgs.hello}/bin/hello\".";
+  }) unknownPaths;
 
   # The store paths the image's closure is computed from (the `nix`
   # module registers that closure in the image's Nix database).
   config.system.build.storeRoots = storeRoots;
 
-  config.system.build.image = derivation {
-    name = "docker-image-${builtins.replaceStrings [ "/" ":" ] [ "-" "-" ] cfg.name}.tar";
-    inherit system;
-    builder = nciTools.image;
-    args = [ "nix-builder" ];
-    __structuredAttrs = true;
-    inherit spec;
-    exportReferencesGraph = {
-      storeGraph = storeRoots;
-      treeGraph = cfg.rootTrees;
-    };
-  };
+  config.system.build.image = image;
+
+  config.system.build.stream = derivation (
+    builderArgs
+    // {
+      name = "stream-${safeName}";
+      step = "stream";
+      plan = "${plan}";
+      inherit reference;
+      interpreter = nciTools.image;
+    }
+  );
+
+  config.system.build.oci = derivation (
+    builderArgs
+    // {
+      name = "oci-image-${safeName}";
+      step = "oci";
+      plan = "${plan}";
+      inherit reference;
+    }
+  );
 }

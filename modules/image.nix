@@ -170,8 +170,56 @@ in
       '';
       description = ''
         Shell commands run at build time in the image root (the working
-        directory). What they create lands in the customisation layer.
-        A `tmp` directory with mode 1777 is always present.
+        directory), by `pkgs.bash` with `set -e -o pipefail`, as the
+        unprivileged build user (no VM, no root). The root holds the
+        image's files outside `/nix/store` (`/etc`, users, the profile,
+        `/tmp`), and what the commands leave there (new, changed and
+        removed files, and modes set with `chmod`) is the customisation
+        layer. `PATH` has `coreutils`, `bash` and
+        `environment.systemPackages`. A `tmp` directory with mode 1777 is
+        always present. Owners: see `image.runOwners`.
+      '';
+    };
+
+    runOwners = mkOption {
+      type = types.attrsOf (
+        types.submodule {
+          options = {
+            user = mkOption {
+              type = types.nullOr (types.either types.str types.int);
+              default = null;
+              example = "app";
+              description = "The owner: a user of the image's `/etc/passwd` or a uid; `null` keeps the owner.";
+            };
+            group = mkOption {
+              type = types.nullOr (types.either types.str types.int);
+              default = null;
+              example = "app";
+              description = "The group: a group of the image's `/etc/group` or a gid; `null` keeps the group.";
+            };
+            recursive = mkOption {
+              type = types.bool;
+              default = false;
+              example = true;
+              description = "Whether everything under the path gets the owner too (`chown -R`).";
+            };
+          };
+        }
+      );
+      default = { };
+      example = {
+        "/var/lib/app" = {
+          user = "app";
+          group = "app";
+          recursive = true;
+        };
+      };
+      description = ''
+        Owners of paths in the image root after `image.run`, by absolute
+        path: what `chown` in dockerTools' `fakeRootCommands` would do.
+        `image.run` runs unprivileged, so files it creates belong to root
+        (uid 0) in the image unless listed here; the modes it sets with
+        `chmod` are kept as they are.
       '';
     };
 
