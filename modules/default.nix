@@ -5,4 +5,11 @@
   ./image.nix
   ./image-build.nix
   ./environment.nix
+  ./ids.nix
+  ./users.nix
+  ./etc.nix
+  ./nsswitch.nix
+  ./hosts.nix
+  ./os-release.nix
+  ./pki.nix
 ]

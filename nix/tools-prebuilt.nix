@@ -13,4 +13,5 @@ in
 {
   image = import' "nci-image";
   nixdb = import' "nci-nixdb";
+  etc = import' "nci-etc";
 }
