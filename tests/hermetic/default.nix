@@ -39,11 +39,19 @@ let
       binaries = [ "/bin/bash" ];
       links."bin/sh" = "bash";
     };
-    bashInteractive = pkgs.bash;
+    # A shell package, as nixpkgs' (`users.users.<name>.shell`).
+    bashInteractive = pkgs.bash // { shellPath = "/bin/bash"; };
     coreutils = standin "coreutils-9.1" { debPackages = [ "coreutils" ]; };
     s6 = standin "s6-2.11" { debPackages = [ "s6" ]; };
     execline = standin "execline-2.9" { debPackages = [ "execline" ]; };
     nginx = standin "nginx-1.22" { binaries = [ "/usr/sbin/nginx" ]; };
+    # The host's CA bundle, where nixpkgs' cacert keeps it.
+    cacert = derivation {
+      name = "nss-cacert-standin";
+      inherit system;
+      builder = "/bin/bash";
+      args = [ "-euc" "PATH=/usr/bin:/bin; mkdir -p $out/etc/ssl/certs; cp /etc/ssl/certs/ca-certificates.crt $out/etc/ssl/certs/ca-bundle.crt" ];
+    };
     nix = standin "nix-2.8" {
       binaries = [ "/usr/bin/nix" ];
       links = lib.genAttrs (map (n: "bin/nix-${n}") [ "build" "channel" "collect-garbage" "copy-closure" "daemon" "env" "hash" "instantiate" "prefetch-url" "shell" "store" ]) (_: "nix");
