@@ -156,7 +156,7 @@ let
     inherit path;
     user = if o.user == null then null else toString o.user;
     group = if o.group == null then null else toString o.group;
-    inherit (o) recursive;
+    inherit (o) recursive mode;
   }) cfg.runOwners;
 
   # `image.run`: the commands on a copy of the customisation layer, as

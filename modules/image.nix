@@ -197,11 +197,21 @@ in
               example = "app";
               description = "The group: a group of the image's `/etc/group` or a gid; `null` keeps the group.";
             };
+            mode = mkOption {
+              type = types.nullOr (types.strMatching "[0-7]{3,4}");
+              default = null;
+              example = "4755";
+              description = ''
+                Permission bits to set (octal); `null` keeps those
+                `image.run` left. Needed for setuid and setgid bits, which
+                Nix does not let a build set with `chmod`.
+              '';
+            };
             recursive = mkOption {
               type = types.bool;
               default = false;
               example = true;
-              description = "Whether everything under the path gets the owner too (`chown -R`).";
+              description = "Whether everything under the path gets the owner (and mode) too (`chown -R`).";
             };
           };
         }
@@ -215,8 +225,9 @@ in
         };
       };
       description = ''
-        Owners of paths in the image root after `image.run`, by absolute
-        path: what `chown` in dockerTools' `fakeRootCommands` would do.
+        Owners (and modes) of paths in the image root after `image.run`,
+        by absolute path: what `chown` in dockerTools' `fakeRootCommands`
+        would do.
         `image.run` runs unprivileged, so files it creates belong to root
         (uid 0) in the image unless listed here; the modes it sets with
         `chmod` are kept as they are.

@@ -67,6 +67,15 @@ fn read_archive(path: &Path) -> Result<(Vec<PlannedLayer>, Value)> {
         bail!("is gzip-compressed; give the uncompressed docker-archive (for example the output of `gunzip -c`)");
     }
     f.seek(SeekFrom::Start(0))?;
+    let mut first = [0u8; 512];
+    let is_tar = f.read_exact(&mut first).is_ok() && {
+        let h = tar::Header::from_byte_slice(&first);
+        h.cksum().ok() == Some(checksum(&first))
+    };
+    if !is_tar {
+        bail!("not a docker-archive or OCI layout: not a tar archive");
+    }
+    f.seek(SeekFrom::Start(0))?;
     let mut members: BTreeMap<String, Member> = BTreeMap::new();
     let mut ar = tar::Archive::new(&mut f);
     let entries = ar
@@ -277,6 +286,21 @@ fn read_oci(
         });
     }
     Ok((layers, config))
+}
+
+/// A tar header's checksum: its bytes summed, the checksum field as spaces.
+fn checksum(block: &[u8; 512]) -> u32 {
+    block
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(*b)
+            }
+        })
+        .sum()
 }
 
 fn blob_name(digest: &str) -> Result<String> {

@@ -29,6 +29,10 @@ pub struct OwnerRule {
     pub user: Option<String>,
     /// A group name of the image's /etc/group, or a gid.
     pub group: Option<String>,
+    /// Octal permission bits (`"4755"`): modes the build user cannot set
+    /// itself (Nix forbids setuid and setgid bits in builds).
+    #[serde(default)]
+    pub mode: Option<String>,
     #[serde(default)]
     pub recursive: bool,
 }
@@ -142,6 +146,15 @@ pub fn run(spec: &RunSpec, out: &Path) -> Result<()> {
             .as_deref()
             .map(|g| resolve(g, &groups, "group", "/etc/group", &rule.path))
             .transpose()?;
+        let mode = match &rule.mode {
+            Some(m) => Some(nci_core::tree_manifest::parse_mode(m).with_context(|| {
+                format!(
+                    "image.runOwners.\"{}\".mode: '{m}' is not 3 or 4 octal digits",
+                    rule.path
+                )
+            })?),
+            None => None,
+        };
         let prefix = format!("{key}/");
         for (path, o) in entries.iter_mut() {
             if *path == key || (rule.recursive && path.starts_with(&prefix)) {
@@ -150,6 +163,9 @@ pub fn run(spec: &RunSpec, out: &Path) -> Result<()> {
                 }
                 if let Some(g) = gid {
                     o.gid = g;
+                }
+                if let Some(m) = mode {
+                    o.mode = format!("{m:04o}");
                 }
             }
         }

@@ -26,7 +26,7 @@ pub struct PathLayer {
     pub digest: String,
     pub size: u64,
     /// Files written as hard links to an identical earlier file.
-    pub links: Vec<(String, String)>,
+    pub links: Links,
 }
 
 /// The archive name of a store path: `nix/store/<base name>`, whatever
@@ -39,8 +39,11 @@ pub fn archive_prefix(store_dir: &str, path: &str) -> Result<String> {
     }
 }
 
+/// Hard links as (link path, target path) in archive names.
+pub type Links = Vec<(String, String)>;
+
 /// The walk of one store path, with identical files linked.
-pub fn path_entries(store_dir: &str, path: &str) -> Result<(Vec<Entry>, Vec<(String, String)>)> {
+pub fn path_entries(store_dir: &str, path: &str) -> Result<(Vec<Entry>, Links)> {
     let prefix = archive_prefix(store_dir, path)?;
     if std::fs::symlink_metadata(path).is_err() {
         bail!("{path}: store path of the closure is missing on disk");

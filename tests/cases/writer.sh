@@ -1,0 +1,220 @@
+# Tests of the image writer (issue 3): layering, the three outputs,
+# image.from, image.run, and bad inputs. See docs/image-writer.md.
+
+# An image module with busybox, hello and a few settings, as Nix text.
+writer_module() {
+  cat <<NIX
+{ pkgs, ... }: {
+  image.name = "${1:-writer}";
+  environment.systemPackages = [ pkgs.busybox pkgs.hello ];
+  image.env.GREETING = "hi";
+  ${2:-}
+}
+NIX
+}
+
+# The config of a docker-archive's image (the blob manifest.json names).
+archive_config() {
+  tar -xOf "$1" "$(tar -xOf "$1" manifest.json | jq -r '.[0].Config')"
+}
+
+# "comment diff_id" per layer of a docker-archive (comments name the
+# store paths of store layers).
+layer_table() {
+  archive_config "$1" | jq -r '[.history, .rootfs.diff_ids] | transpose[] | "\(.[0].comment) \(.[1])"'
+}
+
+t_L4_writer_archive_stream_and_oci_hold_the_same_image_and_each_runs() {
+  local module archive stream oci ref tag out id
+  module=$(writer_module writer-outputs)
+  archive=$(build_image -E "$module")
+  stream=$(nbuild "$ROOT/tests/build.nix" --arg module "$module" -A stream)
+  oci=$(nbuild "$ROOT/tests/build.nix" --arg module "$module" -A oci)
+  tag=$(basename "$archive" | cut -d- -f1)
+  # The stream writes the archive's very bytes, without storing them.
+  [ -x "$stream" ] || fail "stream is not executable"
+  "$stream" | cmp - "$archive"
+  # skopeo reads both forms and sees the same digests.
+  a=$(skopeo inspect "docker-archive:$archive" | jq -c .Layers)
+  o=$(skopeo inspect "oci:$oci:$tag" | jq -c .Layers)
+  echo "docker-archive: $a"
+  assert_eq "$o" "$a" "(skopeo inspect oci: vs docker-archive:)"
+  skopeo inspect --config "docker-archive:$archive" | jq -e '.config.Env | index("GREETING=hi")' >/dev/null
+  # umoci reads the OCI layout, and the archive unpacked is one too.
+  assert_eq "$(umoci ls --layout "$oci")" "$tag"
+  umoci unpack --rootless --image "$oci:$tag" unpacked-oci >/dev/null
+  [ -L unpacked-oci/rootfs/bin/hello ] || fail "umoci unpack misses /bin/hello"
+  mkdir archive-layout && tar -xf "$archive" -C archive-layout
+  assert_eq "$(umoci ls --layout archive-layout)" "$tag"
+  umoci unpack --rootless --image "archive-layout:$tag" unpacked-archive >/dev/null
+  diff -r --no-dereference unpacked-oci/rootfs unpacked-archive/rootfs
+  # podman runs the image from each form.
+  ref=$(load_image "$archive")
+  assert_eq "$("${PODMAN_RUN[@]}" "$ref" hello)" "Hello, world!"
+  podman rmi -f "$ref" >/dev/null
+  ref=$("$stream" | podman load -q | sed -n 's/^Loaded image: //p' | tail -n 1)
+  assert_eq "$("${PODMAN_RUN[@]}" "$ref" sh -c 'echo $GREETING')" "hi"
+  id=$(podman pull -q "oci:$oci:$tag")
+  assert_eq "$("${PODMAN_RUN[@]}" "$id" hello)" "Hello, world!"
+}
+
+t_L4_writer_two_images_sharing_a_package_share_its_layer() {
+  local a b hello_a hello_b
+  a=$(build_image -E '{ pkgs, ... }: { image.name = "share-a"; environment.systemPackages = [ pkgs.hello pkgs.busybox ]; }')
+  b=$(build_image -E '{ pkgs, ... }: { image.name = "share-b"; image.entryPoint = [ "${pkgs.hello}/bin/hello" ]; image.env.SH = "${pkgs.bash}/bin/bash"; }')
+  hello=$(nix-instantiate --eval -I nixpkgs-lib="$NIXPKGS_LIB" -E "(import $ROOT/tests/hermetic { toolsDir = $TOOLS_DIR; }).pkgs.hello.outPath" | tr -d '"')
+  layer_table "$a"
+  hello_a=$(layer_table "$a" | awk -v p="$hello" '$1 == p { print $2 }')
+  hello_b=$(layer_table "$b" | awk -v p="$hello" '$1 == p { print $2 }')
+  [ -n "$hello_a" ] || fail "no layer of its own for $hello in share-a"
+  assert_eq "$hello_b" "$hello_a" "(digest of hello's layer in both images)"
+  # The layer is in the archive under that digest, and nothing else is shared.
+  tar -tf "$b" >members
+  grep -qx "blobs/sha256/${hello_a#sha256:}" members
+  [ "$(archive_config "$a" | jq -r '.rootfs.diff_ids[-1]')" != "$(archive_config "$b" | jq -r '.rootfs.diff_ids[-1]')" ]
+}
+
+t_L4_writer_max_layers_caps_layers_with_over_100_store_paths() {
+  local module archive n first ref
+  # 130 store paths that all refer to one common path.
+  module='{ pkgs, lib, ... }: let
+      common = builtins.toFile "common" "shared by all";
+      leaf = i: builtins.toFile "leaf-${toString i}" "leaf ${toString i} uses ${common}";
+    in {
+      image.name = "many";
+      image.contents = map leaf (lib.range 1 130);
+      MAXLAYERS
+    }'
+  archive=$(build_image -E "${module/MAXLAYERS/}")
+  n=$(archive_config "$archive" | jq '.rootfs.diff_ids | length')
+  assert_eq "$n" 100 "(layers with the default maxLayers)"
+  first=$(archive_config "$archive" | jq -r '.history[0].comment')
+  [[ $first == */nix/store/*-common ]] || fail "the most popular path is not first: $first"
+  # The last store layer takes the rest (the 131 paths and the image's
+  # own, less the 98 that have a layer each).
+  last=$(archive_config "$archive" | jq -r '.history[-2].comment')
+  [ "$(wc -w <<<"$last")" -ge 33 ] || fail "the last store layer has only: $last"
+  assert_eq "$(archive_config "$archive" | jq -r '.history[:-1][].comment' | tr ' ' '\n' | grep -c -- '-leaf-')" 130
+  ref=$(load_image "$archive")
+  "${PODMAN_RUN[@]}" --entrypoint /nix/store/"$(basename "$first")" "$ref" 2>/dev/null || true
+  archive=$(build_image -E "${module/MAXLAYERS/image.maxLayers = 7;}")
+  assert_eq "$(archive_config "$archive" | jq '.rootfs.diff_ids | length')" 7 "(layers with maxLayers = 7)"
+  archive=$(build_image -E "${module/MAXLAYERS/image.maxLayers = 1;}")
+  assert_eq "$(archive_config "$archive" | jq '.rootfs.diff_ids | length')" 1 "(layers with maxLayers = 1)"
+  tar -xOf "$archive" "blobs/sha256/$(archive_config "$archive" | jq -r '.rootfs.diff_ids[0]' | cut -d: -f2)" | tar -t >members
+  grep -qx 'tmp/' members
+  grep -q -- '-leaf-1/$\|-leaf-1$' members
+}
+
+# A busybox base image with its own env and cmd.
+base_expr() {
+  echo "import $ROOT/tests/build.nix { toolsDir = $TOOLS_DIR; module = { pkgs, ... }: {
+    image.name = \"base\";
+    environment.systemPackages = [ pkgs.busybox ];
+    image.env = { BASE = \"from-base\"; SHARED = \"base\"; };
+    image.cmd = [ \"sh\" \"-c\" \"echo base cmd: \$SHARED\" ];
+    image.run = \"echo base > etc/base-file\";
+  }; }"
+}
+
+t_L4_writer_from_keeps_the_base_files_and_config_under_ours() {
+  local base derived ref out base_layers
+  base=$(nbuild -E "$(base_expr)")
+  for form in archive oci; do
+    sel=""; [ $form = oci ] && sel=".oci"
+    derived=$(build_image -E "{ pkgs, ... }: {
+      image.name = \"derived-$form\";
+      image.from = ($(base_expr))$sel;
+      environment.systemPackages = [ pkgs.hello ];
+      image.env.SHARED = \"derived\";
+    }")
+    ref=$(load_image "$derived")
+    # No entry point of ours: the base's cmd runs, with our env over its.
+    assert_eq "$("${PODMAN_RUN[@]}" "$ref")" "base cmd: derived"
+    out=$("${PODMAN_RUN[@]}" "$ref" sh -c 'cat /etc/base-file; echo $BASE $SHARED; hello')
+    echo "$out"
+    assert_eq "$out" "base
+from-base derived
+Hello, world!"
+    # The base's layers come first, unchanged.
+    base_layers=$(archive_config "$base" | jq -c .rootfs.diff_ids)
+    assert_eq "$(archive_config "$derived" | jq -c ".rootfs.diff_ids[:$(jq length <<<"$base_layers")]")" "$base_layers"
+  done
+}
+
+t_L4_writer_run_output_lands_in_the_image_with_the_given_owners() {
+  local archive ref out
+  archive=$(build_image -E '{ pkgs, ... }: {
+    image.name = "run";
+    environment.systemPackages = [ pkgs.busybox ];
+    image.run = '"''"'
+      mkdir -p var/lib/app/sub srv
+      echo data > var/lib/app/sub/file
+      chmod 600 var/lib/app/sub/file
+      ln var/lib/app/sub/file var/lib/app/hard
+      touch srv/mine
+      test -d tmp && test -L bin/sh
+      echo "$PWD" > srv/pwd-was
+    '"''"';
+    image.runOwners."/var/lib/app" = { user = 1000; group = 1001; recursive = true; };
+    image.runOwners."/srv/mine" = { group = 7; mode = "4755"; };
+  }')
+  ref=$(load_image "$archive")
+  out=$("${PODMAN_RUN[@]}" "$ref" sh -c '
+    stat -c "%n %u:%g %a %h" /var/lib/app /var/lib/app/sub/file /var/lib/app/hard /srv/mine /tmp /srv
+    cat /var/lib/app/sub/file')
+  echo "$out"
+  assert_contains "$out" "/var/lib/app 1000:1001 755 "
+  assert_contains "$out" "/var/lib/app/sub/file 1000:1001 600 2"
+  assert_contains "$out" "/var/lib/app/hard 1000:1001 600 2"
+  assert_contains "$out" "/srv/mine 0:7 4755 1"
+  assert_contains "$out" "/tmp 0:0 1777 "
+  assert_contains "$out" "/srv 0:0 755 "
+  assert_contains "$out" "data"
+}
+
+t_L3_writer_a_missing_store_path_is_an_error_naming_the_option() {
+  expect_build_error '{ image.name = "x"; image.entryPoint = [ "/nix/store/00000000000000000000000000000000-missing/bin/x" ]; }' \
+    'image\.entryPoint\.0: /nix/store/0+-missing is not in the Nix store'
+}
+
+t_L3_writer_a_store_path_outside_the_closure_is_an_error_naming_the_option() {
+  expect_build_error '{ image.name = "x"; image.env.TOOL = builtins.unsafeDiscardStringContext (builtins.toFile "tool" "x"); }' \
+    'image\.env\.TOOL: /nix/store/[a-z0-9]+-tool is named without string context'
+}
+
+t_L4_writer_a_failing_run_fails_the_build_and_leaves_no_image() {
+  local module out drv
+  module='{ image.name = "x"; image.run = "echo about to fail >&2; false"; }'
+  out=$(expect_build_error "$module" 'image\.run: the commands failed with exit status 1')
+  assert_contains "$out" "about to fail"
+  drv=$(nix-instantiate -I nixpkgs-lib="$NIXPKGS_LIB" --arg toolsDir "$TOOLS_DIR" "$ROOT/tests/build.nix" --arg module "$module" 2>/dev/null)
+  [ ! -e "$(nix-store -q --outputs "$drv")" ] || fail "an image was left behind"
+  expect_build_error '{ image.name = "x"; image.run = "mkdir -p a"; image.runOwners."/b".user = 1; }' \
+    'image\.runOwners\."/b": no such path in the image root after image\.run'
+  expect_build_error '{ image.name = "x"; image.run = "mkdir -p a"; image.runOwners."/a".user = "nobody-here"; }' \
+    "image\.runOwners\.\"/a\": user 'nobody-here' is not in the image's /etc/passwd"
+}
+
+t_L4_writer_a_bad_base_image_is_an_error_naming_image_from() {
+  local base bad
+  expect_build_error '{ image.name = "x"; image.from = builtins.toFile "not-an-image" "hello"; }' \
+    'image\.from: /nix/store/[a-z0-9]+-not-an-image: not a docker-archive or OCI layout'
+  base=$(nbuild -E "$(base_expr)")
+  # A truncated copy, and a copy with one byte of a layer changed.
+  head -c 20000 "$base" >truncated.tar
+  cp "$base" corrupt.tar && chmod u+w corrupt.tar
+  offset=$(python3 -c "
+import tarfile,sys
+t=tarfile.open('corrupt.tar')
+m=[x for x in t.getmembers() if x.name.startswith('blobs/') and x.size>100000][0]
+print(m.offset_data+50000)")
+  printf 'X' | dd of=corrupt.tar bs=1 seek="$offset" conv=notrunc status=none
+  for f in truncated corrupt; do
+    bad=$(nix-store --add "$f.tar")
+    out=$(expect_build_error "{ image.name = \"x\"; image.from = builtins.storePath $bad; }" "image\.from: $bad: ")
+    echo "$out" | grep -E 'truncated|does not match' || fail "no reason given for $f: $out"
+  done
+  expect_build_error "{ image.name = \"x\"; image.maxLayers = 2; image.from = ($(base_expr)); }" \
+    'image\.maxLayers: 2 is too few: the base image \(image\.from\) has [0-9]+ layers'
+}
