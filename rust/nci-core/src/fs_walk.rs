@@ -163,6 +163,7 @@ pub fn apply_links(entries: &mut [Entry], links: &[(String, String)]) -> Result<
             .get(target)
             .is_some_and(|&t| matches!(entries[t].kind, Kind::File { .. }));
         match index.get(link) {
+            Some(&i) if matches!(&entries[i].kind, Kind::HardLink { target: t } if t == target) => {}
             Some(&i) if ok && matches!(entries[i].kind, Kind::File { .. }) => {
                 entries[i].kind = Kind::HardLink {
                     target: target.clone(),

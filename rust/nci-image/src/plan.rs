@@ -186,7 +186,7 @@ pub fn make(spec: &ImageSpec, closure: &Closure, inputs: &Inputs) -> Result<Plan
                 digest: pl.digest.clone(),
                 size: pl.size,
                 media_type: OCI_TAR.into(),
-                comment: pl.path.clone(),
+                comment: format!("/{}", store::archive_prefix(&store_dir, &pl.path)?),
                 source: Source::Store {
                     paths: vec![pl.path.clone()],
                     links: pl.links.clone(),
@@ -314,7 +314,11 @@ fn hash_jobs(
                 }
                 nci_core::fs_walk::apply_links(&mut entries, &links)?;
                 let weight = entries.iter().map(Entry::content_size).sum();
-                let comment = paths.join(" ");
+                let comment = paths
+                    .iter()
+                    .map(|p| store::archive_prefix(store_dir, p).map(|n| format!("/{n}")))
+                    .collect::<Result<Vec<_>>>()?
+                    .join(" ");
                 prepared.push((i, entries, Source::Store { paths, links }, comment, weight));
             }
             Job::Entries(entries) => {

@@ -1,0 +1,354 @@
+//! The real `nci-image` binary on a tiny store made in a temporary
+//! directory: pinned digests (golden), cached layer facts giving the same
+//! bytes, the three outputs agreeing, and bad inputs.
+//!
+//! Refresh the golden file after a deliberate change of the bytes:
+//! `NCI_UPDATE_GOLDEN=1 cargo test -p nci-image --test writer`
+
+use serde_json::{json, Value};
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nci-image");
+const GOLDEN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/golden/writer/tiny.json"
+);
+
+struct Store {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    store: PathBuf,
+}
+
+fn chmod(p: &Path, mode: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Two store paths, `lib` and `app` (which refers to lib), with a
+/// symlink, identical files, an executable and a name longer than ustar.
+fn tiny_store() -> Store {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let store = root.join("store");
+    let lib = store.join("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-lib-1.0");
+    let app = store.join("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-app-2.0");
+    std::fs::create_dir_all(lib.join("lib")).unwrap();
+    std::fs::create_dir_all(app.join("bin")).unwrap();
+    std::fs::create_dir_all(app.join("share/doc")).unwrap();
+    std::fs::write(lib.join("lib/libx.so"), vec![7u8; 70_000]).unwrap();
+    // Contents name /nix/store, not the temporary directory: the bytes
+    // must not depend on where the test runs.
+    let nix_lib = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-lib-1.0";
+    std::fs::write(app.join("bin/app"), format!("#!{nix_lib}/lib/libx.so\n")).unwrap();
+    std::fs::write(app.join("share/doc/a.txt"), "same text\n").unwrap();
+    std::fs::write(app.join("share/doc/b.txt"), "same text\n").unwrap();
+    std::fs::write(app.join(format!("share/doc/{}", "n".repeat(150))), "long\n").unwrap();
+    symlink("../lib/libx.so", app.join("bin/libx-link")).unwrap();
+    symlink(format!("{nix_lib}/lib"), app.join("lib")).unwrap();
+    for f in ["lib/libx.so"] {
+        chmod(&lib.join(f), 0o444);
+    }
+    chmod(&app.join("bin/app"), 0o555);
+    for f in ["share/doc/a.txt", "share/doc/b.txt"] {
+        chmod(&app.join(f), 0o444);
+    }
+    chmod(&app.join(format!("share/doc/{}", "n".repeat(150))), 0o444);
+    for d in [
+        lib.join("lib"),
+        lib.clone(),
+        app.join("bin"),
+        app.join("share/doc"),
+        app.join("share"),
+        app.clone(),
+    ] {
+        chmod(&d, 0o555);
+    }
+    Store {
+        _dir: dir,
+        root,
+        store,
+    }
+}
+
+impl Store {
+    fn path(&self, name: &str) -> String {
+        std::fs::read_dir(&self.store)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(name))
+            .unwrap()
+            .display()
+            .to_string()
+    }
+
+    /// Writes spec.json and graph.json; returns their paths.
+    fn spec(&self, extra: Value) -> (PathBuf, PathBuf) {
+        let (lib, app) = (self.path("-lib-1.0"), self.path("-app-2.0"));
+        let mut spec = json!({
+            "version": 1, "name": "tiny", "tag": "pinned",
+            "created": "1970-01-01T00:00:01Z", "architecture": "amd64",
+            "config": {"Entrypoint": ["/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-app-2.0/bin/app"], "Env": ["A=b"]},
+            "maxLayers": 100,
+            "storeRoots": [app],
+            "storeDir": self.store.display().to_string(),
+            "symlinks": {"/bin/app": "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-app-2.0/bin/app"},
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        let graph = json!([
+            {"path": app, "references": [app, lib]},
+            {"path": lib, "references": []},
+        ]);
+        let s = self.root.join("spec.json");
+        let g = self.root.join("graph.json");
+        std::fs::write(&s, spec.to_string()).unwrap();
+        std::fs::write(&g, graph.to_string()).unwrap();
+        (s, g)
+    }
+}
+
+fn run(args: &[&str]) -> (bool, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn build(store: &Store, extra: Value, out: &Path) -> (bool, String) {
+    let (s, g) = store.spec(extra);
+    run(&[
+        "build",
+        "--spec",
+        s.to_str().unwrap(),
+        "--graph",
+        g.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
+fn member(archive: &Path, name: &str) -> Vec<u8> {
+    let mut ar = tar::Archive::new(std::fs::File::open(archive).unwrap());
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().to_str() == Some(name) {
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut v).unwrap();
+            return v;
+        }
+    }
+    panic!("{name} not in {}", archive.display());
+}
+
+fn sha256_file(p: &Path) -> String {
+    let out = Command::new("sha256sum").arg(p).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)[..64].to_owned()
+}
+
+/// The digests that pin the tiny image.
+fn digests(archive: &Path) -> Value {
+    let manifest: Value = serde_json::from_slice(&member(archive, "manifest.json")).unwrap();
+    let config: Value =
+        serde_json::from_slice(&member(archive, manifest[0]["Config"].as_str().unwrap())).unwrap();
+    json!({
+        "config": manifest[0]["Config"],
+        "diff_ids": config["rootfs"]["diff_ids"],
+        "archive": sha256_file(archive),
+    })
+}
+
+#[test]
+fn golden_tiny_image_digests_are_pinned() {
+    let store = tiny_store();
+    let out = store.root.join("tiny.tar");
+    let (ok, err) = build(&store, json!({}), &out);
+    assert!(ok, "{err}");
+    let got = digests(&out);
+    if std::env::var_os("NCI_UPDATE_GOLDEN").is_some() {
+        std::fs::write(GOLDEN, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+    }
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(GOLDEN).unwrap()).unwrap();
+    assert_eq!(
+        got, want,
+        "the tiny image's bytes changed; if deliberate, refresh with NCI_UPDATE_GOLDEN=1 cargo test -p nci-image --test writer"
+    );
+    // lib is more popular (app refers to it): its layer comes first; the
+    // identical doc files are one file and a hard link.
+    let config: Value = serde_json::from_slice(&member(
+        &out,
+        serde_json::from_slice::<Value>(&member(&out, "manifest.json")).unwrap()[0]["Config"]
+            .as_str()
+            .unwrap(),
+    ))
+    .unwrap();
+    assert!(config["history"][0]["comment"]
+        .as_str()
+        .unwrap()
+        .ends_with("-lib-1.0"));
+    let app_layer = config["rootfs"]["diff_ids"][1].as_str().unwrap()[7..].to_owned();
+    let layer = member(&out, &format!("blobs/sha256/{app_layer}"));
+    let mut ar = tar::Archive::new(&layer[..]);
+    let kinds: Vec<(String, tar::EntryType)> = ar
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.path().unwrap().display().to_string(),
+                e.header().entry_type(),
+            )
+        })
+        .collect();
+    assert!(kinds
+        .iter()
+        .any(|(p, t)| p.ends_with("doc/b.txt") && *t == tar::EntryType::Link));
+    assert!(kinds.iter().any(|(p, _)| p.ends_with(&"n".repeat(150))));
+}
+
+#[test]
+fn cached_layer_facts_give_the_same_bytes_as_hashing() {
+    let store = tiny_store();
+    let plain = store.root.join("plain.tar");
+    assert!(build(&store, json!({}), &plain).0);
+    let mut infos = Vec::new();
+    for name in ["-lib-1.0", "-app-2.0"] {
+        let p = store.path(name);
+        let info = store.root.join(format!("{name}.json"));
+        let (ok, err) = run(&[
+            "layer",
+            &p,
+            "--store-dir",
+            store.store.to_str().unwrap(),
+            "--out",
+            info.to_str().unwrap(),
+        ]);
+        assert!(ok, "{err}");
+        infos.push(json!({"path": p, "info": info}));
+    }
+    let cached = store.root.join("cached.tar");
+    let (ok, err) = build(&store, json!({ "layerInfos": infos }), &cached);
+    assert!(ok, "{err}");
+    assert_eq!(
+        std::fs::read(&plain).unwrap(),
+        std::fs::read(&cached).unwrap()
+    );
+    // A cached digest that does not match the store is used as it is: the
+    // plan trusts its inputs, so a stale fact must never reach it (the
+    // layer derivation's output refers to its store path, which keeps it).
+}
+
+#[test]
+fn plan_assemble_and_stream_write_the_same_archive_and_an_oci_layout() {
+    let store = tiny_store();
+    let (s, g) = store.spec(json!({}));
+    let plan = store.root.join("plan.json");
+    let r = |args: &[&str]| {
+        let (ok, err) = run(args);
+        assert!(ok, "{err}");
+    };
+    r(&[
+        "plan",
+        "--spec",
+        s.to_str().unwrap(),
+        "--graph",
+        g.to_str().unwrap(),
+        "--out",
+        plan.to_str().unwrap(),
+    ]);
+    let built = store.root.join("built.tar");
+    assert!(build(&store, json!({}), &built).0);
+    let assembled = store.root.join("assembled.tar");
+    r(&[
+        "assemble",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--out",
+        assembled.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(&built).unwrap(),
+        std::fs::read(&assembled).unwrap()
+    );
+    let streamed = Command::new(BIN)
+        .args(["stream", plan.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(streamed.status.success());
+    assert_eq!(streamed.stdout, std::fs::read(&built).unwrap());
+    let oci = store.root.join("oci");
+    r(&[
+        "assemble",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--format",
+        "oci",
+        "--out",
+        oci.to_str().unwrap(),
+    ]);
+    for l in digests(&built)["diff_ids"].as_array().unwrap() {
+        let blob = oci.join(format!("blobs/sha256/{}", &l.as_str().unwrap()[7..]));
+        assert_eq!(sha256_file(&blob), l.as_str().unwrap()[7..]);
+    }
+    // The archive is a valid base image for another one.
+    let derived = store.root.join("derived.tar");
+    let (ok, err) = build(&store, json!({"from": built, "name": "derived"}), &derived);
+    assert!(ok, "{err}");
+    let ids = digests(&derived)["diff_ids"].as_array().unwrap().len();
+    assert_eq!(
+        ids,
+        2 * digests(&built)["diff_ids"].as_array().unwrap().len()
+    );
+}
+
+#[test]
+fn bad_inputs_are_errors_naming_them_with_no_output() {
+    let store = tiny_store();
+    let out = store.root.join("bad.tar");
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"maxLayers": 0}),
+            "image.maxLayers: must be at least 1",
+        ),
+        (
+            json!({"storeRoots": [store.store.join("cccccccccccccccccccccccccccccccc-gone").display().to_string()]}),
+            "-gone is not in the closure the builder was given",
+        ),
+        (
+            json!({"from": store.root.join("spec.json")}),
+            "image.from: ",
+        ),
+        (
+            json!({"from": store.root.join("nothing-here.tar")}),
+            "image.from: ",
+        ),
+    ];
+    for (extra, want) in cases {
+        let (ok, err) = build(&store, extra.clone(), &out);
+        assert!(!ok, "{extra} was accepted");
+        assert!(err.contains(want), "{extra}: {err}");
+        assert!(!out.exists(), "{extra}: output left behind");
+    }
+    // A store path of the closure that is gone from disk.
+    let lib = store.path("-lib-1.0");
+    let (s, g) = store.spec(json!({}));
+    std::fs::rename(&lib, store.root.join("moved")).unwrap();
+    let (ok, err) = run(&[
+        "build",
+        "--spec",
+        s.to_str().unwrap(),
+        "--graph",
+        g.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("-lib-1.0: store path of the closure is missing on disk"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
