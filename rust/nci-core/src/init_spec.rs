@@ -1,0 +1,804 @@
+//! The init spec (contract version 1): the s6 services of an image, written
+//! by `modules/s6.nix` and read by `nci-init` when it generates the
+//! service directories. Field docs name the option each comes from.
+//!
+//! [`InitSpec::validate`] holds a spec to the rules the module's
+//! assertions check (so a spec written by another tool gets the same
+//! messages) and orders the services: oneshots in `after` order, ties
+//! broken by name, so the same spec always gives the same order.
+
+use crate::error::Error;
+use crate::problems::Problems;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const VERSION: u32 = 1;
+
+/// `s6.services.<name>.type`: when a service runs.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceType {
+    /// Runs to completion at container start, before the long-runs.
+    OneshotPre,
+    /// A daemon supervised by s6-supervise.
+    #[default]
+    LongRun,
+    /// Runs to completion once every long-run is up (and ready).
+    OneshotPost,
+}
+
+impl ServiceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::OneshotPre => "oneshot-pre",
+            ServiceType::LongRun => "long-run",
+            ServiceType::OneshotPost => "oneshot-post",
+        }
+    }
+}
+
+/// The whole spec: `s6.*` plus the paths of the programs the generated
+/// files run.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InitSpec {
+    /// Contract version; must be [`VERSION`].
+    pub version: u32,
+    /// The `nci-init` executable: the interpreter of every generated
+    /// `run`, `finish` and hook file, and of the init itself.
+    pub nci_init: String,
+    /// The `bin` directory of s6 (`s6-svscan`, `s6-supervise`, ...).
+    pub s6_bin: String,
+    /// The shell that runs `script` and `preStart` (with `-e`).
+    pub shell: String,
+    /// `s6.stateDir`: where the init builds its scan directory in a
+    /// container (the init's first argument overrides it).
+    #[serde(default = "default_state_dir")]
+    pub state_dir: String,
+    /// `s6.graceTime`: milliseconds between TERM and KILL in stage 3.
+    #[serde(default = "default_grace_time")]
+    pub grace_time: u64,
+    /// `s6.exitCodeFrom`: the service whose exit code the container
+    /// exits with, and whose end stops the container.
+    #[serde(default)]
+    pub exit_code_from: Option<String>,
+    /// The user names of the image (`users.users`), when known: a
+    /// service's `user` must be one of them.
+    #[serde(default)]
+    pub users: Option<Vec<String>>,
+    /// The group names of the image (`users.groups`), when known.
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
+    /// `s6.services`, disabled ones included (so that `after` naming a
+    /// disabled service gets its own message).
+    pub services: BTreeMap<String, ServiceSpec>,
+}
+
+/// `s6.services.<name>`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServiceSpec {
+    #[serde(default = "yes")]
+    pub enable: bool,
+    #[serde(rename = "type", default)]
+    pub kind: ServiceType,
+    /// A command line (split like a shell would, without expansions) or
+    /// the path of an executable.
+    #[serde(default)]
+    pub exec_start: String,
+    /// Shell commands, run with `shell -e`.
+    #[serde(default)]
+    pub script: String,
+    /// Shell commands run before each start, in the service's
+    /// environment, as its user; a failure is the service's failure.
+    #[serde(default)]
+    pub pre_start: String,
+    #[serde(default)]
+    pub restart_on_failure: bool,
+    /// Milliseconds before the first restart after a failure; doubled at
+    /// each further failure in a row, up to `restart_delay_max`.
+    #[serde(default)]
+    pub restart_delay: u64,
+    #[serde(default = "default_restart_delay_max")]
+    pub restart_delay_max: u64,
+    /// Failures in a row after which a restarting service is failed.
+    #[serde(default)]
+    pub restart_limit: Option<u32>,
+    /// A run longer than this (milliseconds) ends a series of failures.
+    #[serde(default = "default_restart_limit_interval")]
+    pub restart_limit_interval: u64,
+    #[serde(default)]
+    pub working_directory: Option<String>,
+    #[serde(default = "default_user")]
+    pub user: String,
+    /// The primary group; `None` is the user's own.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Variables set (a value) or removed (`null`) for the service.
+    #[serde(default)]
+    pub environment: BTreeMap<String, Option<String>>,
+    /// Packages whose `bin` and `sbin` go first on `PATH`.
+    #[serde(default)]
+    pub path: Vec<String>,
+    #[serde(default)]
+    pub after: Vec<String>,
+    /// A command line that receives the service's stdout and stderr.
+    #[serde(default)]
+    pub exec_logger: Option<String>,
+    /// The descriptor the service writes a newline to when it is ready.
+    #[serde(default)]
+    pub notification_fd: Option<u32>,
+    /// The signal that stops the service (`TERM`, `SIGQUIT`, ...).
+    #[serde(default = "default_stop_signal")]
+    pub stop_signal: String,
+    /// Milliseconds between the stop signal and KILL (0: never KILL).
+    #[serde(default = "default_stop_timeout")]
+    pub stop_timeout: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_state_dir() -> String {
+    "/run/s6".into()
+}
+fn default_grace_time() -> u64 {
+    3000
+}
+fn default_restart_delay_max() -> u64 {
+    30_000
+}
+fn default_restart_limit_interval() -> u64 {
+    10_000
+}
+fn default_user() -> String {
+    "root".into()
+}
+fn default_stop_signal() -> String {
+    "TERM".into()
+}
+fn default_stop_timeout() -> u64 {
+    3000
+}
+
+/// The enabled services in the order the init runs them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Plan {
+    pub oneshot_pre: Vec<String>,
+    pub long_run: Vec<String>,
+    pub oneshot_post: Vec<String>,
+}
+
+/// The signals a service may be stopped with, by name without `SIG`, with
+/// their Linux numbers.
+pub const STOP_SIGNALS: [(&str, i32); 11] = [
+    ("HUP", 1),
+    ("INT", 2),
+    ("QUIT", 3),
+    ("ABRT", 6),
+    ("KILL", 9),
+    ("USR1", 10),
+    ("USR2", 12),
+    ("ALRM", 14),
+    ("TERM", 15),
+    ("WINCH", 28),
+    ("PWR", 30),
+];
+
+/// `"SIGTERM"`, `"term"` or `"TERM"` → `("TERM", 15)`.
+pub fn stop_signal(name: &str) -> Option<(&'static str, i32)> {
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    STOP_SIGNALS.iter().copied().find(|(n, _)| *n == bare)
+}
+
+/// The option path of a service field: `s6.services.web.after`.
+pub fn service_option(name: &str, field: &str) -> String {
+    crate::problems::option_path("s6.services", name, field)
+}
+
+/// Whether `name` can be a directory of the scan directory.
+pub fn valid_service_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@' | ':'))
+}
+
+/// Splits a command line into words as a shell would, without any
+/// expansion: blanks separate words; `'...'` is literal; in `"..."` a
+/// backslash escapes `"`, `\`, `$` and `` ` ``; elsewhere a backslash
+/// escapes the next character.
+pub fn split_command(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err("a single quote is not closed".into()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(e @ ('"' | '\\' | '$' | '`')) => word.push(e),
+                            Some('\n') => {}
+                            Some(other) => {
+                                word.push('\\');
+                                word.push(other);
+                            }
+                            None => return Err("a double quote is not closed".into()),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err("a double quote is not closed".into()),
+                    }
+                }
+            }
+            '\\' => match chars.next() {
+                Some('\n') => {}
+                Some(c) => {
+                    in_word = true;
+                    word.push(c);
+                }
+                None => return Err("it ends with a lone backslash".into()),
+            },
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    if words.is_empty() {
+        return Err("it has no command".into());
+    }
+    Ok(words)
+}
+
+fn known_name(list: &Option<Vec<String>>, name: &str) -> bool {
+    match list {
+        None => true,
+        Some(names) => {
+            names.iter().any(|n| n == name)
+                || (!name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()))
+        }
+    }
+}
+
+impl InitSpec {
+    /// The enabled services.
+    pub fn enabled(&self) -> impl Iterator<Item = (&String, &ServiceSpec)> {
+        self.services.iter().filter(|(_, s)| s.enable)
+    }
+
+    /// Checks the whole spec and orders the services; every problem is
+    /// reported, each naming its option.
+    pub fn validate(&self) -> Result<Plan, Problems> {
+        let mut problems = Vec::new();
+        let mut bad = |field: String, reason: String| problems.push(Error::invalid(field, reason));
+        if self.version != VERSION {
+            bad(
+                "version".into(),
+                format!(
+                    "init spec version {} is not supported (expected {VERSION}); rebuild with a matching nci-init",
+                    self.version
+                ),
+            );
+            return Problems::or_ok(problems, Plan::default());
+        }
+        for (what, path) in [
+            ("nciInit", &self.nci_init),
+            ("s6Bin", &self.s6_bin),
+            ("shell", &self.shell),
+            ("s6.stateDir", &self.state_dir),
+        ] {
+            if !path.starts_with('/') {
+                bad(what.into(), format!("'{path}' is not an absolute path"));
+            }
+        }
+        if let Some(main) = &self.exit_code_from {
+            match self.services.get(main) {
+                None => bad(
+                    "s6.exitCodeFrom".into(),
+                    format!(
+                        "'{main}' is not a service (s6.services has {})",
+                        self.names()
+                    ),
+                ),
+                Some(s) if !s.enable => bad(
+                    "s6.exitCodeFrom".into(),
+                    format!("'{main}' is disabled (s6.services.{main}.enable = false)"),
+                ),
+                Some(_) => {}
+            }
+        }
+        for (name, s) in &self.services {
+            if !valid_service_name(name) {
+                bad(
+                    service_option(name, ""),
+                    "a service name must be letters, digits and _ - . @ : only, and not start with a dot".into(),
+                );
+            }
+            if !s.enable {
+                continue;
+            }
+            let opt = |f: &str| service_option(name, f);
+            match (s.exec_start.trim().is_empty(), s.script.trim().is_empty()) {
+                (false, false) => bad(
+                    opt(""),
+                    "both execStart and script are set; set only one of them".into(),
+                ),
+                (true, true) => bad(
+                    opt(""),
+                    "neither execStart nor script is set; set one of them to say what the service runs".into(),
+                ),
+                (false, true) => {
+                    if let Err(e) = split_command(&s.exec_start) {
+                        bad(opt("execStart"), format!("cannot be split into words: {e}"));
+                    }
+                }
+                (true, false) => {}
+            }
+            if let Some(logger) = &s.exec_logger {
+                if let Err(e) = split_command(logger) {
+                    bad(
+                        opt("execLogger"),
+                        format!("cannot be split into words: {e}"),
+                    );
+                }
+            }
+            if !known_name(&self.users, &s.user) {
+                bad(
+                    opt("user"),
+                    format!(
+                        "user '{}' is not defined (add users.users.{} or pick one of: {})",
+                        s.user,
+                        s.user,
+                        self.users.as_deref().unwrap_or_default().join(", ")
+                    ),
+                );
+            }
+            if let Some(g) = &s.group {
+                if !known_name(&self.groups, g) {
+                    bad(
+                        opt("group"),
+                        format!(
+                            "group '{g}' is not defined (add users.groups.{g} or pick one of: {})",
+                            self.groups.as_deref().unwrap_or_default().join(", ")
+                        ),
+                    );
+                }
+            }
+            if let Some(dir) = &s.working_directory {
+                if !dir.starts_with('/') {
+                    bad(
+                        opt("workingDirectory"),
+                        format!("'{dir}' must be an absolute path"),
+                    );
+                }
+            }
+            for var in s.environment.keys() {
+                if var.is_empty() || var.contains('=') || var.contains('\0') {
+                    bad(
+                        opt("environment"),
+                        format!("'{var}' is not a variable name"),
+                    );
+                }
+            }
+            if let Some(fd) = s.notification_fd {
+                if fd < 3 {
+                    bad(
+                        opt("notificationFd"),
+                        format!("{fd} is a standard descriptor; use 3 or more (stdout and stderr go to the log)"),
+                    );
+                }
+                if s.kind != ServiceType::LongRun {
+                    bad(
+                        opt("notificationFd"),
+                        format!(
+                            "only long-run services have readiness; this one is {}",
+                            s.kind.as_str()
+                        ),
+                    );
+                }
+            }
+            if stop_signal(&s.stop_signal).is_none() {
+                bad(
+                    opt("stopSignal"),
+                    format!(
+                        "'{}' is not a signal that stops a service (one of {})",
+                        s.stop_signal,
+                        STOP_SIGNALS.map(|(n, _)| n).join(", ")
+                    ),
+                );
+            }
+            if s.restart_delay > s.restart_delay_max {
+                bad(
+                    opt("restartDelay"),
+                    format!(
+                        "{} ms is more than restartDelayMax ({} ms)",
+                        s.restart_delay, s.restart_delay_max
+                    ),
+                );
+            }
+            if s.restart_limit == Some(0) {
+                bad(
+                    opt("restartLimit"),
+                    "must be at least 1 (use restartOnFailure = false to never restart)".into(),
+                );
+            }
+            for dep in &s.after {
+                match self.services.get(dep) {
+                    None => bad(
+                        opt("after"),
+                        format!(
+                            "'{dep}' is not a service (s6.services has {})",
+                            self.names()
+                        ),
+                    ),
+                    Some(d) if !d.enable => bad(
+                        opt("after"),
+                        format!("'{dep}' is disabled (s6.services.{dep}.enable = false)"),
+                    ),
+                    Some(d) => {
+                        if let Some(why) = phase_problem(s.kind, d.kind) {
+                            bad(
+                                opt("after"),
+                                format!(
+                                    "'{name}' is {} and cannot run after '{dep}', {}: {why}",
+                                    article(s.kind),
+                                    article(d.kind)
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(cycle) = self.find_cycle() {
+            bad(
+                "s6.services".into(),
+                format!(
+                    "the after dependencies form a cycle: {}",
+                    cycle.join(" -> ")
+                ),
+            );
+        }
+        if !problems.is_empty() {
+            return Err(Problems(problems));
+        }
+        Ok(Plan {
+            oneshot_pre: self.ordered(ServiceType::OneshotPre),
+            long_run: self.ordered(ServiceType::LongRun),
+            oneshot_post: self.ordered(ServiceType::OneshotPost),
+        })
+    }
+
+    fn names(&self) -> String {
+        let names: Vec<&str> = self.services.keys().map(String::as_str).collect();
+        if names.is_empty() {
+            "no services".into()
+        } else {
+            names.join(", ")
+        }
+    }
+
+    /// The first cycle of `after` edges among enabled services, as a path
+    /// that ends where it starts.
+    fn find_cycle(&self) -> Option<Vec<String>> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            Visiting,
+            Done,
+        }
+        fn visit<'a>(
+            spec: &'a InitSpec,
+            name: &'a str,
+            marks: &mut BTreeMap<&'a str, Mark>,
+            stack: &mut Vec<&'a str>,
+        ) -> Option<Vec<String>> {
+            match marks.get(name) {
+                Some(Mark::Done) => return None,
+                Some(Mark::Visiting) => {
+                    let start = stack.iter().position(|n| *n == name).unwrap_or(0);
+                    let mut cycle: Vec<String> =
+                        stack[start..].iter().map(|s| s.to_string()).collect();
+                    cycle.push(name.to_owned());
+                    return Some(cycle);
+                }
+                None => {}
+            }
+            marks.insert(name, Mark::Visiting);
+            stack.push(name);
+            if let Some(s) = spec.services.get(name) {
+                for dep in &s.after {
+                    if spec.services.get(dep).is_some_and(|d| d.enable) {
+                        if let Some(c) = visit(spec, dep, marks, stack) {
+                            return Some(c);
+                        }
+                    }
+                }
+            }
+            stack.pop();
+            marks.insert(name, Mark::Done);
+            None
+        }
+        let mut marks = BTreeMap::new();
+        for (name, _) in self.enabled() {
+            let mut stack = Vec::new();
+            if let Some(c) = visit(self, name, &mut marks, &mut stack) {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// The enabled services of one type, each after those of its `after`
+    /// list of the same type, ties broken by name (Kahn's algorithm).
+    fn ordered(&self, kind: ServiceType) -> Vec<String> {
+        let members: BTreeSet<&str> = self
+            .enabled()
+            .filter(|(_, s)| s.kind == kind)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let deps = |n: &str| -> BTreeSet<&str> {
+            self.services[n]
+                .after
+                .iter()
+                .map(String::as_str)
+                .filter(|d| members.contains(d))
+                .collect()
+        };
+        let mut done: Vec<String> = Vec::new();
+        let mut left = members.clone();
+        while !left.is_empty() {
+            let next = left
+                .iter()
+                .copied()
+                .find(|n| deps(n).iter().all(|d| done.iter().any(|x| x == d)));
+            match next {
+                Some(n) => {
+                    left.remove(n);
+                    done.push(n.to_owned());
+                }
+                // A cycle: reported by validate; keep the rest in name order.
+                None => {
+                    done.extend(left.iter().map(|s| s.to_string()));
+                    break;
+                }
+            }
+        }
+        done
+    }
+}
+
+fn article(kind: ServiceType) -> &'static str {
+    match kind {
+        ServiceType::OneshotPre => "a oneshot-pre",
+        ServiceType::LongRun => "a long-run",
+        ServiceType::OneshotPost => "a oneshot-post",
+    }
+}
+
+/// Why a service of type `me` cannot wait for one of type `dep`, if it
+/// cannot: oneshot-pre services all run before any long-run, and
+/// oneshot-post services once every long-run is up.
+fn phase_problem(me: ServiceType, dep: ServiceType) -> Option<&'static str> {
+    use ServiceType::*;
+    match (me, dep) {
+        (OneshotPre, LongRun) | (OneshotPre, OneshotPost) => {
+            Some("oneshot-pre services run before the long-runs start (make it a oneshot-post)")
+        }
+        (LongRun, OneshotPost) => {
+            Some("oneshot-post services run once every long-run is up, so this would never start (make the dependency a oneshot-pre)")
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(json: &str) -> ServiceSpec {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn spec(services: &[(&str, &str)]) -> InitSpec {
+        InitSpec {
+            version: VERSION,
+            nci_init: "/nci-init".into(),
+            s6_bin: "/s6/bin".into(),
+            shell: "/bin/bash".into(),
+            state_dir: "/run/s6".into(),
+            grace_time: 3000,
+            exit_code_from: None,
+            users: Some(vec!["root".into(), "nobody".into()]),
+            groups: Some(vec!["root".into(), "nogroup".into()]),
+            services: services
+                .iter()
+                .map(|(n, j)| (n.to_string(), svc(j)))
+                .collect(),
+        }
+    }
+
+    fn problems(s: &InitSpec) -> String {
+        s.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_minimal_service_gets_the_original_defaults() {
+        let s = svc(r#"{"execStart": "/bin/true"}"#);
+        assert!(s.enable);
+        assert_eq!(s.kind, ServiceType::LongRun);
+        assert_eq!(s.user, "root");
+        assert!(!s.restart_on_failure);
+        assert_eq!(s.stop_signal, "TERM");
+    }
+
+    #[test]
+    fn oneshots_run_in_after_order_ties_by_name() {
+        let s = spec(&[
+            ("b", r#"{"type":"oneshot-pre","script":"x","after":["c"]}"#),
+            ("c", r#"{"type":"oneshot-pre","script":"x"}"#),
+            ("a", r#"{"type":"oneshot-pre","script":"x"}"#),
+            ("web", r#"{"execStart":"/bin/web","after":["a"]}"#),
+            (
+                "post2",
+                r#"{"type":"oneshot-post","script":"x","after":["post1","web"]}"#,
+            ),
+            ("post1", r#"{"type":"oneshot-post","script":"x"}"#),
+            ("off", r#"{"enable":false,"script":"x"}"#),
+        ]);
+        let plan = s.validate().unwrap();
+        assert_eq!(plan.oneshot_pre, ["a", "c", "b"]);
+        assert_eq!(plan.long_run, ["web"]);
+        assert_eq!(plan.oneshot_post, ["post1", "post2"]);
+    }
+
+    #[test]
+    fn after_an_unknown_or_disabled_service_names_both() {
+        let s = spec(&[
+            ("a", r#"{"script":"x","after":["ghost","off"]}"#),
+            ("off", r#"{"enable":false,"script":"x"}"#),
+        ]);
+        assert_eq!(
+            problems(&s),
+            "2 problems:\n- s6.services.a.after: 'ghost' is not a service (s6.services has a, off)\n- s6.services.a.after: 'off' is disabled (s6.services.off.enable = false)"
+        );
+    }
+
+    #[test]
+    fn a_cycle_is_printed() {
+        let s = spec(&[
+            ("a", r#"{"type":"oneshot-pre","script":"x","after":["b"]}"#),
+            ("b", r#"{"type":"oneshot-pre","script":"x","after":["c"]}"#),
+            ("c", r#"{"type":"oneshot-pre","script":"x","after":["a"]}"#),
+        ]);
+        assert_eq!(
+            problems(&s),
+            "s6.services: the after dependencies form a cycle: a -> b -> c -> a"
+        );
+    }
+
+    #[test]
+    fn a_oneshot_pre_cannot_wait_for_a_long_run() {
+        let s = spec(&[
+            (
+                "init",
+                r#"{"type":"oneshot-pre","script":"x","after":["db"]}"#,
+            ),
+            ("db", r#"{"execStart":"/bin/db"}"#),
+            ("web", r#"{"execStart":"/bin/web","after":["setup"]}"#),
+            ("setup", r#"{"type":"oneshot-post","script":"x"}"#),
+        ]);
+        let p = problems(&s);
+        assert!(p.contains("s6.services.init.after: 'init' is a oneshot-pre and cannot run after 'db', a long-run"), "{p}");
+        assert!(p.contains("s6.services.web.after: 'web' is a long-run and cannot run after 'setup', a oneshot-post"), "{p}");
+    }
+
+    #[test]
+    fn exec_start_and_script_exclusive_and_required() {
+        let s = spec(&[
+            ("both", r#"{"execStart":"/bin/a","script":"b"}"#),
+            ("none", r#"{}"#),
+        ]);
+        assert_eq!(
+            problems(&s),
+            "2 problems:\n- s6.services.both: both execStart and script are set; set only one of them\n- s6.services.none: neither execStart nor script is set; set one of them to say what the service runs"
+        );
+    }
+
+    #[test]
+    fn unknown_user_and_group_are_named() {
+        let s = spec(&[("a", r#"{"script":"x","user":"alice","group":"staff"}"#)]);
+        let p = problems(&s);
+        assert!(p.contains("s6.services.a.user: user 'alice' is not defined (add users.users.alice or pick one of: root, nobody)"), "{p}");
+        assert!(
+            p.contains("s6.services.a.group: group 'staff' is not defined"),
+            "{p}"
+        );
+        let mut unknown = spec(&[("a", r#"{"script":"x","user":"alice"}"#)]);
+        unknown.users = None;
+        assert!(
+            unknown.validate().is_ok(),
+            "without a users list, names are not checked"
+        );
+    }
+
+    #[test]
+    fn other_fields_are_checked() {
+        let mut s = spec(&[
+            (
+                "a",
+                r#"{"execStart":"/bin/a \"unclosed","notificationFd":1,"stopSignal":"STOP","workingDirectory":"tmp","restartDelay":5,"restartDelayMax":1}"#,
+            ),
+            (
+                "b",
+                r#"{"type":"oneshot-pre","script":"x","notificationFd":3}"#,
+            ),
+            (".hidden", r#"{"script":"x"}"#),
+        ]);
+        s.exit_code_from = Some("nope".into());
+        let p = problems(&s);
+        for needle in [
+            "s6.exitCodeFrom: 'nope' is not a service",
+            "s6.services.a.execStart: cannot be split into words: a double quote is not closed",
+            "s6.services.a.notificationFd: 1 is a standard descriptor",
+            "s6.services.a.stopSignal: 'STOP' is not a signal that stops a service",
+            "s6.services.a.workingDirectory: 'tmp' must be an absolute path",
+            "s6.services.a.restartDelay: 5 ms is more than restartDelayMax (1 ms)",
+            "s6.services.b.notificationFd: only long-run services have readiness",
+            "s6.services.\".hidden\": a service name must be",
+        ] {
+            assert!(p.contains(needle), "missing {needle:?} in {p}");
+        }
+    }
+
+    #[test]
+    fn command_lines_split_like_a_shell_without_expansion() {
+        assert_eq!(
+            split_command(r#"/bin/nginx -g "daemon off;""#).unwrap(),
+            ["/bin/nginx", "-g", "daemon off;"]
+        );
+        assert_eq!(
+            split_command(r#"  a 'b c' d\ e "f\"g" "$HOME" ''  "#).unwrap(),
+            ["a", "b c", "d e", "f\"g", "$HOME", ""]
+        );
+        assert_eq!(
+            split_command("a 'b").unwrap_err(),
+            "a single quote is not closed"
+        );
+        assert_eq!(split_command("   ").unwrap_err(), "it has no command");
+    }
+
+    #[test]
+    fn stop_signals_by_any_spelling() {
+        assert_eq!(stop_signal("SIGTERM"), Some(("TERM", 15)));
+        assert_eq!(stop_signal("quit"), Some(("QUIT", 3)));
+        assert_eq!(stop_signal("SEGV"), None);
+    }
+}

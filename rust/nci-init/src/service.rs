@@ -1,0 +1,586 @@
+//! One service's process: what `run` (a long-run's start), `exec` (a
+//! oneshot), `log/run` and `finish` do. A service runs with its user
+//! (setgroups, setgid, setuid, in that order), then its working directory,
+//! its environment on top of the init's, `path` first on `PATH`, stderr
+//! joined to stdout, and `preStart` before it.
+
+use crate::layout::{names, read_service, LongRunRef, ServiceRuntime, State};
+use crate::records;
+use crate::status::Status;
+use crate::sys::{poll_until, unblock_signals, Ended, ForkExec};
+use anyhow::{bail, Context, Result};
+use nci_core::init_spec::ServiceType;
+use nci_core::passwd::{parse_group, parse_passwd};
+use nix::unistd::{dup2, setgid, setgroups, setuid, Gid, Uid};
+use std::collections::BTreeMap;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Who a service runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups: the primary one and every group listing the
+    /// user as a member (what `initgroups` gives).
+    pub groups: Vec<u32>,
+    pub home: String,
+}
+
+/// Looks `user` (and `group`, if given) up in the text of `/etc/passwd`
+/// and `/etc/group`. Numeric names are ids.
+pub fn resolve(user: &str, group: Option<&str>, passwd: &str, groups: &str) -> Result<Identity> {
+    let users = parse_passwd(passwd);
+    let all_groups = parse_group(groups);
+    let (name, uid, mut gid, home) = match users.iter().find(|u| u.name == user) {
+        Some(u) => (u.name.clone(), u.uid, u.gid, u.home.clone()),
+        None => match user.parse::<u32>() {
+            Ok(uid) => match users.iter().find(|u| u.uid == uid) {
+                Some(u) => (u.name.clone(), uid, u.gid, u.home.clone()),
+                None => (user.to_owned(), uid, uid, "/".to_owned()),
+            },
+            Err(_) => bail!("user '{user}' is not in /etc/passwd"),
+        },
+    };
+    if let Some(g) = group {
+        gid = match all_groups.iter().find(|e| e.name == g) {
+            Some(e) => e.gid,
+            None => g
+                .parse::<u32>()
+                .map_err(|_| anyhow::anyhow!("group '{g}' is not in /etc/group"))?,
+        };
+    }
+    let mut ids = vec![gid];
+    for g in &all_groups {
+        if g.members.contains(&name) && !ids.contains(&g.gid) {
+            ids.push(g.gid);
+        }
+    }
+    Ok(Identity {
+        name,
+        uid,
+        gid,
+        groups: ids,
+        home,
+    })
+}
+
+/// Whom to become: `None` to stay as we are (the default user `root`,
+/// or the user we already are, which is how a container started with
+/// `--user` runs its services).
+fn identity_for(spec: &ServiceRuntime, for_what: &str) -> Result<Option<Identity>> {
+    let euid = Uid::effective().as_raw();
+    if spec.user == "root" && spec.group.is_none() {
+        return Ok(None);
+    }
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let id = resolve(
+        &spec.user,
+        spec.group.as_deref(),
+        &read("/etc/passwd"),
+        &read("/etc/group"),
+    )
+    .with_context(|| format!("service '{}': cannot run {for_what}", spec.name))?;
+    if euid == 0 {
+        return Ok(Some(id));
+    }
+    if id.uid == euid {
+        return Ok(None);
+    }
+    bail!(
+        "service '{}': cannot run {for_what} as user '{}' (uid {}): the init runs as uid {euid}, not root",
+        spec.name,
+        spec.user,
+        id.uid
+    )
+}
+
+/// The service's environment: the init's, then `HOME`, `USER`, `LOGNAME`
+/// of a user it switches to, then its `environment`, then `path` first on
+/// `PATH`.
+pub fn environment(
+    inherited: impl IntoIterator<Item = (String, String)>,
+    spec: &ServiceRuntime,
+    id: Option<&Identity>,
+) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = inherited.into_iter().collect();
+    if let Some(id) = id {
+        env.insert("HOME".into(), id.home.clone());
+        env.insert("USER".into(), id.name.clone());
+        env.insert("LOGNAME".into(), id.name.clone());
+    }
+    for (k, v) in &spec.environment {
+        match v {
+            Some(v) => env.insert(k.clone(), v.clone()),
+            None => env.remove(k),
+        };
+    }
+    if !spec.path.is_empty() {
+        let mut path = spec.path.join(":");
+        if let Some(old) = env.get("PATH").filter(|p| !p.is_empty()) {
+            path = format!("{path}:{old}");
+        }
+        env.insert("PATH".into(), path);
+    }
+    env
+}
+
+fn become_identity(id: &Identity) -> Result<()> {
+    let groups: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    setgroups(&groups).context("setgroups")?;
+    setgid(Gid::from_raw(id.gid)).context("setgid")?;
+    setuid(Uid::from_raw(id.uid)).context("setuid")?;
+    Ok(())
+}
+
+fn inherited_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// Sets the process up as the service and execs it; returns only on
+/// error. `json` is the service file (for the oneshot's logger).
+pub fn exec_service(spec: &ServiceRuntime, json: &Path) -> Result<()> {
+    unblock_signals().context("signal mask")?;
+    let id = identity_for(spec, "its command")?;
+    if spec.kind != ServiceType::LongRun && spec.logger.is_some() {
+        // A long-run's logger is s6's `log` service; a oneshot's gets a
+        // pipe from here.
+        let (read, write) = nix::unistd::pipe().context("pipe for the logger")?;
+        Command::new(&spec.nci_init)
+            .arg("exec-logger")
+            .arg(json)
+            .stdin(Stdio::from(read))
+            .fork_exec()
+            .spawn()
+            .with_context(|| format!("service '{}': cannot start its logger", spec.name))?;
+        dup2(write.as_raw_fd(), 1).context("dup2 the logger pipe")?;
+    }
+    dup2(1, 2).context("dup2 stderr to stdout")?;
+    if let Some(id) = &id {
+        become_identity(id).with_context(|| {
+            format!(
+                "service '{}': cannot become user '{}'",
+                spec.name, spec.user
+            )
+        })?;
+    }
+    if let Some(dir) = &spec.working_directory {
+        std::env::set_current_dir(dir)
+            .with_context(|| format!("service '{}': workingDirectory {dir}", spec.name))?;
+    }
+    let env = environment(inherited_env(), spec, id.as_ref());
+    if let Some(pre) = &spec.pre_start {
+        let status = Command::new(&pre[0])
+            .args(&pre[1..])
+            .fork_exec()
+            .env_clear()
+            .envs(&env)
+            .status()
+            .with_context(|| format!("service '{}': cannot run preStart", spec.name))?;
+        if !status.success() {
+            eprintln!("[init] service '{}': preStart failed ({status})", spec.name);
+            std::process::exit(status.code().unwrap_or(1));
+        }
+    }
+    let err = Command::new(&spec.argv[0])
+        .args(&spec.argv[1..])
+        .env_clear()
+        .envs(&env)
+        .exec();
+    Err(err).with_context(|| format!("service '{}': cannot run {}", spec.name, spec.argv[0]))
+}
+
+/// Execs the service's logger (stdin is the service's output).
+pub fn exec_logger(spec: &ServiceRuntime) -> Result<()> {
+    let Some(argv) = &spec.logger else {
+        bail!("service '{}' has no execLogger", spec.name);
+    };
+    unblock_signals().context("signal mask")?;
+    let id = identity_for(spec, "its logger")?;
+    if let Some(id) = &id {
+        become_identity(id)?;
+    }
+    let env = environment(inherited_env(), spec, id.as_ref());
+    let err = Command::new(&argv[0])
+        .args(&argv[1..])
+        .env_clear()
+        .envs(&env)
+        .exec();
+    Err(err).with_context(|| format!("service '{}': cannot run its logger {}", spec.name, argv[0]))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn read_number(p: &Path) -> Option<u64> {
+    std::fs::read_to_string(p).ok()?.trim().parse().ok()
+}
+
+/// The delay before restart number `failures` (1 for the first): the
+/// restart delay doubled at each failure in a row, at most the maximum.
+pub fn backoff(spec: &ServiceRuntime, failures: u64) -> Duration {
+    let shift = failures.saturating_sub(1).min(32) as u32;
+    let ms = spec
+        .restart_delay
+        .saturating_mul(1u64 << shift)
+        .min(spec.restart_delay_max);
+    Duration::from_millis(ms)
+}
+
+/// Whether the long-run whose directory is `dir` is up (and ready, when
+/// it notifies readiness).
+pub fn is_up(dir: &Path, dep: &LongRunRef) -> bool {
+    if dep.readiness {
+        Status::read(dir).is_some_and(|s| s.is_ready())
+    } else {
+        dir.join(names::DATA).join(names::STARTED).exists()
+    }
+}
+
+/// A long-run's `run`: back off after failures, wait for the long-runs
+/// of its `after`, note the start, exec the service. The working
+/// directory is the service directory in the scan directory.
+pub fn run() -> Result<()> {
+    let json = PathBuf::from(names::DATA).join(names::SERVICE_JSON);
+    let spec = read_service(&json)?;
+    let failures = read_number(&Path::new(names::DATA).join(names::FAILURES)).unwrap_or(0);
+    if spec.restart_on_failure && failures > 0 {
+        let delay = backoff(&spec, failures);
+        if !delay.is_zero() {
+            println!(
+                "[init] service '{}' restarts in {} ms (failure {failures} in a row)",
+                spec.name,
+                delay.as_millis()
+            );
+            std::thread::sleep(delay);
+        }
+    }
+    for dep in &spec.after {
+        let dir = Path::new("..").join(&dep.name);
+        if !is_up(&dir, dep) {
+            println!(
+                "[init] service '{}' waits for '{}' to be {}",
+                spec.name,
+                dep.name,
+                if dep.readiness { "ready" } else { "up" }
+            );
+            poll_until(None, || is_up(&dir, dep));
+        }
+    }
+    std::fs::write(
+        Path::new(names::DATA).join(names::STARTED),
+        format!("{}\n", now_ms()),
+    )
+    .context("data/started")?;
+    exec_service(&spec, &json)
+}
+
+/// A long-run's `log/run` (the working directory is `<service>/log`).
+pub fn log() -> Result<()> {
+    let spec = read_service(&Path::new("..").join(names::DATA).join(names::SERVICE_JSON))?;
+    exec_logger(&spec)
+}
+
+/// What `finish` decides, given how the run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// It was stopped on purpose (`s6-svc -d`, the container stopping).
+    Stopped,
+    /// Restart it (s6 does when `finish` exits 0).
+    Restart { failures: u64 },
+    /// The container stops: `reason` is logged, then s6 is told.
+    StopContainer { reason: String, failed: bool },
+    /// Failed, but `S6_DONT_TERMINATE_ON_ERROR` keeps the container up.
+    StayDown,
+}
+
+/// The decision of `finish`, without side effects.
+pub fn verdict(
+    spec: &ServiceRuntime,
+    ended: Ended,
+    wanted_down: bool,
+    failures_before: u64,
+    ran_for: Duration,
+    keep_going: bool,
+) -> Verdict {
+    if wanted_down {
+        return Verdict::Stopped;
+    }
+    if ended.success() {
+        if spec.exit_code_from {
+            return Verdict::StopContainer {
+                reason: format!(
+                    "service '{}' (s6.exitCodeFrom) exited with exit code 0",
+                    spec.name
+                ),
+                failed: false,
+            };
+        }
+        return Verdict::Restart { failures: 0 };
+    }
+    let mut reason = format!("service '{}' failed with {}", spec.name, ended.describe());
+    if spec.restart_on_failure {
+        let failures = if ran_for >= Duration::from_millis(spec.restart_limit_interval) {
+            1
+        } else {
+            failures_before + 1
+        };
+        match spec.restart_limit {
+            Some(limit) if failures > u64::from(limit) => {
+                reason = format!(
+                    "service '{}' failed {failures} times in a row (restartLimit = {limit}), last with {}",
+                    spec.name,
+                    ended.describe()
+                );
+            }
+            _ => return Verdict::Restart { failures },
+        }
+    }
+    if keep_going && !spec.exit_code_from {
+        return Verdict::StayDown;
+    }
+    Verdict::StopContainer {
+        reason,
+        failed: true,
+    }
+}
+
+/// `S6_DONT_TERMINATE_ON_ERROR` is set: failures do not stop the container.
+pub fn dont_terminate() -> bool {
+    std::env::var_os("S6_DONT_TERMINATE_ON_ERROR").is_some()
+}
+
+/// A long-run's `finish CODE SIGNAL`: log how it ended, count failures,
+/// and stop the container when the policy says so. Exit 125 tells
+/// s6-supervise not to restart.
+pub fn finish(code: &str, signal: &str) -> Result<i32> {
+    let spec = read_service(&Path::new(names::DATA).join(names::SERVICE_JSON))?;
+    let state = State::new("..");
+    let code: u32 = code.parse().context("finish: exit code argument")?;
+    let ended = if code == 256 {
+        Ended::Signaled(signal.parse().context("finish: signal argument")?)
+    } else {
+        Ended::Exited(code as i32)
+    };
+    // s6-supervise writes the status (flags "finishing", "want up") just
+    // after starting us: wait for it so that a wanted stop is seen.
+    let mut status = None;
+    poll_until(Some(Duration::from_millis(200)), || {
+        status = Status::read(Path::new("."));
+        status.is_some_and(|s| s.finishing)
+    });
+    let wanted_down = status.is_some_and(|s| !s.want_up) || records::stopping(&state).is_some();
+    let failures_path = Path::new(names::DATA).join(names::FAILURES);
+    let failures_before = read_number(&failures_path).unwrap_or(0);
+    let ran_for = read_number(&Path::new(names::DATA).join(names::STARTED))
+        .map(|t| Duration::from_millis(now_ms().saturating_sub(t)))
+        .unwrap_or_default();
+    if spec.exit_code_from {
+        records::record_exit_code(&state, ended.code())?;
+    }
+    let name = &spec.name;
+    let v = verdict(
+        &spec,
+        ended,
+        wanted_down,
+        failures_before,
+        ran_for,
+        dont_terminate(),
+    );
+    match v {
+        Verdict::Stopped => {
+            println!("[init] service '{name}' stopped ({})", ended.describe());
+            Ok(0)
+        }
+        Verdict::Restart { failures } => {
+            std::fs::write(&failures_path, format!("{failures}\n")).context("data/failures")?;
+            if failures == 0 {
+                println!("[init] service '{name}' exited with exit code 0: restarting it");
+            } else {
+                println!(
+                    "[init] service '{name}' failed with {}: restarting it (restartOnFailure)",
+                    ended.describe()
+                );
+            }
+            Ok(0)
+        }
+        Verdict::StayDown => {
+            records::record_failure(&state, name, ended)?;
+            println!(
+                "[init] service '{name}' failed with {}; S6_DONT_TERMINATE_ON_ERROR is set: it stays down and the container keeps running",
+                ended.describe()
+            );
+            Ok(125)
+        }
+        Verdict::StopContainer { reason, failed } => {
+            if failed {
+                records::record_failure(&state, name, ended)?;
+            }
+            println!("[init] {reason}: stopping the container");
+            records::request_stop(&state, &reason)?;
+            Ok(125)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/var/empty:/bin/false\nweb:x:1000:100::/srv:/bin/sh\n";
+    const GROUP: &str =
+        "root:x:0:\nusers:x:100:\nnogroup:x:65534:\nwwwdata:x:33:web,nobody\nlogs:x:4:web\n";
+
+    fn spec() -> ServiceRuntime {
+        ServiceRuntime {
+            name: "svc".into(),
+            kind: ServiceType::LongRun,
+            nci_init: "/nci-init".into(),
+            argv: vec!["/bin/true".into()],
+            pre_start: None,
+            environment: BTreeMap::new(),
+            path: vec![],
+            user: "root".into(),
+            group: None,
+            working_directory: None,
+            restart_on_failure: false,
+            restart_delay: 100,
+            restart_delay_max: 1000,
+            restart_limit: None,
+            restart_limit_interval: 10_000,
+            after: vec![],
+            logger: None,
+            notification_fd: None,
+            stop_signal: "TERM".into(),
+            stop_timeout: 3000,
+            exit_code_from: false,
+        }
+    }
+
+    #[test]
+    fn users_resolve_with_their_groups() {
+        let web = resolve("web", None, PASSWD, GROUP).unwrap();
+        assert_eq!(
+            (web.uid, web.gid, web.groups.clone()),
+            (1000, 100, vec![100, 33, 4])
+        );
+        assert_eq!(web.home, "/srv");
+        let nobody = resolve("nobody", Some("wwwdata"), PASSWD, GROUP).unwrap();
+        assert_eq!(
+            (nobody.uid, nobody.gid, nobody.groups),
+            (65534, 33, vec![33])
+        );
+        let numeric = resolve("4000", None, PASSWD, GROUP).unwrap();
+        assert_eq!((numeric.uid, numeric.gid), (4000, 4000));
+        assert_eq!(
+            resolve("alice", None, PASSWD, GROUP)
+                .unwrap_err()
+                .to_string(),
+            "user 'alice' is not in /etc/passwd"
+        );
+        assert_eq!(
+            resolve("web", Some("staff"), PASSWD, GROUP)
+                .unwrap_err()
+                .to_string(),
+            "group 'staff' is not in /etc/group"
+        );
+    }
+
+    #[test]
+    fn environment_layers_and_path() {
+        let mut s = spec();
+        s.environment.insert("A".into(), Some("1".into()));
+        s.environment.insert("DROP".into(), None);
+        s.path = vec!["/p/bin".into(), "/p/sbin".into()];
+        let id = resolve("web", None, PASSWD, GROUP).unwrap();
+        let env = environment(
+            [
+                ("PATH".to_owned(), "/bin".to_owned()),
+                ("DROP".to_owned(), "x".to_owned()),
+                ("KEEP".to_owned(), "y".to_owned()),
+            ],
+            &s,
+            Some(&id),
+        );
+        assert_eq!(env["PATH"], "/p/bin:/p/sbin:/bin");
+        assert_eq!(env["A"], "1");
+        assert_eq!(env["KEEP"], "y");
+        assert_eq!(env["HOME"], "/srv");
+        assert_eq!(env["USER"], "web");
+        assert!(!env.contains_key("DROP"));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum() {
+        let s = spec();
+        let ms: Vec<u128> = (1..=6).map(|n| backoff(&s, n).as_millis()).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1000, 1000]);
+    }
+
+    #[test]
+    fn finish_verdicts() {
+        let mut s = spec();
+        let quick = Duration::from_millis(10);
+        // The original's rules: exit 0 restarts; a failure stops the
+        // container unless restartOnFailure.
+        assert_eq!(
+            verdict(&s, Ended::Exited(0), false, 0, quick, false),
+            Verdict::Restart { failures: 0 }
+        );
+        assert!(matches!(
+            verdict(&s, Ended::Exited(2), false, 0, quick, false),
+            Verdict::StopContainer { failed: true, .. }
+        ));
+        assert_eq!(
+            verdict(&s, Ended::Exited(2), false, 0, quick, true),
+            Verdict::StayDown
+        );
+        assert_eq!(
+            verdict(&s, Ended::Signaled(15), true, 0, quick, false),
+            Verdict::Stopped
+        );
+        s.restart_on_failure = true;
+        assert_eq!(
+            verdict(&s, Ended::Exited(1), false, 2, quick, false),
+            Verdict::Restart { failures: 3 }
+        );
+        // A long run ends the series.
+        assert_eq!(
+            verdict(
+                &s,
+                Ended::Exited(1),
+                false,
+                2,
+                Duration::from_secs(60),
+                false
+            ),
+            Verdict::Restart { failures: 1 }
+        );
+        s.restart_limit = Some(3);
+        match verdict(&s, Ended::Exited(1), false, 3, quick, false) {
+            Verdict::StopContainer {
+                reason,
+                failed: true,
+            } => assert_eq!(
+                reason,
+                "service 'svc' failed 4 times in a row (restartLimit = 3), last with exit code 1"
+            ),
+            other => panic!("{other:?}"),
+        }
+        s.exit_code_from = true;
+        assert!(matches!(
+            verdict(&s, Ended::Exited(0), false, 0, quick, false),
+            Verdict::StopContainer { failed: false, .. }
+        ));
+    }
+}

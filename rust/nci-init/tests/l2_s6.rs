@@ -1,0 +1,839 @@
+//! L2: the init runner driving Debian's real s6 (2.11) as PID 1 of a PID
+//! namespace (`unshare --pid --fork --mount-proc`), from specs generated
+//! by the real binary. Each of the original project's s6 tests is here
+//! (named after it), then the issue's: grace time, zombies, exit codes,
+//! readiness, crash loops, users.
+//!
+//! Needs `unshare` (util-linux) and s6 in /usr/bin (tests/setup installs
+//! it); as a non-root user the namespace is also a user namespace, and
+//! the tests that switch users need root.
+
+// Test helpers outside #[test] functions panic on purpose.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{json, Value};
+use std::fs::{self, OpenOptions};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+const NCI_INIT: &str = env!("CARGO_BIN_EXE_nci-init");
+
+struct Init {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+/// Options of one run of the init.
+#[derive(Default)]
+struct Run {
+    env: Vec<(&'static str, String)>,
+    /// Replace /etc/passwd and /etc/group in the namespace.
+    etc: Option<(&'static str, &'static str)>,
+    /// Run the init as this uid:gid (setpriv).
+    as_user: Option<&'static str>,
+    grace_time: Option<u64>,
+    exit_code_from: Option<&'static str>,
+}
+
+fn root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+/// Generates the init of `services` and starts it in a PID namespace.
+fn start(services: Value, run: Run) -> Init {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let spec = json!({
+        "version": 1,
+        "nciInit": NCI_INIT,
+        "s6Bin": "/usr/bin",
+        "shell": "/bin/bash",
+        "graceTime": run.grace_time.unwrap_or(3000),
+        "exitCodeFrom": run.exit_code_from,
+        "services": services,
+    });
+    fs::write(d.join("spec.json"), spec.to_string()).unwrap();
+    let gen = Command::new(NCI_INIT)
+        .args(["generate", "--spec"])
+        .arg(d.join("spec.json"))
+        .arg("--out")
+        .arg(d.join("init"))
+        .arg("--services")
+        .arg(d.join("services"))
+        .output()
+        .unwrap();
+    assert!(
+        gen.status.success(),
+        "generate failed: {}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(d.join("log"))
+        .unwrap();
+    let mut script = String::new();
+    if let Some((passwd, group)) = run.etc {
+        fs::write(d.join("passwd"), passwd).unwrap();
+        fs::write(d.join("group"), group).unwrap();
+        script +=
+            "mount --bind \"$D/passwd\" /etc/passwd && mount --bind \"$D/group\" /etc/group && ";
+    }
+    if let Some(ids) = run.as_user {
+        let (u, g) = ids.split_once(':').unwrap();
+        fs::create_dir(d.join("writable")).unwrap();
+        nix::unistd::chown(
+            &d.join("writable"),
+            Some(nix::unistd::Uid::from_raw(u.parse().unwrap())),
+            Some(nix::unistd::Gid::from_raw(g.parse().unwrap())),
+        )
+        .unwrap();
+        script += &format!(
+            "exec setpriv --reuid {u} --regid {g} --clear-groups \"$D/init\" \"$D/writable/state\""
+        );
+    } else {
+        script += "exec \"$D/init\" \"$D/state\"";
+    }
+    let mut cmd = Command::new("unshare");
+    // Fork and exec, not posix_spawn: glibc's leaves its internal signals
+    // ignored in the child, which would leak into the whole tree.
+    std::os::unix::process::CommandExt::gid(&mut cmd, nix::unistd::Gid::effective().as_raw());
+    if !root() {
+        cmd.arg("--map-root-user");
+    }
+    cmd.args([
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--kill-child",
+        "/bin/sh",
+        "-c",
+        &script,
+    ])
+    .env("D", d)
+    .env("PATH", "/usr/bin:/bin")
+    .stdin(Stdio::null())
+    .stdout(log.try_clone().unwrap())
+    .stderr(log);
+    for (k, v) in &run.env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("unshare (util-linux) is needed");
+    Init { dir, child }
+}
+
+impl Init {
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.path().join("log")).unwrap_or_default()
+    }
+
+    /// Waits until `check` holds on the log; panics with the log after
+    /// `secs`.
+    fn wait_for(&self, what: &str, secs: u64, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let log = self.log();
+            if check(&log) {
+                return log;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; log:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn wait_line(&self, needle: &str, secs: u64) -> String {
+        self.wait_for(needle, secs, |l| l.contains(needle))
+    }
+
+    /// The host pid of the namespace's PID 1 (unshare's child).
+    fn pid1(&self) -> i32 {
+        let me = self.child.id();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let children =
+                fs::read_to_string(format!("/proc/{me}/task/{me}/children")).unwrap_or_default();
+            if let Some(p) = children.split_whitespace().next() {
+                return p.parse().unwrap();
+            }
+            assert!(Instant::now() < deadline, "no PID 1 under unshare");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits for the init to end; its status and when it ended.
+    fn wait_exit(&mut self, secs: u64) -> (ExitStatus, Instant) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return (st, Instant::now());
+            }
+            if Instant::now() > deadline {
+                let log = self.log();
+                let _ = self.child.kill();
+                panic!("the init did not exit within {secs} s; log:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends `sig` to PID 1 and waits for the end; the exit code and how
+    /// long the stop took.
+    fn stop(&mut self, sig: i32) -> (i32, Duration) {
+        let pid = self.pid1();
+        let t0 = Instant::now();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::try_from(sig).unwrap(),
+        )
+        .unwrap();
+        let (st, end) = self.wait_exit(20);
+        (st.code().unwrap_or(-1), end - t0)
+    }
+
+    fn exit_code(&mut self, secs: u64) -> i32 {
+        self.wait_exit(secs).0.code().unwrap_or(-1)
+    }
+
+    /// Every process under PID 1 (host pids), with its state letter.
+    fn processes(&self) -> Vec<(i32, char)> {
+        let root = self.pid1();
+        let mut all = Vec::new();
+        for e in fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(stat) = fs::read_to_string(e.path().join("stat")) else {
+                continue;
+            };
+            let Some(close) = stat.rfind(')') else {
+                continue;
+            };
+            let mut f = stat[close + 2..].split_whitespace();
+            let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
+            let ppid: i32 = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+            all.push((pid, ppid, state));
+        }
+        let mut found = vec![];
+        let mut todo = vec![root];
+        while let Some(p) = todo.pop() {
+            for &(pid, ppid, state) in &all {
+                if ppid == p {
+                    found.push((pid, state));
+                    todo.push(pid);
+                }
+            }
+        }
+        found
+    }
+}
+
+impl Drop for Init {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            if let Some(p) =
+                fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.child.id()))
+                    .ok()
+                    .and_then(|c| {
+                        c.split_whitespace()
+                            .next()
+                            .and_then(|p| p.parse::<i32>().ok())
+                    })
+            {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn lines_with<'a>(log: &'a str, needle: &str) -> Vec<&'a str> {
+    log.lines().filter(|l| l.contains(needle)).collect()
+}
+
+fn position(log: &str, needle: &str) -> usize {
+    log.find(needle)
+        .unwrap_or_else(|| panic!("'{needle}' not in the log:\n{log}"))
+}
+
+// The original project's s6 tests (tests/s6.nix), one each.
+
+#[test]
+fn l2_stop_if_longrun_no_restart_fails() {
+    let mut init = start(json!({"example": {"script": "exit 1"}}), Run::default());
+    let code = init.exit_code(10);
+    let log = init.log();
+    assert!(log.contains("[init stage 3]"), "{log}");
+    assert!(
+        log.contains("[init] service 'example' failed with exit code 1: stopping the container"),
+        "{log}"
+    );
+    assert_eq!(code, 1, "{log}");
+}
+
+#[test]
+fn l2_restart() {
+    let mut init = start(
+        json!({"example": {"script": "echo restart\nexit 1", "restartOnFailure": true}}),
+        Run::default(),
+    );
+    let log = init.wait_for("two restarts", 10, |l| {
+        lines_with(l, "restart")
+            .iter()
+            .filter(|l| **l == "restart")
+            .count()
+            >= 2
+    });
+    assert!(!log.contains("[init stage 3]"), "{log}");
+    assert_eq!(init.stop(15).0, 0);
+}
+
+#[test]
+fn l2_stop_if_oneshot_fail() {
+    let mut init = start(
+        json!({"example": {"type": "oneshot-pre", "script": "echo restart\nexit 1"}}),
+        Run::default(),
+    );
+    let code = init.exit_code(10);
+    let log = init.log();
+    assert!(
+        log.contains("[init stage 1] oneshot-pre service 'example' failed with exit code 1"),
+        "{log}"
+    );
+    assert!(
+        log.contains("[init stage 3] sending all processes the TERM signal"),
+        "{log}"
+    );
+    assert!(!log.contains("[init stage 2]"), "{log}");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn l2_dependent_oneshot() {
+    let mut init = start(
+        json!({
+            "example-1": {"type": "oneshot-pre", "script": "echo example-1: MUSTNOTEXISTELSEWHERE_1", "after": ["example-2"]},
+            "example-2": {"type": "oneshot-pre", "script": "echo example-2: MUSTNOTEXISTELSEWHERE_2"},
+        }),
+        Run::default(),
+    );
+    let log = init.wait_line("[init stage 2]", 10);
+    let found = lines_with(&log, "MUSTNOTEXISTELSEWHERE");
+    assert_eq!(
+        found,
+        [
+            "example-2: MUSTNOTEXISTELSEWHERE_2",
+            "example-1: MUSTNOTEXISTELSEWHERE_1"
+        ]
+    );
+    assert_eq!(init.stop(15).0, 0);
+}
+
+#[test]
+fn l2_oneshot_post() {
+    let mut init = start(
+        json!({
+            "example-1": {"type": "oneshot-post", "script": "sleep 0.3; echo example-1: MUSTNOTEXISTELSEWHERE_1", "after": ["example-2"]},
+            "example-2": {"script": "echo example-2: MUSTNOTEXISTELSEWHERE_2; exec sleep 100"},
+        }),
+        Run::default(),
+    );
+    let log = init.wait_line("MUSTNOTEXISTELSEWHERE_1", 10);
+    assert!(position(&log, "MUSTNOTEXISTELSEWHERE_2") < position(&log, "MUSTNOTEXISTELSEWHERE_1"));
+    assert!(
+        position(&log, "all 1 long-run service(s) are up")
+            < position(&log, "starting oneshot-post service 'example-1'")
+    );
+    assert_eq!(init.stop(15).0, 0);
+}
+
+#[test]
+fn l2_path() {
+    let pkg = tempfile::tempdir().unwrap();
+    fs::create_dir(pkg.path().join("bin")).unwrap();
+    let greet = pkg.path().join("bin/greet");
+    fs::write(&greet, "#!/bin/sh\necho 'Hello, world!'\n").unwrap();
+    fs::set_permissions(&greet, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut init = start(
+        json!({
+            "path": {"script": "greet; exec sleep 100", "path": [pkg.path()]},
+            "nopath": {"script": "greet || echo 'greet: not on PATH'; exec sleep 100"},
+        }),
+        Run::default(),
+    );
+    let log = init.wait_for("both services", 10, |l| {
+        l.contains("Hello, world!") && l.contains("greet: not on PATH")
+    });
+    assert_eq!(lines_with(&log, "Hello, world!").len(), 1, "{log}");
+    assert_eq!(init.stop(15).0, 0);
+}
+
+#[test]
+fn l2_propagated_env() {
+    let mut init = start(
+        json!({"exemple": {"script": "echo $IN_S6_INIT_TEST; exec sleep 100"}}),
+        Run {
+            env: vec![("IN_S6_INIT_TEST", "1".into())],
+            ..Run::default()
+        },
+    );
+    init.wait_for("a line '1'", 10, |l| l.lines().any(|x| x == "1"));
+    assert_eq!(init.stop(15).0, 0);
+}
+
+#[test]
+fn l2_env() {
+    let mut init = start(
+        json!({"exemple": {"environment": {"TEST_ENV": "1", "DROPPED": null}, "script": "echo $TEST_ENV; echo dropped=${DROPPED-unset}; exec sleep 100"}}),
+        Run {
+            env: vec![("DROPPED", "inherited".into())],
+            ..Run::default()
+        },
+    );
+    init.wait_for("the variables", 10, |l| {
+        l.lines().any(|x| x == "1") && l.contains("dropped=unset")
+    });
+    assert_eq!(init.stop(15).0, 0);
+}
+
+#[test]
+fn l2_s6_dont_terminate_on_error() {
+    let mut init = start(
+        json!({
+            "fail": {"type": "oneshot-pre", "script": "exit 1"},
+            "longRun": {"script": "exit 2"},
+        }),
+        Run {
+            env: vec![("S6_DONT_TERMINATE_ON_ERROR", "1".into())],
+            ..Run::default()
+        },
+    );
+    init.wait_line(
+        "[init] service 'longRun' failed with exit code 2; S6_DONT_TERMINATE_ON_ERROR is set",
+        10,
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let log = init.log();
+    assert!(!log.contains("[init stage 3]"), "{log}");
+    assert!(
+        log.contains("S6_DONT_TERMINATE_ON_ERROR is set: going on without 'fail'"),
+        "{log}"
+    );
+    assert_eq!(
+        lines_with(&log, "'longRun' failed").len(),
+        1,
+        "it stays down: {log}"
+    );
+    // Failures are remembered: the exit code tells of the first.
+    assert_eq!(init.stop(15).0, 1);
+}
+
+#[test]
+fn l2_s6_simple_service() {
+    let mut init = start(
+        json!({"simple": {"execStart": "/usr/bin/hello"}}),
+        Run::default(),
+    );
+    init.wait_line("Hello, world!", 10);
+    assert_eq!(init.stop(15).0, 0);
+}
+
+#[test]
+fn l2_pre_start() {
+    let mut init = start(
+        json!({"example": {"preStart": "echo MUSTNOTEXISTELSEWHERE_1", "script": "echo MUSTNOTEXISTELSEWHERE_2; exec sleep 100"}}),
+        Run::default(),
+    );
+    let log = init.wait_line("MUSTNOTEXISTELSEWHERE_2", 10);
+    assert_eq!(
+        &lines_with(&log, "MUSTNOTEXISTELSEWHERE")[..2],
+        ["MUSTNOTEXISTELSEWHERE_1", "MUSTNOTEXISTELSEWHERE_2"]
+    );
+    assert_eq!(init.stop(15).0, 0);
+}
+
+#[test]
+fn l2_working_directory() {
+    let mut init = start(
+        json!({"example": {"workingDirectory": "/tmp", "script": "echo PWD=$PWD; exec sleep 100"}}),
+        Run::default(),
+    );
+    init.wait_line("PWD=/tmp", 10);
+    assert_eq!(init.stop(15).0, 0);
+}
+
+#[test]
+fn l2_oneshot_pre() {
+    let mut init = start(
+        json!({"pre": {"type": "oneshot-pre", "script": "echo oneshot-pre"}}),
+        Run::default(),
+    );
+    let log = init.wait_line("[init stage 2]", 10);
+    assert!(log.lines().any(|l| l == "oneshot-pre"), "{log}");
+    assert_eq!(init.stop(15).0, 0);
+}
+
+#[test]
+fn l2_logger() {
+    let mut init = start(
+        json!({
+            "logger": {"execLogger": "/usr/bin/sed -u \"s/^/prefix - /\"", "script": "echo log line; echo err line >&2; exec sleep 100", "restartOnFailure": true},
+            "once": {"type": "oneshot-pre", "execLogger": "/usr/bin/sed -u \"s/^/pre - /\"", "script": "echo pre line"},
+        }),
+        Run::default(),
+    );
+    init.wait_for("logged lines", 10, |l| {
+        l.contains("prefix - log line")
+            && l.contains("prefix - err line")
+            && l.contains("pre - pre line")
+    });
+    assert_eq!(init.stop(15).0, 0);
+}
+
+#[test]
+fn l2_preserve_path() {
+    let mut init = start(
+        json!({"preservePATH": {"script": "echo $PATH; exec sleep 100"}}),
+        Run {
+            env: vec![(
+                "PATH",
+                "/usr/bin:/bin:SHOULD_PRESERVE_INHERITED_PATH".into(),
+            )],
+            ..Run::default()
+        },
+    );
+    init.wait_line("SHOULD_PRESERVE_INHERITED_PATH", 10);
+    assert_eq!(init.stop(15).0, 0);
+}
+
+// The tests.
+
+#[test]
+fn l2_term_ignoring_service_is_killed_after_its_stop_timeout() {
+    let mut init = start(
+        json!({
+            "stubborn": {"script": "trap '' TERM; echo trapped; while :; do sleep 0.05; done", "stopTimeout": 1000},
+            "polite": {"script": "echo polite; exec sleep 100"},
+        }),
+        Run::default(),
+    );
+    init.wait_for("both up", 10, |l| {
+        l.contains("trapped") && l.contains("polite")
+    });
+    let (code, took) = init.stop(15);
+    let log = init.log();
+    assert!(
+        log.contains("[init] service 'stubborn' stopped (signal KILL)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("[init] service 'polite' stopped (signal TERM)"),
+        "{log}"
+    );
+    assert!(
+        took >= Duration::from_millis(1000) && took < Duration::from_millis(2000),
+        "{took:?}\n{log}"
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn l2_stage3_kills_what_ignores_term_after_the_grace_time() {
+    // A daemonized leftover that ignores TERM: no supervisor knows it.
+    let mut init = start(
+        json!({"daemon": {"script": "(trap '' TERM; exec sleep 100) & echo spawned; exec sleep 100"}}),
+        Run {
+            grace_time: Some(800),
+            ..Run::default()
+        },
+    );
+    init.wait_line("spawned", 10);
+    let (code, took) = init.stop(15);
+    let log = init.log();
+    assert!(
+        log.contains(
+            "[init stage 3] grace time of 800 ms is over: sending all processes the KILL signal"
+        ),
+        "{log}"
+    );
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_millis(1800),
+        "{took:?}\n{log}"
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn l2_stop_returns_at_once_when_everything_exits() {
+    let mut init = start(
+        json!({"a": {"script": "exec sleep 100"}, "b": {"script": "exec sleep 100"}}),
+        Run::default(),
+    );
+    init.wait_line("all 2 long-run service(s) are up", 10);
+    let (code, took) = init.stop(15);
+    let log = init.log();
+    assert!(log.contains("[init stage 3] all processes exited"), "{log}");
+    assert!(
+        took < Duration::from_millis(700),
+        "no sleep on the way out: {took:?}"
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn l2_orphaned_zombies_are_reaped() {
+    // 200 orphans in stage 1 (nci-init is PID 1), 200 under s6-svscan.
+    let orphans = "for i in $(seq 200); do (sleep 0.2 &); done; echo orphans";
+    let mut init = start(
+        json!({
+            "pre": {"type": "oneshot-pre", "script": format!("{orphans}; sleep 0.5")},
+            "svc": {"script": format!("{orphans}; exec sleep 100")},
+        }),
+        Run::default(),
+    );
+    init.wait_for("both series", 15, |l| {
+        lines_with(l, "orphans").len() == 2 && l.contains("all 1 long-run")
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    let procs = init.processes();
+    let zombies = procs.iter().filter(|(_, s)| *s == 'Z').count();
+    assert_eq!(zombies, 0, "{procs:?}");
+    assert!(procs.len() < 10, "the orphans are gone: {procs:?}");
+    assert_eq!(init.stop(15).0, 0);
+}
+
+#[test]
+fn l2_exit_code_follows_the_policy() {
+    // The first failure's code.
+    let mut init = start(
+        json!({"bad": {"script": "sleep 0.2; exit 3"}, "other": {"script": "exec sleep 100"}}),
+        Run::default(),
+    );
+    assert_eq!(init.exit_code(10), 3, "{}", init.log());
+    // A signal is 128 + its number.
+    let mut init = start(
+        json!({"killed": {"script": "sleep 0.2; kill -SEGV $$"}}),
+        Run::default(),
+    );
+    assert_eq!(init.exit_code(10), 139, "{}", init.log());
+    // s6.exitCodeFrom: its code, and its end stops the container even
+    // when it succeeds.
+    let mut init = start(
+        json!({"main": {"script": "sleep 0.2; exit 0"}, "side": {"script": "exec sleep 100"}}),
+        Run {
+            exit_code_from: Some("main"),
+            ..Run::default()
+        },
+    );
+    assert_eq!(init.exit_code(10), 0, "{}", init.log());
+    assert!(init
+        .log()
+        .contains("(s6.exitCodeFrom) exited with exit code 0: stopping the container"));
+    let mut init = start(
+        json!({"job": {"type": "oneshot-post", "script": "exit 7"}, "side": {"script": "exec sleep 100"}}),
+        Run {
+            exit_code_from: Some("job"),
+            ..Run::default()
+        },
+    );
+    assert_eq!(init.exit_code(10), 7, "{}", init.log());
+    // Stopped on request: 0.
+    let mut init = start(json!({"svc": {"script": "exec sleep 100"}}), Run::default());
+    init.wait_line("all 1 long-run", 10);
+    assert_eq!(init.stop(2).0, 0, "SIGINT stops too");
+}
+
+#[test]
+fn l2_readiness_gates_oneshot_post_and_after() {
+    let mut init = start(
+        json!({
+            "db": {"script": "sleep 0.7; touch \"$MARK\"; echo db ready; echo >&3; exec sleep 100", "notificationFd": 3},
+            "web": {"script": "test -e \"$MARK\" && echo web saw db ready; exec sleep 100", "after": ["db"]},
+            "check": {"type": "oneshot-post", "script": "test -e \"$MARK\" && echo post saw db ready"},
+        }),
+        Run {
+            env: vec![(
+                "MARK",
+                "/tmp/nci-l2-ready-mark".to_owned() + &std::process::id().to_string(),
+            )],
+            exit_code_from: Some("check"),
+            ..Run::default()
+        },
+    );
+    let code = init.exit_code(10);
+    let log = init.log();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("web saw db ready"), "{log}");
+    assert!(log.contains("post saw db ready"), "{log}");
+    assert!(
+        log.contains("[init] service 'web' waits for 'db' to be ready"),
+        "{log}"
+    );
+    let _ = fs::remove_file(format!("/tmp/nci-l2-ready-mark{}", std::process::id()));
+}
+
+#[test]
+fn l2_crash_loop_backs_off_then_fails() {
+    let mut init = start(
+        json!({"crash": {"script": "echo crash; exit 4", "restartOnFailure": true, "restartDelay": 50, "restartLimit": 3}}),
+        Run::default(),
+    );
+    let code = init.exit_code(20);
+    let log = init.log();
+    assert_eq!(code, 4, "{log}");
+    assert_eq!(
+        lines_with(&log, "crash")
+            .iter()
+            .filter(|l| **l == "crash")
+            .count(),
+        4,
+        "{log}"
+    );
+    for ms in [50, 100, 200] {
+        assert!(
+            log.contains(&format!("[init] service 'crash' restarts in {ms} ms")),
+            "{log}"
+        );
+    }
+    assert!(log.contains("failed 4 times in a row (restartLimit = 3), last with exit code 4: stopping the container"), "{log}");
+}
+
+const PASSWD: &str =
+    "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+const GROUP: &str = "root:x:0:\nnogroup:x:65534:\nextra:x:2000:nobody\nother:x:2001:root\n";
+
+#[test]
+fn l2_service_as_nobody_runs_with_its_uid_and_groups() {
+    assert!(
+        root(),
+        "this test switches users: run it as root (tests/run does)"
+    );
+    let mut init = start(
+        json!({
+            "asnobody": {"user": "nobody", "script": "echo \"id: $(id)\"; echo home=$HOME user=$USER; exec sleep 100"},
+            "withgroup": {"user": "nobody", "group": "other", "script": "echo \"gid: $(id -g) $(id -G)\"; exec sleep 100"},
+        }),
+        Run {
+            etc: Some((PASSWD, GROUP)),
+            ..Run::default()
+        },
+    );
+    let log = init.wait_for("both ids", 10, |l| {
+        l.contains("id: ") && l.contains("gid: ")
+    });
+    assert!(
+        log.contains("id: uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup),2000(extra)"),
+        "{log}"
+    );
+    assert!(log.contains("home=/nonexistent user=nobody"), "{log}");
+    assert!(log.contains("gid: 2001 2001 2000"), "{log}");
+    assert_eq!(init.stop(15).0, 0);
+}
+
+#[test]
+fn l2_unknown_user_at_run_time_fails_the_service() {
+    let mut init = start(
+        json!({"ghost": {"user": "ghost", "script": "echo should not run"}}),
+        Run {
+            etc: Some((PASSWD, GROUP)),
+            ..Run::default()
+        },
+    );
+    let code = init.exit_code(10);
+    let log = init.log();
+    assert!(log.contains("[init] error: service 'ghost': cannot run its command: user 'ghost' is not in /etc/passwd"), "{log}");
+    assert!(!log.contains("should not run"));
+    assert_eq!(code, 111);
+}
+
+#[test]
+fn l2_init_runs_as_a_non_root_user() {
+    assert!(
+        root(),
+        "this test starts the init as nobody with setpriv: run it as root"
+    );
+    let mut init = start(
+        json!({
+            "svc": {"script": "echo uid=$(id -u); exec sleep 100"},
+            "pre": {"type": "oneshot-pre", "script": "echo pre uid=$(id -u)"},
+        }),
+        Run {
+            as_user: Some("65534:65534"),
+            ..Run::default()
+        },
+    );
+    let log = init.wait_for("the service", 10, |l| l.lines().any(|x| x == "uid=65534"));
+    assert!(log.contains("pre uid=65534"), "{log}");
+    assert_eq!(init.stop(15).0, 0, "{}", init.log());
+}
+
+#[test]
+fn l2_state_dir_must_not_exist() {
+    let d = tempfile::tempdir().unwrap();
+    let mut init = start(json!({"svc": {"script": "exec sleep 100"}}), Run::default());
+    init.wait_line("all 1 long-run", 10);
+    let again = Command::new(init.path().join("init"))
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(111));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains(&format!(
+            "nci-init: error: the state directory {} must not exist",
+            d.path().display()
+        )),
+        "{again:?}"
+    );
+    assert_eq!(init.stop(15).0, 0);
+}
+
+#[test]
+fn l2_services_start_with_no_blocked_or_ignored_signals() {
+    // The init blocks signals and the Rust runtime ignores SIGPIPE: none
+    // of it may leak into services, or they would not die on TERM.
+    let show = "grep -E '^Sig(Blk|Ign)' /proc/self/status | tr '\\t' ' '";
+    let mut init = start(
+        json!({
+            "svc": {"script": format!("echo svc; {show}; exec sleep 100")},
+            "pre": {"type": "oneshot-pre", "script": format!("echo pre; {show}")},
+            "post": {"type": "oneshot-post", "script": format!("echo post; {show}")},
+        }),
+        Run::default(),
+    );
+    let log = init.wait_line("oneshot-post services done", 10);
+    assert_eq!(
+        lines_with(&log, "SigBlk: 0000000000000000").len(),
+        3,
+        "{log}"
+    );
+    // Ignored signals are inherited across exec: the services may have
+    // those the init was started with (cargo leaves glibc's signal 32
+    // ignored in this test process; SIGPIPE, which Rust ignores, is reset
+    // for children), and no others.
+    let ours = fs::read_to_string("/proc/self/status").unwrap();
+    let ignored = ours
+        .lines()
+        .find(|l| l.starts_with("SigIgn:"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap();
+    let inherited = u64::from_str_radix(ignored, 16).unwrap() & !(1 << (13 - 1));
+    assert_eq!(
+        lines_with(&log, &format!("SigIgn: {inherited:016x}")).len(),
+        3,
+        "{log}"
+    );
+    assert_eq!(init.stop(15).0, 0);
+}
