@@ -1,0 +1,118 @@
+//! The Nix builder steps: `units` validates every unit spec of an image
+//! and writes them with the tmpfiles rules; `job-script` writes a
+//! NixOS-style job script (`set -e` then the text).
+
+use crate::spec::{Unit, UnitSpec};
+use crate::tmpfiles;
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Deserialize)]
+struct Outputs {
+    out: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UnitsAttrs {
+    outputs: Outputs,
+    version: u32,
+    #[serde(default)]
+    units: BTreeMap<String, UnitSpec>,
+    #[serde(default)]
+    tmpfiles: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ScriptAttrs {
+    outputs: Outputs,
+    shell: String,
+    text: String,
+}
+
+pub fn run(step: &str) -> Result<()> {
+    // Nix gives structured attributes in $NIX_ATTRS_JSON_FILE (or
+    // .attrs.json in the build directory with older Nix).
+    let attrs_path = std::env::var_os("NIX_ATTRS_JSON_FILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(".attrs.json"));
+    let attrs =
+        std::fs::read(&attrs_path).with_context(|| format!("reading {}", attrs_path.display()))?;
+    match step {
+        "units" => {
+            let a: UnitsAttrs = serde_json::from_slice(&attrs).context("the units spec")?;
+            write_units(&a.outputs.out, a.version, &a.units, &a.tmpfiles)
+        }
+        "job-script" => {
+            let a: ScriptAttrs = serde_json::from_slice(&attrs).context("the job script")?;
+            write_script(&a.outputs.out, &a.shell, &a.text)
+        }
+        other => bail!("unknown builder step '{other}' (units, job-script)"),
+    }
+}
+
+/// Validates every unit (all errors together) and writes
+/// `units/<name>.json`, `tmpfiles.conf` and `bin/systemd-notify`.
+pub fn write_units(
+    out: &Path,
+    version: u32,
+    units: &BTreeMap<String, UnitSpec>,
+    rules: &[String],
+) -> Result<()> {
+    if version != crate::spec::VERSION {
+        bail!(
+            "units spec version {version} is not supported (expected {})",
+            crate::spec::VERSION
+        );
+    }
+    let mut errors = Vec::new();
+    for (name, spec) in units {
+        if &spec.name != name {
+            errors.push(format!(
+                "systemd.services.{name}: the spec is named '{}'",
+                spec.name
+            ));
+        }
+        if let Err(e) = Unit::from_spec(spec) {
+            errors.push(format!("{e:#}"));
+        }
+    }
+    for (i, rule) in rules.iter().enumerate() {
+        if let Err(e) = tmpfiles::parse_line(rule) {
+            errors.push(format!("systemd.tmpfiles.rules (rule {}): {e}", i + 1));
+        }
+    }
+    if !errors.is_empty() {
+        bail!(
+            "invalid systemd units:\n{}",
+            errors
+                .iter()
+                .map(|e| format!("- {e}\n"))
+                .collect::<String>()
+        );
+    }
+    std::fs::create_dir_all(out.join("units")).context("creating the output")?;
+    for (name, spec) in units {
+        let json = serde_json::to_string_pretty(spec)?;
+        std::fs::write(out.join("units").join(format!("{name}.json")), json + "\n")?;
+    }
+    std::fs::write(
+        out.join("tmpfiles.conf"),
+        rules.iter().map(|r| format!("{r}\n")).collect::<String>(),
+    )?;
+    std::fs::create_dir_all(out.join("bin"))?;
+    let me = std::env::current_exe().map_err(|e| anyhow!("finding nci-systemd: {e}"))?;
+    std::os::unix::fs::symlink(&me, out.join("bin/systemd-notify"))
+        .context("linking systemd-notify")?;
+    Ok(())
+}
+
+pub fn write_script(out: &Path, shell: &str, text: &str) -> Result<()> {
+    let body = format!("#!{shell}\nset -e\n{text}\n");
+    std::fs::write(out, body).with_context(|| format!("writing {}", out.display()))?;
+    std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o555))?;
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! Starting one process of a unit. The runner spawns `nci-systemd exec`
+//! (a plain spawn: no code runs between fork and exec), which applies the
+//! request in its own process (session, umask, limits, streams, working
+//! directory, bounding set, groups, user, ambient capabilities,
+//! no-new-privileges) and then executes the command, keeping the pid.
+
+use crate::spec::Output;
+use anyhow::{anyhow, Context, Result};
+use nix::sys::resource::{setrlimit, Resource};
+use nix::unistd::{dup2, setgid, setgroups, setsid, setuid, Gid, Uid};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::os::unix::process::CommandExt;
+
+pub const ENV_VAR: &str = "NCI_SYSTEMD_EXEC";
+
+/// systemd's exit codes for a process that could not be started.
+pub const EXIT_CHDIR: i32 = 200;
+pub const EXIT_LIMITS: i32 = 205;
+pub const EXIT_EXEC: i32 = 203;
+pub const EXIT_STDOUT: i32 = 209;
+pub const EXIT_GROUP: i32 = 216;
+pub const EXIT_USER: i32 = 217;
+pub const EXIT_CAPABILITIES: i32 = 218;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Stream {
+    Inherit,
+    Null,
+    File {
+        path: String,
+        append: bool,
+        truncate: bool,
+    },
+}
+
+impl From<&Output> for Stream {
+    fn from(o: &Output) -> Self {
+        match o {
+            Output::Inherit => Stream::Inherit,
+            Output::Null => Stream::Null,
+            Output::File {
+                path,
+                append,
+                truncate,
+            } => Stream::File {
+                path: path.clone(),
+                append: *append,
+                truncate: *truncate,
+            },
+        }
+    }
+}
+
+/// What `nci-systemd exec` applies before it executes the command.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Request {
+    pub unit: String,
+    pub exe: String,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<String>,
+    pub cwd_optional: bool,
+    pub umask: u32,
+    /// `None`: keep the runner's credentials.
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub groups: Vec<u32>,
+    pub ambient: Vec<String>,
+    pub bounding: Option<Vec<String>>,
+    pub no_new_privileges: bool,
+    /// (setting, soft, hard); `None` is infinity.
+    pub limits: Vec<(String, Option<u64>, Option<u64>)>,
+    pub stdin_null: bool,
+    pub stdout: Stream,
+    pub stderr: Stream,
+}
+
+fn resource(setting: &str) -> Option<Resource> {
+    Some(match setting {
+        "LimitCPU" => Resource::RLIMIT_CPU,
+        "LimitFSIZE" => Resource::RLIMIT_FSIZE,
+        "LimitDATA" => Resource::RLIMIT_DATA,
+        "LimitSTACK" => Resource::RLIMIT_STACK,
+        "LimitCORE" => Resource::RLIMIT_CORE,
+        "LimitRSS" => Resource::RLIMIT_RSS,
+        "LimitNOFILE" => Resource::RLIMIT_NOFILE,
+        "LimitAS" => Resource::RLIMIT_AS,
+        "LimitNPROC" => Resource::RLIMIT_NPROC,
+        "LimitMEMLOCK" => Resource::RLIMIT_MEMLOCK,
+        "LimitLOCKS" => Resource::RLIMIT_LOCKS,
+        "LimitSIGPENDING" => Resource::RLIMIT_SIGPENDING,
+        "LimitMSGQUEUE" => Resource::RLIMIT_MSGQUEUE,
+        "LimitNICE" => Resource::RLIMIT_NICE,
+        "LimitRTPRIO" => Resource::RLIMIT_RTPRIO,
+        "LimitRTTIME" => Resource::RLIMIT_RTTIME,
+        _ => return None,
+    })
+}
+
+/// Finds the executable: a path, or a name on the request's PATH.
+pub fn resolve(exe: &str, env: &[(String, String)]) -> Option<String> {
+    if exe.contains('/') {
+        return Some(exe.to_string());
+    }
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let found = path
+        .split(':')
+        .chain([
+            "/run/wrappers/bin",
+            "/bin",
+            "/usr/bin",
+            "/sbin",
+            "/usr/sbin",
+        ])
+        .filter(|d| !d.is_empty())
+        .map(|d| format!("{d}/{exe}"))
+        .find(|p| std::path::Path::new(p).is_file());
+    found
+}
+
+fn open_stream(s: &Stream, fd: i32, unit: &str) -> Result<(), (i32, String)> {
+    use std::os::fd::AsRawFd;
+    let file = match s {
+        Stream::Inherit => return Ok(()),
+        Stream::Null => std::fs::OpenOptions::new()
+            .read(fd == 0)
+            .write(fd != 0)
+            .open("/dev/null"),
+        Stream::File {
+            path,
+            append,
+            truncate,
+        } => std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(*append)
+            .truncate(*truncate)
+            .open(path),
+    }
+    .map_err(|e| {
+        (
+            EXIT_STDOUT,
+            format!("{unit}: opening the stream for fd {fd}: {e}"),
+        )
+    })?;
+    dup2(file.as_raw_fd(), fd)
+        .map_err(|e| (EXIT_STDOUT, format!("{unit}: redirecting fd {fd}: {e}")))?;
+    Ok(())
+}
+
+fn prepare(r: &Request) -> Result<std::process::Command, (i32, String)> {
+    let u = &r.unit;
+    // A session of its own, as systemd gives every service process.
+    let _ = setsid();
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(r.umask));
+    for (setting, soft, hard) in &r.limits {
+        let res = resource(setting)
+            .ok_or_else(|| (EXIT_LIMITS, format!("{u}: {setting}: unknown limit")))?;
+        let inf = nix::sys::resource::RLIM_INFINITY;
+        setrlimit(res, soft.unwrap_or(inf), hard.unwrap_or(inf))
+            .map_err(|e| (EXIT_LIMITS, format!("{u}: {setting}: {e}")))?;
+    }
+    if r.stdin_null {
+        open_stream(&Stream::Null, 0, u)?;
+    }
+    open_stream(&r.stdout, 1, u)?;
+    open_stream(&r.stderr, 2, u)?;
+
+    if let Some(bound) = &r.bounding {
+        let keep: HashSet<caps::Capability> = bound.iter().filter_map(|c| c.parse().ok()).collect();
+        for cap in caps::all() {
+            if !keep.contains(&cap)
+                && caps::has_cap(None, caps::CapSet::Bounding, cap).unwrap_or(false)
+            {
+                caps::drop(None, caps::CapSet::Bounding, cap).map_err(|e| {
+                    (
+                        EXIT_CAPABILITIES,
+                        format!("{u}: CapabilityBoundingSet: dropping {cap}: {e}"),
+                    )
+                })?;
+            }
+        }
+    }
+    let ambient: HashSet<caps::Capability> =
+        r.ambient.iter().filter_map(|c| c.parse().ok()).collect();
+    if let Some(gid) = r.gid {
+        let groups: Vec<Gid> = r.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+        setgroups(&groups).map_err(|e| {
+            (
+                EXIT_GROUP,
+                format!("{u}: setting the supplementary groups: {e}"),
+            )
+        })?;
+        setgid(Gid::from_raw(gid)).map_err(|e| (EXIT_GROUP, format!("{u}: setgid({gid}): {e}")))?;
+    }
+    if let Some(uid) = r.uid {
+        let keep_caps = uid != 0 && !ambient.is_empty();
+        if keep_caps {
+            nix::sys::prctl::set_keepcaps(true)
+                .map_err(|e| (EXIT_CAPABILITIES, format!("{u}: keeping capabilities: {e}")))?;
+        }
+        setuid(Uid::from_raw(uid)).map_err(|e| (EXIT_USER, format!("{u}: setuid({uid}): {e}")))?;
+        if keep_caps {
+            let fail = |what: &str, e: caps::errors::CapsError| {
+                (
+                    EXIT_CAPABILITIES,
+                    format!("{u}: AmbientCapabilities: {what}: {e}"),
+                )
+            };
+            caps::set(None, caps::CapSet::Effective, &ambient).map_err(|e| fail("effective", e))?;
+            caps::set(None, caps::CapSet::Inheritable, &ambient)
+                .map_err(|e| fail("inheritable", e))?;
+            caps::set(None, caps::CapSet::Permitted, &ambient).map_err(|e| fail("permitted", e))?;
+        }
+    }
+    for cap in &ambient {
+        if nix::unistd::geteuid().is_root() && r.uid.is_none_or(|u| u == 0) {
+            break; // root has every capability already
+        }
+        caps::raise(None, caps::CapSet::Ambient, *cap).map_err(|e| {
+            (
+                EXIT_CAPABILITIES,
+                format!("{u}: AmbientCapabilities: raising {cap}: {e}"),
+            )
+        })?;
+    }
+    if r.no_new_privileges {
+        nix::sys::prctl::set_no_new_privs()
+            .map_err(|e| (EXIT_CAPABILITIES, format!("{u}: NoNewPrivileges: {e}")))?;
+    }
+
+    let exe = resolve(&r.exe, &r.env)
+        .ok_or_else(|| (EXIT_EXEC, format!("{u}: {}: command not found", r.exe)))?;
+    let mut cmd = std::process::Command::new(&exe);
+    if let Some((first, rest)) = r.argv.split_first() {
+        cmd.arg0(first).args(rest);
+    }
+    cmd.env_clear().envs(r.env.iter().map(|(k, v)| (k, v)));
+    if let Some(cwd) = &r.cwd {
+        if std::path::Path::new(cwd).is_dir() {
+            cmd.current_dir(cwd);
+        } else if !r.cwd_optional {
+            return Err((
+                EXIT_CHDIR,
+                format!("{u}: WorkingDirectory {cwd}: no such directory"),
+            ));
+        }
+    }
+    Ok(cmd)
+}
+
+/// `nci-systemd exec`: never returns on success.
+pub fn main() -> i32 {
+    let req = match std::env::var(ENV_VAR)
+        .map_err(|_| anyhow!("{ENV_VAR} is not set: this is the runner's helper"))
+        .and_then(|s| serde_json::from_str::<Request>(&s).context("the exec request"))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("nci-systemd exec: {e:#}");
+            return 1;
+        }
+    };
+    match prepare(&req) {
+        Ok(mut cmd) => {
+            let err = cmd.exec();
+            eprintln!("nci-systemd: {}: executing {}: {err}", req.unit, req.exe);
+            EXIT_EXEC
+        }
+        Err((code, msg)) => {
+            eprintln!("nci-systemd: {msg}");
+            code
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_names_on_the_path() {
+        let env = vec![("PATH".to_string(), "/nonexistent:/bin".to_string())];
+        assert_eq!(resolve("/x/y", &env).as_deref(), Some("/x/y"));
+        assert_eq!(resolve("sh", &env).as_deref(), Some("/bin/sh"));
+        assert_eq!(resolve("no-such-program-here", &env), None);
+    }
+}

@@ -1,0 +1,66 @@
+//! `nci-systemd`: the systemd shim's runtime and build steps (see cli.rs
+//! and docs/systemd.md). Run as `systemd-notify` it is the notify client.
+
+mod accounts;
+mod builder;
+mod cli;
+mod cmdline;
+mod exec;
+mod notify;
+mod run;
+mod signals;
+mod spec;
+mod timespan;
+mod tmpfiles;
+
+use clap::Parser;
+use cli::{Cli, Cmd};
+use std::process::ExitCode;
+
+fn code(c: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(c.clamp(0, 255)).unwrap_or(1))
+}
+
+fn main() -> ExitCode {
+    let argv0 = std::env::args().next().unwrap_or_default();
+    let args: Vec<String> = if argv0.rsplit('/').next() == Some("systemd-notify") {
+        // systemd-notify's command line is ours after `notify`.
+        let mut a = vec!["nci-systemd".to_string(), "notify".to_string()];
+        a.extend(std::env::args().skip(1));
+        a
+    } else {
+        std::env::args().collect()
+    };
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let result = match cli.command {
+        Cmd::Exec => return code(exec::main()),
+        Cmd::Run {
+            readiness_fd,
+            etc,
+            unit,
+        } => run::main(&unit, readiness_fd, &etc),
+        Cmd::Tmpfiles { etc, root, files } => {
+            tmpfiles::main(&etc, root, &files).map(|ok| if ok { 0 } else { 1 })
+        }
+        Cmd::Notify {
+            ready,
+            reloading,
+            stopping,
+            status,
+            pid,
+            booted: _,
+            assignments,
+        } => notify::main(ready, reloading, stopping, status, pid, assignments).map(|()| 0),
+        Cmd::NixBuilder { step } => builder::run(&step).map(|()| 0),
+    };
+    match result {
+        Ok(c) => code(c),
+        Err(e) => {
+            eprintln!("nci-systemd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
