@@ -49,7 +49,8 @@ in
             lib.filterAttrs (_: names: names != [ ]) cfg.hosts
           )
         )
-        + cfg.extraHosts;
+        + cfg.extraHosts
+        + lib.optionalString (cfg.extraHosts != "" && !lib.hasSuffix "\n" cfg.extraHosts) "\n";
     };
   };
 }

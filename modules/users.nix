@@ -447,10 +447,6 @@ let
         message = "${opt "name"}: \"${u.name}\" is not a valid user name (it must match ${nameRegex} and have at most 31 characters)";
       }
       {
-        assertion = u.hashedPassword == null || builtins.match ".*:.*" u.hashedPassword == null;
-        message = "${opt "hashedPassword"}: must not contain ':' or a newline (it is a field of /etc/passwd or /etc/shadow)";
-      }
-      {
         assertion = u.isNormalUser && u.uid != null -> u.uid >= 1000;
         message = "${opt "uid"}: ${toString u.uid} is below 1000 but isNormalUser is set: set isSystemUser instead, or a uid of 1000 or more";
       }
