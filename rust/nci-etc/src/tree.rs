@@ -62,7 +62,7 @@ impl Tree {
         let host = self.host(path);
         std::fs::write(&host, content)
             .with_context(|| format!("{}: cannot write", host.display()))?;
-        // Readable by the build user only until the manifest decides.
+        // The image gets 0644 unless the manifest says otherwise.
         std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o644))
             .with_context(|| host.display().to_string())
     }
