@@ -155,6 +155,13 @@ fn open_stream(s: &Stream, fd: i32, unit: &str) -> Result<(), (i32, String)> {
 
 fn prepare(r: &Request) -> Result<std::process::Command, (i32, String)> {
     let u = &r.unit;
+    // The runner blocks signals for its signalfd; the service gets none
+    // blocked.
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
     // A session of its own, as systemd gives every service process.
     let _ = setsid();
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(r.umask));

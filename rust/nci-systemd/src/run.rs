@@ -950,6 +950,7 @@ impl Runner {
 
     fn main_loop(&mut self) -> Result<i32> {
         let mut starts = VecDeque::new();
+        let mut last_failure = 1;
         loop {
             if !start_allowed(
                 &mut starts,
@@ -962,7 +963,7 @@ impl Runner {
                     self.unit.start_limit_burst, self.unit.start_limit_interval
                 ));
                 self.remove_runtime_directories();
-                return Ok(1);
+                return Ok(last_failure);
             }
             let outcome = self.start_once()?;
             self.notify = None;
@@ -987,6 +988,12 @@ impl Runner {
             let restart = should_restart(&self.unit, outcome);
             let clean =
                 matches!(outcome, Outcome::Exited(_)) && is_clean(status, &self.unit.success_exit);
+            if !clean {
+                last_failure = match status.exit_code() {
+                    0 => 1,
+                    c => c,
+                };
+            }
             if restart {
                 self.log(&format!(
                     "{} ({}); restarting in {:?} (Restart={})",

@@ -444,9 +444,11 @@ fn parse_output(v: &str) -> Result<Output, String> {
                     append: false,
                     truncate: true,
                 },
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "'{v}' is not supported (inherit, null, journal, file:, append:, truncate:)"
-                )),
+                ))
+                }
             }
         }
     })

@@ -1,0 +1,531 @@
+//! The runner under the real s6 (`s6-svscan` in a PID namespace, as in a
+//! container): one test per row of the mapping table in docs/systemd.md.
+//! Each service's `run` execs `nci-systemd run --readiness-fd 3`.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_nci-systemd");
+
+struct S6 {
+    dir: tempfile::TempDir,
+    svscan: Child,
+}
+
+impl S6 {
+    /// Starts s6-svscan in a new PID namespace with one service per unit.
+    fn start(units: &[(&str, String)]) -> S6 {
+        let dir = tempfile::tempdir().unwrap();
+        let scan = dir.path().join("scan");
+        let etc = dir.path().join("etc");
+        std::fs::create_dir_all(&etc).unwrap();
+        // The shim's systemd-notify beside the unit specs, as in the
+        // units derivation.
+        std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+        std::fs::create_dir_all(dir.path().join("units")).unwrap();
+        std::os::unix::fs::symlink(BIN, dir.path().join("bin/systemd-notify")).unwrap();
+        std::fs::write(
+            etc.join("passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/var/empty:/bin/false\nweb:x:4242:4242::/srv/web:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(
+            etc.join("group"),
+            "root:x:0:\nnogroup:x:65534:\nweb:x:4242:\nextra:x:4343:\nmembers:x:4444:nobody\n",
+        )
+        .unwrap();
+        for (name, json) in units {
+            let svc = scan.join(name);
+            std::fs::create_dir_all(&svc).unwrap();
+            let unit = dir.path().join(format!("units/{name}.json"));
+            std::fs::write(&unit, json).unwrap();
+            std::fs::write(
+                svc.join("run"),
+                format!(
+                    "#!/bin/sh\nexec {BIN} run --readiness-fd 3 --etc {} {} 2>>{}/{name}.log\n",
+                    etc.display(),
+                    unit.display(),
+                    dir.path().display()
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(svc.join("run"), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
+            std::fs::write(svc.join("notification-fd"), "3\n").unwrap();
+        }
+        let svscan = Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "s6-svscan"])
+            .arg(&scan)
+            .spawn()
+            .unwrap();
+        S6 { dir, svscan }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn svc(&self, name: &str) -> PathBuf {
+        self.dir.path().join("scan").join(name)
+    }
+
+    /// Waits until the service is up and ready (s6-svwait -U).
+    fn wait_ready(&self, name: &str, ms: u64) -> bool {
+        wait_for(ms, || self.svc(name).join("supervise").exists());
+        Command::new("s6-svwait")
+            .args(["-U", "-t", &ms.to_string()])
+            .arg(self.svc(name))
+            .status()
+            .unwrap()
+            .success()
+    }
+
+    fn down(&self, name: &str) {
+        assert!(Command::new("s6-svc")
+            .arg("-d")
+            .arg(self.svc(name))
+            .status()
+            .unwrap()
+            .success());
+    }
+
+    fn wait_down(&self, name: &str, ms: u64) -> bool {
+        Command::new("s6-svwait")
+            .args(["-D", "-t", &ms.to_string()])
+            .arg(self.svc(name))
+            .status()
+            .unwrap()
+            .success()
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(&format!("{name}.log"))).unwrap_or_default()
+    }
+}
+
+impl Drop for S6 {
+    fn drop(&mut self) {
+        let _ = Command::new("s6-svscanctl")
+            .arg("-t")
+            .arg(self.dir.path().join("scan"))
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.svscan.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.svscan.kill();
+        let _ = self.svscan.wait();
+    }
+}
+
+fn wait_for(ms: u64, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(ms) {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+/// A unit spec; `sc` is the inside of serviceConfig.
+fn unit(name: &str, ty: &str, sc: &str) -> String {
+    format!(
+        r#"{{"version":1,"name":"{name}","type":"{ty}","environment":{{"PATH":"/usr/bin:/bin"}},"serviceConfig":{{{sc}}}}}"#
+    )
+}
+
+fn sh(script: &str) -> String {
+    serde_json::to_string(&format!("/bin/sh -c '{script}'")).unwrap()
+}
+
+#[test]
+fn l2_type_notify_is_ready_for_s6_only_at_ready_then_exec_start_post() {
+    let t = tempfile::tempdir().unwrap();
+    let mark = t.path().join("post");
+    let start = Instant::now();
+    let s6 = S6::start(&[(
+        "db",
+        unit(
+            "db",
+            "notify",
+            &format!(
+                r#""ExecStart":{},"ExecStartPost":{}"#,
+                sh("sleep 1; systemd-notify --ready; exec sleep 60"),
+                sh(&format!("echo $MAINPID > {}", mark.display()))
+            ),
+        ),
+    )]);
+    assert!(s6.wait_ready("db", 10_000), "never ready: {}", s6.log("db"));
+    assert!(
+        start.elapsed() >= Duration::from_millis(1000),
+        "ready before READY=1"
+    );
+    let pid = read(&mark);
+    assert!(
+        pid.trim().parse::<u32>().is_ok(),
+        "ExecStartPost ran before readiness, with MAINPID: {pid:?}"
+    );
+}
+
+#[test]
+fn l2_restart_on_failure_restarts_after_restart_sec_and_gives_up_at_the_start_limit() {
+    let t = tempfile::tempdir().unwrap();
+    let times = t.path().join("times");
+    let s6 = S6::start(&[(
+        "flaky",
+        unit(
+            "flaky",
+            "simple",
+            &format!(
+                r#""ExecStart":{},"Restart":"on-failure","RestartSec":"700ms","StartLimitBurst":"3","StartLimitIntervalSec":"60""#,
+                sh(&format!("date +%%s%%3N >> {}; exit 3", times.display()))
+            ),
+        ),
+    )]);
+    assert!(
+        wait_for(6000, || s6
+            .log("flaky")
+            .contains("start request repeated too quickly")),
+        "{}",
+        s6.log("flaky")
+    );
+    let stamps: Vec<u64> = read(&times)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert_eq!(stamps.len(), 3, "three starts: {stamps:?}");
+    for w in stamps.windows(2) {
+        assert!(w[1] - w[0] >= 650, "RestartSec not waited: {stamps:?}");
+    }
+    assert!(s6
+        .log("flaky")
+        .contains("failed (status 3); restarting in 700ms (Restart=on-failure)"));
+}
+
+#[test]
+fn l2_restart_always_restarts_a_clean_exit_and_restart_no_stays_inactive() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, n) = (t.path().join("always"), t.path().join("no"));
+    let s6 = S6::start(&[
+        (
+            "always",
+            unit(
+                "always",
+                "simple",
+                &format!(
+                    r#""ExecStart":{},"Restart":"always","RestartSec":"200ms""#,
+                    sh(&format!("echo x >> {}", a.display()))
+                ),
+            ),
+        ),
+        (
+            "no",
+            unit(
+                "no",
+                "simple",
+                &format!(
+                    r#""ExecStart":{}"#,
+                    sh(&format!("echo x >> {}", n.display()))
+                ),
+            ),
+        ),
+    ]);
+    assert!(
+        wait_for(5000, || read(&a).lines().count() >= 3),
+        "Restart=always did not restart"
+    );
+    assert!(s6.wait_ready("no", 3000));
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(read(&n).lines().count(), 1, "Restart=no ran again");
+    assert!(s6
+        .log("no")
+        .contains("not restarted, inactive until stopped"));
+}
+
+#[test]
+fn l2_stop_runs_exec_stop_then_kill_signal_timeout_and_final_kill_then_exec_stop_post() {
+    let t = tempfile::tempdir().unwrap();
+    let (stop, post) = (t.path().join("stop"), t.path().join("post"));
+    let s6 = S6::start(&[(
+        "stubborn",
+        unit(
+            "stubborn",
+            "simple",
+            &format!(
+                r#""ExecStart":{},"ExecStop":{},"ExecStopPost":{},"KillSignal":"SIGUSR1","TimeoutStopSec":"1""#,
+                sh("trap \"\" USR1 TERM; while :; do sleep 0.1; done"),
+                sh(&format!("echo $MAINPID > {}", stop.display())),
+                sh(&format!("echo done > {}", post.display()))
+            ),
+        ),
+    )]);
+    assert!(s6.wait_ready("stubborn", 3000));
+    let t0 = Instant::now();
+    s6.down("stubborn");
+    assert!(s6.wait_down("stubborn", 8000), "{}", s6.log("stubborn"));
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "stop took {took:?}"
+    );
+    assert!(
+        read(&stop).trim().parse::<u32>().is_ok(),
+        "ExecStop did not run with MAINPID"
+    );
+    assert_eq!(read(&post).trim(), "done");
+    assert!(s6
+        .log("stubborn")
+        .contains("still running after TimeoutStopSec"));
+}
+
+#[test]
+fn l2_user_group_supplementary_groups_umask_and_working_directory() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = t.path().join("id");
+    let s6 = S6::start(&[(
+        "who",
+        unit(
+            "who",
+            "oneshot",
+            &format!(
+                r#""ExecStart":{},"User":"nobody","Group":"web","SupplementaryGroups":"extra","UMask":"0077","WorkingDirectory":"{}""#,
+                sh(&format!(
+                    "(id -u; id -g; id -G; umask; pwd; echo $USER $HOME) > {}",
+                    out.display()
+                )),
+                t.path().display()
+            ),
+        ),
+    )]);
+    assert!(
+        wait_for(5000, || read(&out).lines().count() >= 6),
+        "{}",
+        s6.log("who")
+    );
+    let lines: Vec<String> = read(&out).lines().map(str::to_string).collect();
+    assert_eq!(lines[0], "65534");
+    assert_eq!(lines[1], "4242");
+    let groups: Vec<&str> = lines[2].split_whitespace().collect();
+    for g in ["4242", "4343", "4444"] {
+        assert!(groups.contains(&g), "groups {groups:?} lack {g}");
+    }
+    assert_eq!(lines[3], "0077");
+    assert_eq!(lines[4], t.path().display().to_string());
+    assert_eq!(lines[5], "nobody /var/empty");
+    assert_eq!(std::fs::metadata(&out).unwrap().uid(), 65534);
+}
+
+#[test]
+fn l2_directories_are_made_with_owner_mode_and_variables_and_runtime_goes_at_stop() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let env = t.path().join("env");
+    let name = format!("nci-l2-{}", std::process::id());
+    let s6 = S6::start(&[(
+        "dirs",
+        unit(
+            "dirs",
+            "simple",
+            &format!(
+                r#""ExecStart":{},"User":"web","RuntimeDirectory":"{name}","RuntimeDirectoryMode":"0750","StateDirectory":"{name} {name}/sub","CacheDirectory":"{name}""#,
+                sh(&format!(
+                    "echo $RUNTIME_DIRECTORY $STATE_DIRECTORY $CACHE_DIRECTORY > {}; exec sleep 60",
+                    env.display()
+                ))
+            ),
+        ),
+    )]);
+    assert!(s6.wait_ready("dirs", 3000));
+    assert!(wait_for(2000, || !read(&env).is_empty()));
+    assert_eq!(
+        read(&env).trim(),
+        format!("/run/{name} /var/lib/{name}:/var/lib/{name}/sub /var/cache/{name}")
+    );
+    let run = std::fs::metadata(format!("/run/{name}")).unwrap();
+    assert_eq!(
+        (run.uid(), run.gid(), run.permissions().mode() & 0o7777),
+        (4242, 4242, 0o750)
+    );
+    let state = std::fs::metadata(format!("/var/lib/{name}/sub")).unwrap();
+    assert_eq!(
+        (state.uid(), state.permissions().mode() & 0o7777),
+        (4242, 0o755)
+    );
+    s6.down("dirs");
+    assert!(s6.wait_down("dirs", 5000));
+    assert!(
+        !Path::new(&format!("/run/{name}")).exists(),
+        "RuntimeDirectory kept after stop"
+    );
+    assert!(
+        Path::new(&format!("/var/lib/{name}")).exists(),
+        "StateDirectory removed"
+    );
+    let _ = std::fs::remove_dir_all(format!("/var/lib/{name}"));
+    let _ = std::fs::remove_dir_all(format!("/var/cache/{name}"));
+}
+
+#[test]
+fn l2_exec_prefixes_ignore_failure_privileged_argv0_and_no_expansion() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let d = t.path().display();
+    let s6 = S6::start(&[(
+        "pre",
+        unit(
+            "pre",
+            "oneshot",
+            &format!(
+                r#""User":"nobody","Environment":"X=expanded","ExecStartPre":["-/bin/false",{},{}],"ExecStart":[{},"@/bin/sh renamed -c \"echo $0 > {d}/argv0\"",":/bin/sh -c \"echo $X > {d}/literal\""]"#,
+                serde_json::to_string(&format!("+/bin/sh -c 'id -u > {d}/privileged'")).unwrap(),
+                sh(&format!("id -u > {d}/unprivileged")),
+                sh(&format!("echo $X > {d}/expanded")),
+            ),
+        ),
+    )]);
+    assert!(
+        wait_for(5000, || t.path().join("literal").exists()),
+        "{}",
+        s6.log("pre")
+    );
+    assert!(s6
+        .log("pre")
+        .contains("ExecStartPre '-/bin/false' failed (status 1), ignored"));
+    assert_eq!(read(&t.path().join("privileged")).trim(), "0");
+    assert_eq!(read(&t.path().join("unprivileged")).trim(), "65534");
+    assert_eq!(read(&t.path().join("argv0")).trim(), "renamed");
+    assert_eq!(read(&t.path().join("expanded")).trim(), "expanded");
+    // `:` leaves $X to the shell, which has it from Environment=.
+    assert_eq!(read(&t.path().join("literal")).trim(), "expanded");
+}
+
+#[test]
+fn l2_exec_start_pre_failure_fails_the_service() {
+    let s6 = S6::start(&[(
+        "bad",
+        unit(
+            "bad",
+            "simple",
+            r#""ExecStartPre":"/bin/false","ExecStart":"/bin/sleep 60""#,
+        ),
+    )]);
+    assert!(
+        wait_for(5000, || s6.log("bad").contains("failed (status 1)")),
+        "{}",
+        s6.log("bad")
+    );
+    assert!(s6
+        .log("bad")
+        .contains("ExecStartPre '/bin/false' failed (status 1)"));
+}
+
+#[test]
+fn l2_environment_environment_file_and_unset_environment() {
+    let t = tempfile::tempdir().unwrap();
+    let (file, out) = (t.path().join("env"), t.path().join("out"));
+    std::fs::write(
+        &file,
+        "# settings\nFROM_FILE=\"file value\"\nOVERRIDE=file\n",
+    )
+    .unwrap();
+    let s6 = S6::start(&[(
+        "env",
+        format!(
+            r#"{{"version":1,"name":"env","type":"oneshot","environment":{{"PATH":"/usr/bin:/bin","FROM_NIX":"nix","OVERRIDE":"nix","GONE":"x"}},
+            "serviceConfig":{{"ExecStart":{},"Environment":"\"LINE=a b\"","EnvironmentFile":["{}","-/nonexistent/env"],"UnsetEnvironment":"GONE"}}}}"#,
+            sh(&format!(
+                "echo $FROM_NIX/$LINE/$FROM_FILE/$OVERRIDE/$${{GONE:-unset}} > {}",
+                out.display()
+            )),
+            file.display()
+        ),
+    )]);
+    assert!(wait_for(5000, || out.exists()), "{}", s6.log("env"));
+    assert_eq!(read(&out).trim(), "nix/a b/file value/file/unset");
+}
+
+#[test]
+fn l2_type_forking_follows_the_pid_file_and_oneshot_conditions_skip() {
+    let t = tempfile::tempdir().unwrap();
+    let pidfile = t.path().join("daemon.pid");
+    let skipped = t.path().join("skipped");
+    let s6 = S6::start(&[
+        (
+            "forker",
+            unit(
+                "forker",
+                "forking",
+                &format!(
+                    r#""ExecStart":{},"PIDFile":"{}""#,
+                    sh(&format!(
+                        "sleep 60 & echo $! > {}; exit 0",
+                        pidfile.display()
+                    )),
+                    pidfile.display()
+                ),
+            ),
+        ),
+        (
+            "cond",
+            format!(
+                r#"{{"version":1,"name":"cond","type":"oneshot","serviceConfig":{{"ExecStart":{}}},"unitConfig":{{"ConditionPathExists":["/nonexistent/flag"]}}}}"#,
+                sh(&format!("touch {}", skipped.display()))
+            ),
+        ),
+    ]);
+    assert!(s6.wait_ready("forker", 5000), "{}", s6.log("forker"));
+    assert!(read(&pidfile).trim().parse::<i32>().is_ok());
+    s6.down("forker");
+    assert!(s6.wait_down("forker", 5000), "{}", s6.log("forker"));
+    assert!(
+        wait_for(3000, || s6
+            .log("cond")
+            .contains("does not hold: not started")),
+        "{}",
+        s6.log("cond")
+    );
+    assert!(!skipped.exists());
+}
+
+#[test]
+fn l2_ambient_capabilities_reach_a_non_root_service() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = t.path().join("caps");
+    let s6 = S6::start(&[(
+        "caps",
+        unit(
+            "caps",
+            "oneshot",
+            &format!(
+                r#""ExecStart":{},"User":"nobody","AmbientCapabilities":"CAP_NET_BIND_SERVICE","CapabilityBoundingSet":"CAP_NET_BIND_SERVICE","NoNewPrivileges":"yes""#,
+                sh(&format!(
+                    "grep -E \"^(CapAmb|CapBnd|NoNewPrivs)\" /proc/self/status > {}",
+                    out.display()
+                ))
+            ),
+        ),
+    )]);
+    assert!(
+        wait_for(5000, || read(&out).lines().count() >= 3),
+        "{}",
+        s6.log("caps")
+    );
+    let text = read(&out);
+    // CAP_NET_BIND_SERVICE is bit 10.
+    assert!(text.contains("CapAmb:\t0000000000000400"), "{text}");
+    assert!(text.contains("CapBnd:\t0000000000000400"), "{text}");
+    assert!(text.contains("NoNewPrivs:\t1"), "{text}");
+}
