@@ -2,6 +2,8 @@
 //! container): one test per row of the mapping table in docs/systemd.md.
 //! Each service's `run` execs `nci-systemd run --readiness-fd 3`.
 
+#![allow(clippy::unwrap_used)]
+
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
