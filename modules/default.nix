@@ -12,4 +12,5 @@
   ./hosts.nix
   ./os-release.nix
   ./pki.nix
+  ./s6.nix
 ]

@@ -14,4 +14,5 @@ in
   image = import' "nci-image";
   nixdb = import' "nci-nixdb";
   etc = import' "nci-etc";
+  init = import' "nci-init";
 }

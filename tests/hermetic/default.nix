@@ -14,15 +14,15 @@
 let
   standin =
     name:
-    { binaries ? [ ], debPackages ? [ ], links ? { } }:
-    derivation {
+    { binaries ? [ ], debPackages ? [ ], links ? { }, binPrefix ? "" }:
+    derivation ({
       inherit name system;
       builder = "/bin/bash";
       args = [ ./standin.sh ];
       binaries = toString binaries;
       debPackages = toString debPackages;
       links = toString (lib.mapAttrsToList (n: t: "${n}=${t}") links);
-    };
+    } // lib.optionalAttrs (binPrefix != "") { inherit binPrefix; });
 
   busyboxApplets = [ "sh" "ls" "cat" "id" "env" "grep" "head" "sleep" "wget" "ps" "stat" "getent" "echo" "touch" "mkdir" "kill" "whoami" "true" "false" "test" "printf" "rm" "wc" "find" "du" "nc" "pwd" "sed" ];
 
@@ -42,7 +42,10 @@ let
     # A shell package, as nixpkgs' (`users.users.<name>.shell`).
     bashInteractive = pkgs.bash // { shellPath = "/bin/bash"; };
     coreutils = standin "coreutils-9.1" { debPackages = [ "coreutils" ]; };
-    s6 = standin "s6-2.11" { debPackages = [ "s6" ]; };
+    # Debian builds s6 with /usr/bin/ compiled in (s6-svscan runs
+    # /usr/bin/s6-supervise); like a build without that prefix, the
+    # stand-in finds its programs on PATH (nci-init puts s6 there).
+    s6 = standin "s6-2.11" { debPackages = [ "s6" ]; binPrefix = "/usr/bin/"; };
     execline = standin "execline-2.9" { debPackages = [ "execline" ]; };
     nginx = standin "nginx-1.22" { binaries = [ "/usr/sbin/nginx" ]; };
     # The host's CA bundle, where nixpkgs' cacert keeps it.

@@ -59,5 +59,16 @@ for pair in ${links:-}; do
   ln -s "${pair#*=}" "$out/${pair%%=*}"
 done
 
+# binPrefix: an absolute prefix compiled in for sibling programs (Debian's
+# s6 runs /usr/bin/s6-supervise). Turn "<prefix><name>" into "<name>", found
+# on PATH as with an empty prefix, padding with NULs so no offset moves.
+if [ -n "${binPrefix:-}" ]; then
+  for f in "$out"/bin/*; do
+    [ -L "$f" ] && continue
+    BINPREFIX=$binPrefix perl -0777 -pi -e \
+      's{\Q$ENV{BINPREFIX}\E([A-Za-z0-9_.+-]+)\0}{$1 . ("\0" x length($ENV{BINPREFIX})) . "\0"}ge' "$f"
+  done
+fi
+
 rmdir "$out/lib" 2>/dev/null || true
 chmod -R a-w "$out"

@@ -1,0 +1,544 @@
+# `s6.services`: the image's services, supervised by s6 with `nci-init`
+# as PID 1 (docs/s6.md). The options are the original project's, plus
+# readiness, restart delays and limits, stop signals and timeouts, users'
+# groups, `path` and `preStart`. The module checks the services, writes the
+# init spec (docs/spec.md, "Init spec") and builds it with `nci-init`
+# into the init file (the entry point, `system.build.init`) and the
+# service directories.
+{
+  config,
+  options,
+  lib,
+  pkgs,
+  nciTools,
+  ...
+}:
+let
+  inherit (lib)
+    mkOption
+    mkIf
+    mkDefault
+    types
+    literalExpression
+    mapAttrs
+    attrNames
+    attrValues
+    filterAttrs
+    filter
+    concatMap
+    concatStringsSep
+    elem
+    optional
+    ;
+  cfg = config.s6;
+
+  # The millisecond options.
+  ms = types.ints.unsigned;
+
+  serviceModule =
+    { name, ... }:
+    {
+      options = {
+        enable = mkOption {
+          type = types.bool;
+          default = true;
+          example = false;
+          description = "Whether the service is part of the image.";
+        };
+
+        type = mkOption {
+          type = types.enum [
+            "long-run"
+            "oneshot-pre"
+            "oneshot-post"
+          ];
+          default = "long-run";
+          example = "oneshot-pre";
+          description = ''
+            When the service runs. `oneshot-pre`: at container start, one
+            after the other in `after` order, each to completion, before
+            any long-run; a failure stops the container. `long-run`: a
+            daemon supervised by s6 for the life of the container.
+            `oneshot-post`: once every long-run is up (and ready, for
+            those with `notificationFd`), in `after` order.
+          '';
+        };
+
+        execStart = mkOption {
+          type = types.either types.str types.package;
+          default = "";
+          example = literalExpression ''"''${pkgs.nginx}/bin/nginx -g \"daemon off;\""'';
+          description = ''
+            The command the service runs: a program and its arguments,
+            split into words as a shell would (quotes and backslashes), with
+            no variable expansion; or an executable package. Set either
+            this or `script`.
+          '';
+        };
+
+        script = mkOption {
+          type = types.lines;
+          default = "";
+          example = ''
+            echo "starting"
+            exec my-daemon --foreground
+          '';
+          description = ''
+            Shell commands the service runs, with `s6.shell` and `-e` (the
+            first failing command fails the service). Set either this or
+            `execStart`; a long-run's script should `exec` its daemon.
+          '';
+        };
+
+        preStart = mkOption {
+          type = types.lines;
+          default = "";
+          example = "mkdir -p /var/lib/app";
+          description = ''
+            Shell commands run before each start of the service, as its
+            user, in its working directory and environment; when they
+            fail, the service fails.
+          '';
+        };
+
+        restartOnFailure = mkOption {
+          type = types.bool;
+          default = false;
+          example = true;
+          description = ''
+            Restart a long-run that fails (exits non-zero or is killed)
+            instead of stopping the container. A long-run that exits 0 is
+            always restarted, as s6 does.
+          '';
+        };
+
+        restartDelay = mkOption {
+          type = ms;
+          default = 0;
+          example = 500;
+          description = ''
+            Milliseconds to wait before restarting a failed service, doubled
+            at each further failure in a row, up to `restartDelayMax` (s6
+            itself never restarts a service more than once a second).
+          '';
+        };
+
+        restartDelayMax = mkOption {
+          type = ms;
+          default = 30000;
+          example = 5000;
+          description = "The longest restart delay (milliseconds) the doubling reaches.";
+        };
+
+        restartLimit = mkOption {
+          type = types.nullOr types.ints.positive;
+          default = null;
+          example = 5;
+          description = ''
+            How many failures in a row a restarting service may have: one
+            more and it is failed (the container stops, as for a service
+            without `restartOnFailure`). `null`: no limit.
+          '';
+        };
+
+        restartLimitInterval = mkOption {
+          type = ms;
+          default = 10000;
+          example = 60000;
+          description = ''
+            A run that lasts at least this long (milliseconds) before it
+            fails starts a new series of failures for `restartLimit` and
+            `restartDelay`.
+          '';
+        };
+
+        workingDirectory = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "/var/lib/app";
+          description = "The working directory of the service's processes.";
+        };
+
+        user = mkOption {
+          type = types.str;
+          default = "root";
+          example = "nginx";
+          description = ''
+            The user the service runs as (a name of `users.users`, or a
+            uid). The init sets its supplementary groups, its group and its
+            uid, in that order, and `HOME`, `USER` and `LOGNAME`. `root`
+            means "do not switch": when the container runs as another user,
+            so does the service.
+          '';
+        };
+
+        group = mkOption {
+          type = types.nullOr types.str;
+          default = null;
+          example = "www-data";
+          description = "The service's group (a name of `users.groups`); `null` is the user's own.";
+        };
+
+        environment = mkOption {
+          type = types.attrsOf (types.nullOr (types.either types.str (types.either types.path types.package)));
+          default = { };
+          example = {
+            PATH = "/foo/bar/bin";
+            LANG = "nl_NL.UTF-8";
+          };
+          description = ''
+            Environment variables of the service, on top of the container's
+            (`null` removes one). Paths and packages become store paths.
+          '';
+        };
+
+        path = mkOption {
+          type = types.listOf (types.either types.package types.str);
+          default = [ ];
+          example = literalExpression "[ pkgs.hello pkgs.coreutils ]";
+          description = ''
+            Packages whose `bin` and `sbin` directories go first on the
+            service's `PATH` (then the container's `PATH`).
+          '';
+        };
+
+        after = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          example = [ "db" ];
+          description = ''
+            Services this one starts after. A oneshot runs after the
+            oneshots of its phase it names; a long-run or oneshot-post that
+            names a long-run waits until that one is up (or ready, with
+            `notificationFd`). A oneshot-pre cannot name a long-run or a
+            oneshot-post, nor a long-run a oneshot-post.
+          '';
+        };
+
+        execLogger = mkOption {
+          type = types.nullOr (types.either types.str types.package);
+          default = null;
+          example = literalExpression ''"''${pkgs.s6}/bin/s6-log -b n3 s1000000 T /var/log/app"'';
+          description = ''
+            A command that receives the service's stdout and stderr on its
+            stdin (for a long-run, as s6's `log` service). It runs as the
+            service's user.
+          '';
+        };
+
+        notificationFd = mkOption {
+          type = types.nullOr (types.ints.between 3 1023);
+          default = null;
+          example = 3;
+          description = ''
+            Readiness (s6's `notification-fd`): the long-run writes a
+            newline to this descriptor when it is ready to serve. Until
+            then, services that name it in `after` and the oneshot-post
+            services wait.
+          '';
+        };
+
+        stopSignal = mkOption {
+          type = types.str;
+          default = "TERM";
+          example = "QUIT";
+          description = ''
+            The signal that stops the service (with or without `SIG`):
+            one of HUP, INT, QUIT, ABRT, KILL, USR1, USR2, ALRM, TERM,
+            WINCH, PWR.
+          '';
+        };
+
+        stopTimeout = mkOption {
+          type = ms;
+          default = 3000;
+          example = 10000;
+          description = ''
+            Milliseconds the service gets to exit after its stop signal;
+            then it is killed (KILL). 0: never killed.
+          '';
+        };
+      };
+    };
+
+  enabled = filterAttrs (_: s: s.enable) cfg.services;
+  names = attrNames enabled;
+  hasServices = enabled != { };
+
+  # The image's account names, when the users module is there.
+  userNames =
+    if options ? users && options.users ? users then
+      map (u: u.name) (attrValues (filterAttrs (_: u: u.enable or true) config.users.users))
+    else
+      null;
+  groupNames =
+    if options ? users && options.users ? groups then
+      map (g: g.name) (attrValues config.users.groups)
+    else
+      null;
+
+  spec = {
+    version = 1;
+    nciInit = nciTools.init;
+    s6Bin = "${cfg.package}/bin";
+    inherit (cfg) shell stateDir graceTime exitCodeFrom;
+    users = userNames;
+    groups = groupNames;
+    services = mapAttrs (_: s: {
+      inherit (s)
+        enable
+        type
+        script
+        preStart
+        restartOnFailure
+        restartDelay
+        restartDelayMax
+        restartLimit
+        restartLimitInterval
+        workingDirectory
+        user
+        group
+        after
+        notificationFd
+        stopSignal
+        stopTimeout
+        ;
+      execStart = toString s.execStart;
+      # "${v}" copies a path into the store.
+      environment = mapAttrs (_: v: if v == null then null else "${v}") s.environment;
+      path = map toString s.path;
+      execLogger = if s.execLogger == null then null else toString s.execLogger;
+    }) cfg.services;
+  };
+
+  # The init file (out), the service directories (services) and the
+  # image tree (tree), generated by `nci-init nix-builder`.
+  generated = derivation {
+    name = "s6-init";
+    system = pkgs.stdenv.hostPlatform.system;
+    builder = nciTools.init;
+    args = [ "nix-builder" ];
+    __structuredAttrs = true;
+    outputs = [
+      "out"
+      "services"
+      "tree"
+    ];
+    inherit spec;
+  };
+
+  # --- checks (nci-init checks the same when it generates) ----------------
+  opt = n: f: "s6.services.${lib.strings.escapeNixIdentifier n}${lib.optionalString (f != "") ".${f}"}";
+  article =
+    t:
+    {
+      "oneshot-pre" = "a oneshot-pre";
+      "long-run" = "a long-run";
+      "oneshot-post" = "a oneshot-post";
+    }
+    .${t};
+  phaseProblem =
+    me: dep:
+    if me == "oneshot-pre" && dep != "oneshot-pre" then
+      "oneshot-pre services run before the long-runs start (make it a oneshot-post)"
+    else if me == "long-run" && dep == "oneshot-post" then
+      "oneshot-post services run once every long-run is up, so this would never start (make the dependency a oneshot-pre)"
+    else
+      null;
+  stopSignals = [
+    "HUP"
+    "INT"
+    "QUIT"
+    "ABRT"
+    "KILL"
+    "USR1"
+    "USR2"
+    "ALRM"
+    "TERM"
+    "WINCH"
+    "PWR"
+  ];
+  signalName = s: lib.removePrefix "SIG" (lib.toUpper s);
+  known = list: n: list == null || elem n list || builtins.match "[0-9]+" n != null;
+  allNames = concatStringsSep ", " (attrNames cfg.services);
+
+  serviceErrors =
+    n:
+    let
+      s = enabled.${n};
+      hasExec = lib.trim (toString s.execStart) != "";
+      hasScript = lib.trim s.script != "";
+    in
+    optional (builtins.match "[A-Za-z0-9_.@:-]+" n == null || lib.hasPrefix "." n)
+      "${opt n ""}: a service name must be letters, digits and _ - . @ : only, and not start with a dot"
+    ++ optional (hasExec && hasScript) "${opt n ""}: both execStart and script are set; set only one of them"
+    ++ optional (
+      !hasExec && !hasScript
+    ) "${opt n ""}: neither execStart nor script is set; set one of them to say what the service runs"
+    ++ optional (!known userNames s.user)
+      "${opt n "user"}: user '${s.user}' is not defined (add users.users.${s.user} or pick one of: ${concatStringsSep ", " userNames})"
+    ++ optional (s.group != null && !known groupNames s.group)
+      "${opt n "group"}: group '${s.group}' is not defined (add users.groups.${s.group} or pick one of: ${concatStringsSep ", " groupNames})"
+    ++ optional (s.workingDirectory != null && !lib.hasPrefix "/" s.workingDirectory)
+      "${opt n "workingDirectory"}: '${s.workingDirectory}' must be an absolute path"
+    ++ optional (s.notificationFd != null && s.type != "long-run")
+      "${opt n "notificationFd"}: only long-run services have readiness; this one is ${s.type}"
+    ++ optional (!elem (signalName s.stopSignal) stopSignals)
+      "${opt n "stopSignal"}: '${s.stopSignal}' is not a signal that stops a service (one of ${concatStringsSep ", " stopSignals})"
+    ++ optional (s.restartDelay > s.restartDelayMax)
+      "${opt n "restartDelay"}: ${toString s.restartDelay} ms is more than restartDelayMax (${toString s.restartDelayMax} ms)"
+    ++ concatMap (
+      d:
+      if !(cfg.services ? ${d}) then
+        [ "${opt n "after"}: '${d}' is not a service (s6.services has ${allNames})" ]
+      else if !cfg.services.${d}.enable then
+        [ "${opt n "after"}: '${d}' is disabled (s6.services.${d}.enable = false)" ]
+      else
+        let
+          why = phaseProblem s.type cfg.services.${d}.type;
+        in
+        optional (why != null)
+          "${opt n "after"}: '${n}' is ${article s.type} and cannot run after '${d}', ${article cfg.services.${d}.type}: ${why}"
+    ) s.after;
+
+  # The first cycle of `after` edges (names in order, then the first one
+  # again), or null; the same walk as nci-init's, so the same message.
+  deps = n: filter (d: enabled ? ${d}) enabled.${n}.after;
+  cycleFrom =
+    path: n:
+    if elem n path then
+      lib.sublist (lib.lists.findFirstIndex (x: x == n) 0 path) (builtins.length path) path ++ [ n ]
+    else
+      lib.findFirst (c: c != null) null (map (cycleFrom (path ++ [ n ])) (deps n));
+  sorted = lib.toposort (a: b: elem a (deps b)) names;
+  cycle =
+    if sorted ? cycle then lib.findFirst (c: c != null) null (map (cycleFrom [ ]) names) else null;
+
+  exitCodeErrors =
+    let
+      m = cfg.exitCodeFrom;
+    in
+    optional (m != null && !(cfg.services ? ${m}))
+      "s6.exitCodeFrom: '${m}' is not a service (s6.services has ${allNames})"
+    ++ optional (
+      m != null && cfg.services ? ${m} && !cfg.services.${m}.enable
+    ) "s6.exitCodeFrom: '${m}' is disabled (s6.services.${m}.enable = false)";
+in
+{
+  # interface
+  options.s6 = {
+    init = mkOption {
+      type = types.nullOr types.package;
+      default = null;
+      defaultText = literalExpression "the generated init when s6.services has enabled services";
+      example = literalExpression "(lib.makeImage ./image.nix).init";
+      description = ''
+        The generated init: an executable file, `init [STATE-DIR]`, the
+        image's entry point. Outside a container it starts the same
+        services as the current user (`nix-build -A myImage.init &&
+        ./result /tmp/s6-state`); STATE-DIR must not exist.
+      '';
+    };
+
+    services = mkOption {
+      type = types.attrsOf (types.submodule serviceModule);
+      default = { };
+      example = literalExpression ''
+        {
+          nginx.execStart = "''${pkgs.nginx}/bin/nginx -g \"daemon off;\"";
+          migrate = {
+            type = "oneshot-pre";
+            script = "my-app migrate";
+          };
+        }
+      '';
+      description = ''
+        The services of the image, supervised by s6 with `nci-init` as
+        PID 1 (see docs/s6.md). When a service is enabled, the image's
+        entry point is the init.
+      '';
+    };
+
+    package = mkOption {
+      type = types.package;
+      default = pkgs.s6;
+      defaultText = literalExpression "pkgs.s6";
+      example = literalExpression "pkgs.s6.override { }";
+      description = ''
+        The s6 whose `s6-svscan` and `s6-supervise` supervise the
+        long-runs; its programs (`s6-svc`, `s6-svstat`, ...) are also
+        installed in the image.
+      '';
+    };
+
+    shell = mkOption {
+      type = types.str;
+      default = "${pkgs.bash}/bin/bash";
+      defaultText = literalExpression ''"''${pkgs.bash}/bin/bash"'';
+      example = literalExpression ''"''${pkgs.dash}/bin/dash"'';
+      description = "The shell that runs `script` and `preStart` (with `-e`).";
+    };
+
+    stateDir = mkOption {
+      type = types.str;
+      default = "/run/s6";
+      example = "/tmp/s6";
+      description = ''
+        Where the init builds the scan directory in the container (a
+        leftover one from an earlier start is replaced). When it cannot
+        be created (a non-root user, a read-only root without a tmpfs on
+        /run), the init uses `$TMPDIR/s6-<uid>` (`/tmp` by default).
+      '';
+    };
+
+    graceTime = mkOption {
+      type = ms;
+      default = 3000;
+      example = 10000;
+      description = ''
+        Stage 3: milliseconds between the TERM sent to every process left
+        once the services are down and the KILL that ends the rest. The
+        init exits as soon as nothing is left; it never sleeps the whole
+        grace time for nothing.
+      '';
+    };
+
+    exitCodeFrom = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "app";
+      description = ''
+        The service whose exit code is the container's: when it ends (a
+        long-run that exits, unless it fails and restarts; a oneshot that
+        completes), the container stops with its code (128 + N when
+        killed by signal N). When null, the container exits with the code
+        of the first service whose failure stopped it, or 0 when it was
+        stopped (podman stop, ^C).
+      '';
+    };
+  };
+
+  # implementation
+  config = mkIf hasServices {
+    s6.init = mkDefault generated;
+    image.entryPoint = mkDefault [ "${config.s6.init}" ];
+    image.contents = [ config.s6.init ];
+    image.rootTrees = [ generated.tree ];
+    environment.systemPackages = [ cfg.package ];
+    system.build.init = config.s6.init;
+
+    assertions =
+      map (m: {
+        assertion = false;
+        message = m;
+      }) (concatMap serviceErrors names ++ exitCodeErrors)
+      ++ [
+        {
+          assertion = cycle == null;
+          message = "s6.services: the after dependencies form a cycle: ${
+            concatStringsSep " -> " (if cycle == null then [ ] else cycle)
+          }";
+        }
+      ];
+  };
+}
