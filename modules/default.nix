@@ -13,4 +13,8 @@
   ./os-release.nix
   ./pki.nix
   ./s6.nix
+  ./nixos-compat.nix
+  ./systemd-options.nix
+  ./systemd.nix
+  ./systemd-tmpfiles.nix
 ]

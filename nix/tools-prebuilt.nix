@@ -15,4 +15,5 @@ in
   nixdb = import' "nci-nixdb";
   etc = import' "nci-etc";
   init = import' "nci-init";
+  systemd = import' "nci-systemd";
 }

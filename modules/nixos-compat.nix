@@ -1,0 +1,253 @@
+# NixOS options that service modules read or set when enabled, declared
+# here so that those modules (`services.nginx`, ...) evaluate unchanged in
+# an image. They have no effect in an image; where a setting would matter
+# (a firewall port, a sysctl, an ACME certificate, ...) a warning says so.
+{ config, lib, ... }:
+let
+  inherit (lib)
+    mkOption
+    types
+    literalExpression
+    optional
+    ;
+  anyAttrs = types.attrsOf types.anything;
+  ignored =
+    what:
+    "Accepted so that NixOS modules evaluate; ${what}";
+  flag =
+    default: what:
+    mkOption {
+      type = types.bool;
+      inherit default;
+      example = !default;
+      description = ignored what;
+    };
+  attrsIgnored =
+    what:
+    mkOption {
+      type = anyAttrs;
+      default = { };
+      example = { };
+      description = ignored what;
+    };
+  listIgnored =
+    elemType: what:
+    mkOption {
+      type = types.listOf elemType;
+      default = [ ];
+      example = [ ];
+      description = ignored what;
+    };
+  cfg = config;
+  nonEmpty = path: v: what: optional (v != [ ] && v != { } && v != "") "${path} is set but ${what}";
+in
+{
+  # interface
+  options = {
+    networking = {
+      enableIPv6 = mkOption {
+        type = types.bool;
+        default = false;
+        example = true;
+        description = ''
+          Whether services should also listen on IPv6 (NixOS modules read
+          it, e.g. nginx's default listen addresses). Off by default in an
+          image: container networks often have no IPv6.
+        '';
+      };
+      hostName = mkOption {
+        type = types.str;
+        default = "nixos";
+        example = "web";
+        description = ignored "the container runtime sets the host name (`podman run --hostname`).";
+      };
+      domain = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "example.org";
+        description = ignored "read by modules that build a fully qualified name.";
+      };
+      fqdn = mkOption {
+        type = types.str;
+        default =
+          if cfg.networking.domain != null then
+            "${cfg.networking.hostName}.${cfg.networking.domain}"
+          else
+            cfg.networking.hostName;
+        defaultText = literalExpression "\"\${networking.hostName}.\${networking.domain}\"";
+        example = "web.example.org";
+        description = "The host name with its domain, as NixOS computes it (read by modules).";
+      };
+      fqdnOrHostName = mkOption {
+        type = types.str;
+        default = cfg.networking.fqdn;
+        defaultText = literalExpression "config.networking.fqdn";
+        example = "web.example.org";
+        description = "As `networking.fqdn` (read by modules).";
+      };
+      nameservers = listIgnored types.str "the container runtime writes /etc/resolv.conf.";
+      proxy.envVars = attrsIgnored "set proxy variables with `image.env`.";
+      proxy.default = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "http://proxy:3128";
+        description = ignored "set proxy variables with `image.env`.";
+      };
+      useDHCP = flag false "the container runtime configures the network.";
+      firewall = {
+        enable = flag false "there is no firewall in an image.";
+        allowedTCPPorts = listIgnored types.port "publish ports with `image.exposedPorts` and `podman run -p` (a warning says so when set).";
+        allowedUDPPorts = listIgnored types.port "publish ports with `image.exposedPorts` and `podman run -p` (a warning says so when set).";
+        allowedTCPPortRanges = listIgnored anyAttrs "publish ports with `podman run -p`.";
+        allowedUDPPortRanges = listIgnored anyAttrs "publish ports with `podman run -p`.";
+        trustedInterfaces = listIgnored types.str "there is no firewall in an image.";
+        interfaces = attrsIgnored "there is no firewall in an image.";
+        extraCommands = mkOption {
+          type = types.lines;
+          default = "";
+          example = "iptables -A INPUT -j DROP";
+          description = ignored "there is no firewall in an image.";
+        };
+      };
+      nftables.enable = flag false "there is no firewall in an image.";
+      networkmanager.enable = flag false "the container runtime configures the network.";
+      resolvconf.enable = flag false "the container runtime writes /etc/resolv.conf.";
+    };
+
+    security = {
+      acme = {
+        acceptTerms = flag false "certificates are not obtained in an image.";
+        defaults = attrsIgnored "certificates are not obtained in an image.";
+        certs = mkOption {
+          type = types.attrsOf (
+            types.submodule (
+              { name, ... }:
+              {
+                freeformType = anyAttrs;
+                options = {
+                  directory = mkOption {
+                    type = types.str;
+                    default = "/var/lib/acme/${name}";
+                    defaultText = literalExpression "\"/var/lib/acme/\${name}\"";
+                    example = "/var/lib/acme/example.org";
+                    description = "Where NixOS would keep the certificate (read by modules).";
+                  };
+                  group = mkOption {
+                    type = types.str;
+                    default = "acme";
+                    example = "nginx";
+                    description = "The group NixOS would give the certificate (read by modules).";
+                  };
+                };
+              }
+            )
+          );
+          default = { };
+          example = { };
+          description = ''
+            ACME certificates: accepted so that modules with `enableACME`
+            evaluate, never obtained in an image (a warning names each).
+            Mount certificates into the container instead.
+          '';
+        };
+      };
+      wrappers = attrsIgnored "setuid wrappers are not created in an image (a warning names each).";
+      pam.services = attrsIgnored "there is no PAM login in an image.";
+      sudo.enable = flag false "there is no sudo in an image unless you add it.";
+      polkit.enable = flag false "there is no polkit in an image.";
+      apparmor.enable = flag false "the container runtime applies AppArmor profiles.";
+      apparmor.policies = attrsIgnored "the container runtime applies AppArmor profiles.";
+      audit.enable = flag false "there is no audit daemon in an image.";
+      dhparams = {
+        enable = flag false "DH parameters are not generated in an image.";
+        params = attrsIgnored "DH parameters are not generated in an image.";
+      };
+    };
+
+    boot = {
+      isContainer = flag true "an image is always a container.";
+      kernel.sysctl = attrsIgnored "a container cannot set kernel parameters (`podman run --sysctl` can); a warning says so when set.";
+      kernelModules = listIgnored types.str "a container cannot load kernel modules (a warning says so when set).";
+      kernelParams = listIgnored types.str "there is no kernel command line in an image.";
+      extraModulePackages = listIgnored types.package "a container cannot load kernel modules.";
+      initrd.kernelModules = listIgnored types.str "there is no initrd in an image.";
+      initrd.availableKernelModules = listIgnored types.str "there is no initrd in an image.";
+      specialFileSystems = attrsIgnored "the container runtime mounts /proc, /sys and /dev.";
+      supportedFilesystems = mkOption {
+        type = types.either (types.listOf types.str) (types.attrsOf types.bool);
+        default = [ ];
+        example = [ "btrfs" ];
+        description = ignored "a container mounts no file systems itself.";
+      };
+      postBootCommands = mkOption {
+        type = types.lines;
+        default = "";
+        example = "echo booted";
+        description = ignored "use a oneshot service instead (a warning says so when set).";
+      };
+    };
+
+    services.logrotate = {
+      enable = flag false "there is no logrotate timer in an image (a warning says so when enabled).";
+      settings = attrsIgnored "there is no logrotate timer in an image.";
+    };
+
+    system = {
+      stateVersion = mkOption {
+        type = types.str;
+        default = lib.trivial.release;
+        defaultText = literalExpression "lib.trivial.release";
+        example = "25.11";
+        description = "The NixOS release whose defaults stateful services keep (read by modules).";
+      };
+      activationScripts = attrsIgnored "there is no activation in an image; use a oneshot service (a warning names each).";
+      nssModules = listIgnored types.path "the image's /etc/nsswitch.conf is fixed.";
+      requiredKernelConfig = listIgnored types.anything "the kernel is the host's.";
+      extraDependencies = listIgnored types.package "add packages with `environment.systemPackages`.";
+      checks = listIgnored types.package "checks are not run by an image build.";
+    };
+
+    meta = {
+      maintainers = listIgnored types.raw "module metadata.";
+      teams = listIgnored types.raw "module metadata.";
+      doc = mkOption {
+        type = types.nullOr (types.either types.path types.str);
+        default = null;
+        example = null;
+        description = ignored "module metadata.";
+      };
+      buildDocsInSandbox = flag true "module metadata.";
+    };
+
+    documentation = {
+      enable = flag false "an image carries no documentation.";
+      man.enable = flag false "an image carries no documentation.";
+      doc.enable = flag false "an image carries no documentation.";
+      info.enable = flag false "an image carries no documentation.";
+      nixos.enable = flag false "an image carries no documentation.";
+    };
+  };
+
+  # implementation
+  config.warnings =
+    nonEmpty "networking.firewall.allowedTCPPorts" cfg.networking.firewall.allowedTCPPorts
+      "ignored: an image has no firewall; publish ports with image.exposedPorts and `podman run -p`."
+    ++ nonEmpty "networking.firewall.allowedUDPPorts" cfg.networking.firewall.allowedUDPPorts
+      "ignored: an image has no firewall; publish ports with image.exposedPorts and `podman run -p`."
+    ++ nonEmpty "boot.kernel.sysctl" cfg.boot.kernel.sysctl
+      "ignored: a container cannot set kernel parameters (use `podman run --sysctl`)."
+    ++ nonEmpty "boot.kernelModules" cfg.boot.kernelModules
+      "ignored: a container cannot load kernel modules."
+    ++ nonEmpty "boot.postBootCommands" cfg.boot.postBootCommands
+      "ignored: use a oneshot service (s6.services or systemd.services with Type=oneshot)."
+    ++ map (
+      n: "security.acme.certs.${n} is ignored: ACME certificates are not obtained in an image; mount them into the container."
+    ) (builtins.attrNames cfg.security.acme.certs)
+    ++ map (
+      n: "security.wrappers.${n} is ignored: setuid wrappers are not created in an image."
+    ) (builtins.attrNames cfg.security.wrappers)
+    ++ map (
+      n: "system.activationScripts.${n} is ignored: there is no activation in an image; use a oneshot service."
+    ) (builtins.attrNames cfg.system.activationScripts)
+    ++ optional cfg.services.logrotate.enable "services.logrotate.enable is ignored: there is no logrotate timer in an image.";
+}

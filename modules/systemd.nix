@@ -1,0 +1,537 @@
+# The systemd shim: turns `systemd.services` into s6 services run by
+# `nci-systemd run`, which applies each unit's settings as systemd would
+# (docs/systemd.md has the mapping table). Settings and units the shim
+# does not support give a build-time warning naming them; a service that
+# cannot run (no command, unknown user, ordering cycle) is an error.
+{
+  config,
+  options,
+  lib,
+  pkgs,
+  nciTools,
+  ...
+}:
+let
+  inherit (lib)
+    attrNames
+    attrValues
+    concatStringsSep
+    concatMap
+    elem
+    filter
+    filterAttrs
+    mapAttrs
+    mapAttrsToList
+    optional
+    optionals
+    optionalAttrs
+    unique
+    ;
+  sdLib = import ./systemd-lib.nix { inherit lib; };
+  inherit (sdLib) asList asScalar spanMs;
+  cfg = config.systemd;
+  silenced = cfg.shim.silencedWarnings;
+
+  # --- what the shim honours (docs/systemd.md, "Mapping") -------------
+  serviceSettings = [
+    "Type"
+    "ExecStart"
+    "ExecStartPre"
+    "ExecStartPost"
+    "ExecCondition"
+    "ExecStop"
+    "ExecStopPost"
+    "ExecReload"
+    "Environment"
+    "EnvironmentFile"
+    "UnsetEnvironment"
+    "PassEnvironment"
+    "WorkingDirectory"
+    "User"
+    "Group"
+    "SupplementaryGroups"
+    "DynamicUser"
+    "UMask"
+    "Restart"
+    "RestartSec"
+    "RestartPreventExitStatus"
+    "RestartForceExitStatus"
+    "SuccessExitStatus"
+    "StartLimitBurst"
+    "StartLimitIntervalSec"
+    "StartLimitInterval"
+    "TimeoutSec"
+    "TimeoutStartSec"
+    "TimeoutStopSec"
+    "KillSignal"
+    "KillMode"
+    "FinalKillSignal"
+    "SendSIGKILL"
+    "SendSIGHUP"
+    "RestartKillSignal"
+    "PIDFile"
+    "RuntimeDirectory"
+    "RuntimeDirectoryMode"
+    "RuntimeDirectoryPreserve"
+    "StateDirectory"
+    "StateDirectoryMode"
+    "CacheDirectory"
+    "CacheDirectoryMode"
+    "LogsDirectory"
+    "LogsDirectoryMode"
+    "ConfigurationDirectory"
+    "ConfigurationDirectoryMode"
+    "AmbientCapabilities"
+    "CapabilityBoundingSet"
+    "NoNewPrivileges"
+    "StandardInput"
+    "StandardOutput"
+    "StandardError"
+    "LimitCPU"
+    "LimitFSIZE"
+    "LimitDATA"
+    "LimitSTACK"
+    "LimitCORE"
+    "LimitRSS"
+    "LimitNOFILE"
+    "LimitAS"
+    "LimitNPROC"
+    "LimitMEMLOCK"
+    "LimitLOCKS"
+    "LimitSIGPENDING"
+    "LimitMSGQUEUE"
+    "LimitNICE"
+    "LimitRTPRIO"
+    "LimitRTTIME"
+  ];
+  # Accepted with nothing to do in an image (documented, no warning).
+  inertServiceSettings = [
+    "RemainAfterExit"
+    "GuessMainPID"
+    "NotifyAccess"
+  ];
+  unitSettings = [
+    "ConditionPathExists"
+    "ConditionPathIsDirectory"
+    "ConditionPathIsSymbolicLink"
+    "ConditionFileNotEmpty"
+    "ConditionDirectoryNotEmpty"
+    "ConditionFileIsExecutable"
+    "AssertPathExists"
+    "AssertPathIsDirectory"
+    "AssertFileNotEmpty"
+    "StartLimitBurst"
+    "StartLimitIntervalSec"
+    "StartLimitInterval"
+  ];
+  inertUnitSettings = [
+    "Description"
+    "Documentation"
+    "DefaultDependencies"
+  ];
+  serviceTypes = [
+    "simple"
+    "exec"
+    "forking"
+    "oneshot"
+    "dbus"
+    "notify"
+    "notify-reload"
+    "idle"
+  ];
+  restartValues = [
+    "no"
+    "on-success"
+    "on-failure"
+    "on-abnormal"
+    "on-watchdog"
+    "on-abort"
+    "always"
+  ];
+
+  isSilenced = name: key: elem key silenced || elem "${name}.${key}" silenced;
+
+  # --- the services and their order ----------------------------------
+  enabled = filterAttrs (_: s: s.enable) cfg.services;
+  # A service with startAt and no wantedBy is a timer's job: not started.
+  timerOnly = s: s.startAt != [ ] && s.wantedBy == [ ] && s.requiredBy == [ ];
+  services = filterAttrs (_: s: !timerOnly s) enabled;
+  names = attrNames services;
+
+  # Unit names (and aliases) of the image's services, to the service.
+  unitIndex = lib.listToAttrs (
+    concatMap (
+      n:
+      [
+        {
+          name = "${n}.service";
+          value = n;
+        }
+      ]
+      ++ map (a: {
+        name = a;
+        value = n;
+      }) services.${n}.aliases
+    ) names
+  );
+  resolve = units: unique (concatMap (u: optional (unitIndex ? ${u}) unitIndex.${u}) units);
+
+  # deps.${n}: the services n starts after (its `after`, and those that
+  # list n in `before`).
+  deps = mapAttrs (
+    n: s:
+    unique (
+      resolve s.after ++ filter (m: elem n (resolve services.${m}.before)) names
+    )
+  ) services;
+
+  sorted = lib.toposort (a: b: elem a deps.${b}) names;
+  hasCycle = sorted ? cycle;
+  # One cycle, in order, for the message: follow deps from a node of the
+  # unsortable rest until a node repeats.
+  cycleText =
+    let
+      start = lib.head (sorted.loops ++ sorted.cycle);
+      walk =
+        path: n:
+        if elem n path then
+          lib.drop (lib.lists.findFirstIndex (x: x == n) 0 path) path ++ [ n ]
+        else
+          let
+            next = filter (d: elem d (sorted.cycle ++ sorted.loops)) deps.${n};
+          in
+          if next == [ ] then path ++ [ n ] else walk (path ++ [ n ]) (lib.head next);
+    in
+    concatStringsSep " -> " (map (n: "${n}.service") (walk [ ] start));
+
+  # --- settings --------------------------------------------------------
+  sc = n: services.${n}.serviceConfig;
+  setting = n: key: if (sc n) ? ${key} then asScalar (sc n).${key} else null;
+  execs = n: key: if (sc n) ? ${key} then asList (sc n).${key} else [ ];
+  typeOf =
+    n:
+    let
+      t = setting n "Type";
+    in
+    if t != null then t else if execs n "ExecStart" != [ ] then "simple" else "oneshot";
+  isOneshot = n: typeOf n == "oneshot";
+
+  # A oneshot runs after the long-runs (oneshot-post) when it is ordered
+  # after a long-run, directly or through another oneshot-post.
+  isPost = mapAttrs (n: _: isOneshot n && lib.any (d: !(isOneshot d) || isPost.${d}) deps.${n}) services;
+  phaseOf =
+    n:
+    if !(isOneshot n) then
+      "long-run"
+    else if isPost.${n} then
+      "oneshot-post"
+    else
+      "oneshot-pre";
+
+  # s6 `after`: the deps s6 can honour in this service's phase; the
+  # others are implied by the phases (a pre oneshot before any long-run)
+  # or impossible (a long-run after a oneshot-post: warning).
+  s6After =
+    n:
+    let
+      p = phaseOf n;
+      ok =
+        d:
+        let
+          q = phaseOf d;
+        in
+        if p == "oneshot-pre" then
+          q == "oneshot-pre"
+        else if p == "long-run" then
+          q == "long-run"
+        else
+          q != "oneshot-pre";
+    in
+    filter ok deps.${n} ++ optional (p == "oneshot-pre" && tmpfilesService != null) tmpfilesService;
+  impossibleAfter = n: filter (d: phaseOf n == "long-run" && phaseOf d == "oneshot-post") deps.${n};
+
+  # --- users -------------------------------------------------------------
+  hasUsers = options ? users && options.users ? users;
+  dynamicUser = n: lib.toLower (toString (setting n "DynamicUser")) == "yes" || setting n "DynamicUser" == "true";
+  userOf = n: if setting n "User" != null then setting n "User" else if dynamicUser n then n else null;
+  groupOf = n: if setting n "Group" != null then setting n "Group" else if dynamicUser n then userOf n else null;
+  isNumeric = s: builtins.match "[0-9]+" s != null;
+  knownUser = u: u == "root" || isNumeric u || (hasUsers && config.users.users ? ${u});
+  knownGroup = g: g == "root" || isNumeric g || (hasUsers && config.users.groups ? ${g});
+  supplementary = n: concatMap (lib.splitString " ") (execs n "SupplementaryGroups");
+
+  # --- the unit specs (docs/spec.md, "systemd units") -----------------
+  envValue = v: if v == null then null else toString v;
+  environmentOf =
+    n:
+    filterAttrs (_: v: v != null) (
+      mapAttrs (_: envValue) (cfg.globalEnvironment // services.${n}.environment)
+    );
+  supportedOf = n: filterAttrs (k: _: elem k serviceSettings) (sc n);
+  unitSpec =
+    n:
+    let
+      s = services.${n};
+    in
+    {
+      name = n;
+      type = typeOf n;
+      environment = environmentOf n;
+      serviceConfig = mapAttrs (
+        k: v:
+        if
+          elem k [
+            "ExecStart"
+            "ExecStartPre"
+            "ExecStartPost"
+            "ExecCondition"
+            "ExecStop"
+            "ExecStopPost"
+            "ExecReload"
+            "Environment"
+            "EnvironmentFile"
+            "UnsetEnvironment"
+            "PassEnvironment"
+            "SupplementaryGroups"
+            "AmbientCapabilities"
+            "CapabilityBoundingSet"
+            "RuntimeDirectory"
+            "StateDirectory"
+            "CacheDirectory"
+            "LogsDirectory"
+            "ConfigurationDirectory"
+            "SuccessExitStatus"
+            "RestartPreventExitStatus"
+            "RestartForceExitStatus"
+          ]
+        then
+          asList v
+        else
+          asScalar v
+      ) (supportedOf n)
+      // optionalAttrs (dynamicUser n) {
+        User = userOf n;
+        Group = groupOf n;
+      };
+      unitConfig = mapAttrs (_: asList) (filterAttrs (k: _: elem k unitSettings) s.unitConfig);
+      startLimitBurst = s.startLimitBurst;
+      startLimitIntervalSec = s.startLimitIntervalSec;
+    };
+
+  tmpfilesService = config.systemd.build.tmpfilesService or null;
+
+  units = derivation {
+    name = "systemd-units";
+    system = pkgs.stdenv.hostPlatform.system;
+    builder = nciTools.systemd;
+    args = [
+      "nix-builder"
+      "units"
+    ];
+    __structuredAttrs = true;
+    version = 1;
+    units = lib.genAttrs names unitSpec;
+    tmpfiles = config.systemd.build.tmpfilesRules or [ ];
+  };
+
+  # --- s6 services ---------------------------------------------------------
+  hasS6 = options ? s6 && options.s6 ? services;
+  s6Options = if hasS6 then options.s6.services.type.getSubOptions [ ] else { };
+  stopTimeoutMs =
+    n:
+    let
+      v =
+        if setting n "TimeoutStopSec" != null then
+          setting n "TimeoutStopSec"
+        else if setting n "TimeoutSec" != null then
+          setting n "TimeoutSec"
+        else
+          "90s";
+      ms = spanMs v;
+    in
+    # nci-systemd escalates to KILL itself; s6 waits a second longer.
+    if ms == null then 0 else ms + 1000;
+  # Long-runs signal readiness (s6's notification-fd) when systemd would
+  # consider them started: after ExecStartPost, at READY=1 for notify.
+  readinessOf = n: s6Options ? notificationFd && phaseOf n == "long-run";
+  s6Service =
+    n:
+    {
+      type = phaseOf n;
+      execStart = concatStringsSep " " (
+        [
+          "${nciTools.systemd}"
+          "run"
+        ]
+        ++ optionals (readinessOf n) [
+          "--readiness-fd"
+          "3"
+        ]
+        ++ [ "${units}/units/${n}.json" ]
+      );
+      after = s6After n;
+    }
+    // optionalAttrs (readinessOf n) { notificationFd = 3; }
+    // optionalAttrs (s6Options ? stopTimeout) { stopTimeout = stopTimeoutMs n; }
+    // optionalAttrs (s6Options ? restartOnFailure) {
+      # nci-systemd applies Restart= itself; a service it gives up on
+      # (or one without Restart=) fails, and s6 stops the container.
+      restartOnFailure = false;
+    };
+
+  # --- warnings and errors -------------------------------------------------
+  listText = l: concatStringsSep ", " l;
+  serviceWarnings =
+    n:
+    let
+      s = services.${n};
+      unsupported = filter (
+        k: !(elem k serviceSettings) && !(elem k inertServiceSettings) && !(isSilenced n k)
+      ) (attrNames s.serviceConfig);
+      unsupportedUnit = filter (
+        k:
+        !(elem k unitSettings)
+        && !(elem k inertUnitSettings)
+        && !(lib.hasPrefix "X-" k)
+        && !(isSilenced n k)
+      ) (attrNames s.unitConfig);
+      missingRequired = filter (
+        u: lib.hasSuffix ".service" u && !(unitIndex ? ${u})
+      ) (s.requires ++ s.requisite ++ s.bindsTo);
+      conflicting = filter (u: unitIndex ? ${u}) s.conflicts;
+      p = "systemd.services.${n}";
+    in
+    optional (unsupported != [ ])
+      "${p}.serviceConfig: not supported by the systemd shim, ignored: ${listText unsupported} (see docs/systemd.md; silence with systemd.shim.silencedWarnings)."
+    ++ optional (unsupportedUnit != [ ])
+      "${p}.unitConfig: not supported by the systemd shim, ignored: ${listText unsupportedUnit} (see docs/systemd.md)."
+    ++ optional (s.startAt != [ ])
+      "${p}.startAt: timers are not supported; the service is not started at ${listText s.startAt}."
+    ++ optional (typeOf n == "dbus")
+      "${p}.serviceConfig.Type: dbus is not supported; the service runs as Type=simple."
+    ++ optional (s.onFailure != [ ])
+      "${p}.onFailure: not supported (${listText s.onFailure} not started on failure); a failed service stops the container."
+    ++ optional (s.onSuccess != [ ]) "${p}.onSuccess: not supported (${listText s.onSuccess} not started)."
+    ++ optional (s.partOf != [ ])
+      "${p}.partOf: not supported (the service is not stopped or restarted with ${listText s.partOf})."
+    ++ optional (conflicting != [ ])
+      "${p}.conflicts: not supported; ${listText conflicting} run alongside it."
+    ++ optional (missingRequired != [ ])
+      "${p}.requires: ${listText missingRequired} not in the image; the service starts without it."
+    ++ optional (s.confinement.enable or false) "${p}.confinement: not supported (no chroot confinement)."
+    ++ map (
+      d:
+      "${p}.after: ${d}.service is a oneshot run after the long-runs (oneshot-post) and ${n} is a long-run: ${n} cannot wait for it and starts with the long-runs."
+    ) (impossibleAfter n);
+
+  otherUnitWarnings =
+    kind: units':
+    mapAttrsToList (
+      n: _: "systemd.${kind}.${n}: ${kind} units are not supported by the systemd shim; ignored."
+    ) (filterAttrs (_: u: u.enable) units');
+
+  serviceErrors =
+    n:
+    let
+      p = "systemd.services.${n}";
+      t = typeOf n;
+      r = setting n "Restart";
+      u = userOf n;
+      g = groupOf n;
+      starts = execs n "ExecStart";
+    in
+    optional (!(elem t serviceTypes))
+      "${p}.serviceConfig.Type: '${t}' is not a service type (one of ${listText serviceTypes})."
+    ++ optional (r != null && !(elem r restartValues))
+      "${p}.serviceConfig.Restart: '${r}' is not one of ${listText restartValues}."
+    ++ optional (starts == [ ])
+      "${p}: has neither serviceConfig.ExecStart nor script; give it one of them."
+    ++ optional (builtins.length starts > 1 && t != "oneshot")
+      "${p}.serviceConfig.ExecStart: ${toString (builtins.length starts)} commands, but only a Type=oneshot service may have more than one."
+    ++ optional (u != null && !(knownUser u))
+      "${p}.serviceConfig.User: unknown user '${u}': declare it in users.users (or use DynamicUser = true)."
+    ++ optional (g != null && !(knownGroup g))
+      "${p}.serviceConfig.Group: unknown group '${g}': declare it in users.groups."
+    ++ map (
+      g': "${p}.serviceConfig.SupplementaryGroups: unknown group '${g'}': declare it in users.groups."
+    ) (filter (g': g' != "" && !(knownGroup g')) (supplementary n));
+
+  dynamicUsers = filter dynamicUser names;
+in
+{
+  # interface: the options are in systemd-options.nix; this adds the
+  # derivation the mapping builds, for debugging and tests.
+  options.systemd.build = lib.mkOption {
+    type = lib.types.lazyAttrsOf lib.types.unspecified;
+    default = { };
+    internal = true;
+    description = "What the shim builds: `units` (the unit specs) and the s6 mapping.";
+  };
+
+  # implementation
+  config = lib.mkMerge [
+    {
+      systemd.build = {
+        inherit units;
+        phases = lib.genAttrs names phaseOf;
+        order = if hasCycle then null else sorted.result;
+      };
+
+
+      assertions =
+        [
+          {
+            assertion = !hasCycle;
+            message = "systemd.services: ordering cycle through after/before: ${if hasCycle then cycleText else ""}; remove one of these orderings.";
+          }
+        ]
+        ++ map (m: {
+          assertion = false;
+          message = m;
+        }) (concatMap serviceErrors names);
+
+      warnings =
+        concatMap serviceWarnings names
+        ++ mapAttrsToList (
+          n: s:
+          "systemd.services.${n}.startAt: timers are not supported; the service has no wantedBy and is not started."
+        ) (filterAttrs (_: timerOnly) enabled)
+        ++ otherUnitWarnings "sockets" cfg.sockets
+        ++ otherUnitWarnings "timers" cfg.timers
+        ++ otherUnitWarnings "paths" cfg.paths
+        ++ otherUnitWarnings "slices" cfg.slices
+        ++ map (
+          m: "systemd.mounts: the mount of ${m.where or "?"} is not supported by the systemd shim; ignored."
+        ) cfg.mounts
+        ++ map (
+          m: "systemd.automounts: the automount of ${m.where or "?"} is not supported by the systemd shim; ignored."
+        ) cfg.automounts
+        ++ map (
+          n: "systemd.user.services.${n}: user services are not supported by the systemd shim; ignored."
+        ) (attrNames cfg.user.services)
+        ++ optional (cfg.packages != [ ])
+          "systemd.packages: unit files of packages are not read by the systemd shim; declare the services in systemd.services.";
+    }
+    (optionalAttrs hasS6 {
+      s6.services = if hasCycle then { } else lib.genAttrs names s6Service;
+    })
+    # DynamicUser: a fixed system user named after the service (or User=).
+    (optionalAttrs hasUsers {
+      users.users = lib.listToAttrs (
+        map (n: {
+          name = userOf n;
+          value = {
+            isSystemUser = lib.mkDefault true;
+            group = lib.mkDefault (groupOf n);
+          };
+        }) dynamicUsers
+      );
+      users.groups = lib.listToAttrs (
+        map (n: {
+          name = groupOf n;
+          value = { };
+        }) dynamicUsers
+      );
+    })
+  ];
+}
