@@ -12,6 +12,7 @@
   ./hosts.nix
   ./os-release.nix
   ./pki.nix
+  ./nix.nix
   ./s6.nix
   ./nixos-compat.nix
   ./systemd-options.nix

@@ -116,7 +116,8 @@ fn load_db(nix_store: &Path, graph: &Graph, out: &Path) -> Result<()> {
 /// path with the current time (nixpkgs' dockerTools resets it the same
 /// way), then VACUUM rewrites the file in a canonical layout.
 fn normalise(db: &Path) -> Result<()> {
-    let conn = rusqlite::Connection::open(db).with_context(|| format!("opening {}", db.display()))?;
+    let conn =
+        rusqlite::Connection::open(db).with_context(|| format!("opening {}", db.display()))?;
     conn.execute_batch(
         "UPDATE ValidPaths SET registrationTime = 1; PRAGMA journal_mode = DELETE; VACUUM;",
     )
