@@ -1,0 +1,233 @@
+# Tests of the s6 module and the init runner in images (issue 5). The
+# init's behaviour with the real s6 is tested at L2 in
+# rust/nci-init/tests/l2_s6.rs; here: the module's evaluation and errors
+# (L3), and images in podman and the init in a Nix build (L4).
+
+# A unique name for containers of this run.
+s6_name() { echo "nci-s6-$1-$$"; }
+
+t_L3_s6_services_make_the_init_the_entry_point() {
+  local expr='{ pkgs, ... }: { image.name = "x"; s6.services.a.execStart = "${pkgs.hello}/bin/hello"; }'
+  local ep init
+  ep=$(eval_image "$expr" config.image.entryPoint)
+  init=$(eval_image "$expr" init.outPath)
+  assert_eq "$ep" "[$init]"
+  [[ $init == *-s6-init\" ]] || fail "init is $init"
+  assert_eq "$(eval_image "$expr" config.s6.init.outPath)" "$init"
+  # No services, or only disabled ones: the image is left alone.
+  assert_eq "$(eval_image '{ image.name = "x"; s6.services.a = { enable = false; script = "x"; }; }' config.image.entryPoint)" "[]"
+  assert_eq "$(eval_image '{ image.name = "x"; }' config.s6.init)" "null"
+}
+
+t_L3_s6_module_evaluates_to_the_shared_spec_fixture() {
+  # tests/golden/s6/spec.json is also what the Rust golden test generates
+  # from: both sides of the contract agree on it.
+  local got
+  got=$(eval_image "$ROOT/tests/golden/s6/module.nix" init.spec |
+    sed -E 's|/nix/store/[a-z0-9]{32}-|/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-|g' | jq -S .)
+  diff -u "$ROOT/tests/golden/s6/spec.json" <(printf '%s\n' "$got") ||
+    fail "the s6 module's spec changed: run tests/golden/s6/refresh and review"
+}
+
+t_L3_s6_after_an_unknown_or_disabled_service_is_named() {
+  expect_build_error '{ image.name = "x"; s6.services = {
+      a = { script = "x"; after = [ "ghost" "off" ]; };
+      off = { enable = false; script = "x"; };
+    }; }' \
+    "s6.services.a.after: 'ghost' is not a service \(s6.services has a, off\)" >out
+  grep -q "s6.services.a.after: 'off' is disabled (s6.services.off.enable = false)" out ||
+    fail "the disabled service is not named: $(cat out)"
+  grep -q "Failed assertions:" out || fail "not reported as failed assertions"
+}
+
+t_L3_s6_an_after_cycle_is_printed() {
+  expect_build_error '{ image.name = "x"; s6.services = {
+      a = { type = "oneshot-pre"; script = "x"; after = [ "b" ]; };
+      b = { type = "oneshot-pre"; script = "x"; after = [ "c" ]; };
+      c = { type = "oneshot-pre"; script = "x"; after = [ "a" ]; };
+    }; }' \
+    "s6.services: the after dependencies form a cycle: a -> b -> c -> a"
+}
+
+t_L3_s6_a_oneshot_after_a_long_run_in_the_wrong_phase_fails() {
+  expect_build_error '{ image.name = "x"; s6.services = {
+      init = { type = "oneshot-pre"; script = "x"; after = [ "db" ]; };
+      db.script = "x";
+      web = { script = "x"; after = [ "setup" ]; };
+      setup = { type = "oneshot-post"; script = "x"; };
+    }; }' \
+    "s6.services.init.after: 'init' is a oneshot-pre and cannot run after 'db', a long-run: oneshot-pre services run before the long-runs start" >out
+  grep -q "s6.services.web.after: 'web' is a long-run and cannot run after 'setup', a oneshot-post" out ||
+    fail "long-run after oneshot-post not reported: $(cat out)"
+}
+
+t_L3_s6_an_unknown_user_or_group_is_named() {
+  expect_build_error '{ image.name = "x"; s6.services.a = { script = "x"; user = "alice"; group = "staff"; }; }' \
+    "s6.services.a.user: user 'alice' is not defined \(add users.users.alice or pick one of: [a-z, ]*nobody" >out
+  grep -q "s6.services.a.group: group 'staff' is not defined" out || fail "group not reported: $(cat out)"
+  # A declared user is fine.
+  eval_image '{ image.name = "x"; users.users.alice = { isNormalUser = true; }; s6.services.a = { script = "x"; user = "alice"; }; }' \
+    config.image.entryPoint >/dev/null
+}
+
+t_L3_s6_exec_start_and_script_are_exclusive_and_one_is_needed() {
+  expect_build_error '{ image.name = "x"; s6.services.both = { script = "x"; execStart = "/bin/true"; }; }' \
+    "s6.services.both: both execStart and script are set; set only one of them"
+  expect_build_error '{ image.name = "x"; s6.services.none = { }; }' \
+    "s6.services.none: neither execStart nor script is set"
+}
+
+t_L3_s6_other_options_are_checked() {
+  expect_build_error '{ image.name = "x"; s6.exitCodeFrom = "nope"; s6.services.a = {
+      type = "oneshot-pre"; script = "x"; notificationFd = 3; stopSignal = "STOP";
+      workingDirectory = "tmp"; restartDelay = 5; restartDelayMax = 1; }; }' \
+    "s6.exitCodeFrom: 'nope' is not a service" >out
+  for m in "s6.services.a.notificationFd: only long-run services have readiness" \
+    "s6.services.a.stopSignal: 'STOP' is not a signal that stops a service" \
+    "s6.services.a.workingDirectory: 'tmp' must be an absolute path" \
+    "s6.services.a.restartDelay: 5 ms is more than restartDelayMax (1 ms)"; do
+    grep -qF "$m" out || fail "missing: $m"
+  done
+  # The type itself keeps a readiness descriptor off stdin/stdout/stderr.
+  expect_build_error '{ image.name = "x"; s6.services.a = { script = "x"; notificationFd = 1; }; }' \
+    "notificationFd.*is not of type"
+}
+
+t_L3_s6_a_command_line_nci_init_cannot_split_fails_the_build() {
+  # Checked by nci-init when it generates (the build fails, naming it).
+  expect_build_error '{ image.name = "x"; s6.services.a.execStart = "/bin/echo \"unclosed"; }' \
+    "s6.services.a.execStart: cannot be split into words: a double quote is not closed"
+}
+
+t_L4_s6_image_failing_service_stops_the_container() {
+  # The original project's s6-image test.
+  local ref log code name
+  name=$(s6_name image)
+  ref=$(load_image "$(build_image "$ROOT/images/s6.nix")")
+  code=0
+  timeout 60 "${PODMAN_RUN[@]}" --name "$name" "$ref" >log 2>&1 || code=$?
+  cat log
+  assert_eq "$code" 1 "(the service's exit code)"
+  grep -q '^stopContainer$' log || fail "the service did not run"
+  grep -q 'sending all processes the TERM signal' log || fail "no TERM message"
+  grep -q '\[init stage 3\] exiting with code 1' log || fail "no exit message"
+}
+
+t_L4_s6_nginx_long_run_serves_a_page_and_podman_stop_is_prompt() {
+  local ref name log t0 t1 took code page
+  ref=$(load_image "$(build_image "$ROOT/tests/modules/s6-nginx.nix")")
+  name=$(s6_name nginx)
+  podman rm -f -t 0 "$name" >/dev/null 2>&1 || true
+  podman run -d --name "$name" --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \
+    -p 127.0.0.1:18580:80 "$ref" >/dev/null
+  trap 'podman rm -f -t 0 "$name" >/dev/null 2>&1 || true' EXIT
+  for _ in $(seq 100); do
+    page=$(curl -fsS http://127.0.0.1:18580/ 2>/dev/null) && break
+    sleep 0.1
+  done
+  assert_eq "$page" "served by nginx under s6"
+  podman logs "$name" 2>&1 | grep -q "all 2 long-run service(s) are up" || fail "stage 2 not reached: $(podman logs "$name" 2>&1)"
+  # `stubborn` leaves a TERM-ignoring orphan behind: stage 3 waits the
+  # grace time (1500 ms) for it, then KILLs it. podman's own timeout (10 s)
+  # is not what ends the container.
+  t0=$(date +%s%N)
+  podman stop -t 10 "$name" >/dev/null
+  t1=$(date +%s%N)
+  took=$(((t1 - t0) / 1000000))
+  log=$(podman logs "$name" 2>&1)
+  echo "$log"
+  echo "podman stop took $took ms"
+  [ "$took" -ge 1500 ] && [ "$took" -le 2500 ] || fail "podman stop took $took ms, expected the grace time (1500 ms) + at most 1 s"
+  for m in "[init] received SIGTERM: stopping the services" \
+    "[init] service 'nginx' stopped" \
+    "[init stage 3] sending all processes the TERM signal" \
+    "[init stage 3] grace time of 1500 ms is over: sending all processes the KILL signal" \
+    "[init stage 3] exiting with code 0"; do
+    grep -qF "$m" <<<"$log" || fail "missing: $m"
+  done
+  code=$(podman inspect "$name" --format '{{.State.ExitCode}}')
+  assert_eq "$code" 0
+}
+
+t_L4_s6_non_root_container_with_a_read_only_root() {
+  local ref out code
+  ref=$(load_image "$(build_image "$ROOT/tests/modules/s6-nonroot.nix")")
+  code=0
+  out=$(timeout 60 "${PODMAN_RUN[@]}" --user 65534:65534 --read-only "$ref" 2>&1) || code=$?
+  echo "$out"
+  assert_eq "$code" 0 "(exitCodeFrom = check)"
+  assert_contains "$out" "pre: uid=65534"
+  assert_contains "$out" "daemon: uid=65534"
+  assert_contains "$out" "check: daemon is up"
+  # /run is root's on a read-only root: the init falls back to /tmp.
+  assert_contains "$out" "state directory /tmp/s6-65534"
+}
+
+t_L4_s6_service_as_nobody_runs_with_its_uid_and_groups() {
+  local ref out
+  ref=$(load_image "$(build_image -E '{ pkgs, ... }: {
+    image.name = "s6-nobody";
+    users.groups.extra.members = [ "nobody" ];
+    s6.exitCodeFrom = "who";
+    s6.services.who = {
+      type = "oneshot-post";
+      user = "nobody";
+      path = [ pkgs.busybox ];
+      script = "echo \"who: $(id)\"";
+    };
+  }')")
+  out=$(timeout 60 "${PODMAN_RUN[@]}" "$ref" 2>&1)
+  echo "$out"
+  assert_contains "$out" "who: uid=65534(nobody) gid=65534(nogroup) groups="
+  grep -Eq 'who: .*groups=.*[0-9]+\(extra\)' <<<"$out" || fail "nobody is not in its group extra"
+  grep -Eq 'who: .*groups=.*65534\(nogroup\)' <<<"$out" || fail "nobody lost its own group"
+}
+
+t_L4_s6_init_runs_in_a_nix_build_as_the_original_tests_did() {
+  # The original project's tests ran `init s6-state > log &` inside a Nix
+  # build (as a build user, no container): the same here, with `path`
+  # and the caller's environment (its path and propagatedEnv tests).
+  local out
+  out=$(nbuild -E '
+    let
+      h = import '"$ROOT"'/tests/hermetic { toolsDir = '"$TOOLS_DIR"'; };
+      init = (h.makeImage ({ pkgs, ... }: {
+        image.name = "in-build";
+        s6.services.path = { script = "hello; echo env=$IN_S6_INIT_TEST; exec sleep 100"; path = [ pkgs.hello ]; };
+        s6.services.pre = { type = "oneshot-pre"; script = "echo oneshot-pre"; };
+      })).init;
+    in h.pkgs.runCommand "run-s6-in-build" {
+      IN_S6_INIT_TEST = "1";
+      PATH = "${h.pkgs.busybox}/bin:${h.pkgs.coreutils}/bin:${h.pkgs.bash}/bin";
+    } "
+      ${init} s6-state > s6-log 2>&1 &
+      pid=$!
+      for i in $(seq 100); do
+        if grep -q \"Hello, world!\" s6-log && grep -q env=1 s6-log; then break; fi
+        sleep 0.1
+      done
+      kill -TERM $pid
+      wait $pid || true
+      mkdir $out; cp s6-log $out/
+    "')
+  cat "$out/s6-log"
+  grep -q '^Hello, world!$' "$out/s6-log" || fail "path: hello did not run"
+  grep -q '^env=1$' "$out/s6-log" || fail "propagatedEnv: the build's variable did not reach the service"
+  grep -q '^oneshot-pre$' "$out/s6-log" || fail "oneshotPre did not run"
+  grep -Eq '\[init stage 1\] starting \(pid [0-9]+, state directory .*/s6-state\)' "$out/s6-log" || fail "no stage 1 message"
+}
+
+t_L4_s6_init_attribute_runs_outside_a_container_as_a_normal_user() {
+  # The original project's tip: `nix-build -A <image>.init; ./result STATE-DIR`.
+  local init dir log
+  init=$(nbuild "$ROOT/tests/build.nix" --arg module "$ROOT/images/s6.nix" -A init)
+  [ -x "$init" ] || fail "init is not an executable file: $init"
+  dir=$(mktemp -d)
+  chown 65534:65534 "$dir"
+  log=$(timeout 30 setpriv --reuid 65534 --regid 65534 --clear-groups "$init" "$dir/state" 2>&1) && code=0 || code=$?
+  echo "$log"
+  assert_eq "$code" 1
+  assert_contains "$log" "stopContainer"
+  assert_contains "$log" "[init stage 3] exiting with code 1"
+  rm -rf "$dir"
+}
