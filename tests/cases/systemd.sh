@@ -1,0 +1,438 @@
+# Tests of the systemd shim (issue 6): systemd.services mapped to s6
+# services run by nci-systemd (docs/systemd.md has the mapping table; the
+# behaviour of each row is tested at L2 in rust/nci-systemd/tests/run.rs).
+
+# Evaluates EXPR (a module) and prints ATTR of its config as JSON.
+sd_eval() {
+  eval_image "$1" "config.$2" 2>/dev/null
+}
+
+# Warnings of a module, one a line.
+sd_warnings() {
+  sd_eval "$1" warnings | jq -r '.[]'
+}
+
+t_L3_systemd_types_map_to_s6_phases_with_readiness_for_long_runs() {
+  local m='{ pkgs, ... }: {
+    image.name = "types";
+    systemd.services = {
+      simple.serviceConfig.ExecStart = "/bin/a";
+      exec.serviceConfig = { Type = "exec"; ExecStart = "/bin/a"; };
+      notify.serviceConfig = { Type = "notify"; ExecStart = "/bin/a"; };
+      forking.serviceConfig = { Type = "forking"; ExecStart = "/bin/a"; PIDFile = "/run/a.pid"; };
+      idle.serviceConfig = { Type = "idle"; ExecStart = "/bin/a"; };
+      once.serviceConfig = { Type = "oneshot"; ExecStart = [ "/bin/a" "/bin/b" ]; };
+      scripted.script = "true";
+    };
+  }'
+  assert_eq "$(sd_eval "$m" systemd.build.phases | jq -c .)" \
+    '{"exec":"long-run","forking":"long-run","idle":"long-run","notify":"long-run","once":"oneshot-pre","scripted":"long-run","simple":"long-run"}'
+  local s6
+  s6=$(sd_eval "$m" s6.services)
+  assert_eq "$(jq -r '.notify.type, .notify.notificationFd, .once.type, (.once.notificationFd|tostring)' <<<"$s6" | tr '\n' ' ')" \
+    "long-run 3 oneshot-pre null "
+  assert_contains "$(jq -r .notify.execStart <<<"$s6")" "-nci-systemd run --readiness-fd 3 /nix/store/"
+  assert_contains "$(jq -r .notify.execStart <<<"$s6")" "-systemd-units/units/notify.json"
+  # A oneshot without readiness: nci-systemd runs it to its end.
+  [[ $(jq -r .once.execStart <<<"$s6") != *readiness-fd* ]] || fail "a oneshot got a readiness fd"
+}
+
+t_L3_systemd_oneshot_after_a_long_run_is_oneshot_post_and_after_before_order_s6() {
+  local m='{
+    image.name = "order";
+    systemd.services = {
+      db.serviceConfig.ExecStart = "/bin/db";
+      web = { after = [ "db.service" "network.target" ]; serviceConfig.ExecStart = "/bin/web"; };
+      migrate = { after = [ "db.service" ]; serviceConfig = { Type = "oneshot"; ExecStart = "/bin/m"; }; };
+      seed = { after = [ "migrate.service" ]; serviceConfig = { Type = "oneshot"; ExecStart = "/bin/s"; }; };
+      setup = { before = [ "db.service" "keys.service" ]; serviceConfig = { Type = "oneshot"; ExecStart = "/bin/x"; }; };
+      keys = { aliases = [ "secrets.service" ]; serviceConfig = { Type = "oneshot"; ExecStart = "/bin/k"; }; };
+      uses-alias = { after = [ "secrets.service" ]; serviceConfig = { Type = "oneshot"; ExecStart = "/bin/u"; }; };
+    };
+  }'
+  assert_eq "$(sd_eval "$m" systemd.build.phases | jq -c .)" \
+    '{"db":"long-run","keys":"oneshot-pre","migrate":"oneshot-post","seed":"oneshot-post","setup":"oneshot-pre","uses-alias":"oneshot-pre","web":"long-run"}'
+  local s6
+  s6=$(sd_eval "$m" s6.services)
+  assert_eq "$(jq -c '[.web.after, .migrate.after, .seed.after, .keys.after, .["uses-alias"].after, .db.after]' <<<"$s6")" \
+    '[["db"],["db"],["migrate"],["setup"],["keys"],[]]'
+}
+
+t_L3_systemd_long_run_after_a_oneshot_post_warns_that_it_cannot_wait() {
+  local w
+  w=$(sd_warnings '{
+    image.name = "late";
+    systemd.services = {
+      db.serviceConfig.ExecStart = "/bin/db";
+      migrate = { after = [ "db.service" ]; serviceConfig = { Type = "oneshot"; ExecStart = "/bin/m"; }; };
+      app = { after = [ "migrate.service" ]; serviceConfig.ExecStart = "/bin/app"; };
+    };
+  }')
+  assert_contains "$w" "systemd.services.app.after: migrate.service is a oneshot run after the long-runs (oneshot-post) and app is a long-run: app cannot wait for it and starts with the long-runs."
+}
+
+t_L3_systemd_scripts_become_exec_commands_as_in_nixos() {
+  local m='{ pkgs, ... }: {
+    image.name = "scripts";
+    systemd.services.app = {
+      preStart = "echo pre";
+      script = "exec app";
+      scriptArgs = "--port 80";
+      postStart = "echo post";
+      reload = "echo reload";
+      preStop = "echo stop";
+      postStop = "echo stopped";
+      serviceConfig.ExecStartPre = [ "/bin/first" ];
+    };
+  }'
+  local sc
+  sc=$(sd_eval "$m" systemd.build.units.units.app.serviceConfig)
+  echo "$sc"
+  assert_eq "$(jq -r '.ExecStart[0]' <<<"$sc" | sed 's|/nix/store/[a-z0-9]*-||')" "unit-script-app-start --port 80"
+  assert_eq "$(jq -r '.ExecStartPre | length' <<<"$sc")" 2
+  for k in ExecStartPost ExecReload ExecStop ExecStopPost; do
+    [[ $(jq -r ".$k[0]" <<<"$sc") == /nix/store/*-unit-script-app-* ]] || fail "$k is not a job script"
+  done
+  # The job script runs the text with set -e, as NixOS' do.
+  local script
+  script=$(nbuild "$ROOT/tests/build.nix" --arg module "$m" -A config.systemd.build.units)
+  script=$(jq -r '.serviceConfig.ExecStart[0]' "$script/units/app.json" | cut -d' ' -f1)
+  assert_eq "$(sed -n 2,3p "$script" | tr '\n' ';')" "set -e;exec app;"
+  [[ $(head -1 "$script") == "#!/nix/store/"*"/bin/bash" ]] || fail "no bash shebang"
+}
+
+t_L3_systemd_environment_path_and_global_environment_reach_the_unit() {
+  local env
+  env=$(sd_eval '{ pkgs, ... }: {
+    image.name = "env";
+    systemd.globalEnvironment = { TZ = "UTC"; LANG = "C"; };
+    systemd.services.app = {
+      path = [ pkgs.hello ];
+      environment = { LANG = "C.UTF-8"; DROPPED = null; PKG = pkgs.hello; };
+      serviceConfig.ExecStart = "/bin/a";
+    };
+  }' systemd.build.units.units.app.environment)
+  echo "$env"
+  assert_eq "$(jq -r '[.TZ, .LANG, (.DROPPED // "absent")] | join(" ")' <<<"$env")" "UTC C.UTF-8 absent"
+  [[ $(jq -r .PKG <<<"$env") == /nix/store/*-hello-* ]] || fail "a package value is not its path"
+  # PATH: the service's path (bin, then sbin), then the default coreutils.
+  [[ $(jq -r .PATH <<<"$env") == /nix/store/*-hello-*/bin:/nix/store/*-coreutils-*/bin:/nix/store/*-hello-*/sbin:/nix/store/*-coreutils-*/sbin ]] ||
+    fail "unexpected PATH: $(jq -r .PATH <<<"$env")"
+}
+
+t_L3_systemd_service_settings_reach_the_unit_and_the_s6_stop_timeout() {
+  local m='{
+    image.name = "settings";
+    users.users.app = { isSystemUser = true; group = "app"; };
+    users.groups.app = { };
+    systemd.services.app.serviceConfig = {
+      ExecStart = "/bin/app"; User = "app"; Group = "app"; Restart = "on-failure"; RestartSec = 5;
+      TimeoutStopSec = "20s"; KillSignal = "SIGQUIT"; RuntimeDirectory = "app"; StateDirectory = [ "app" "app/db" ];
+      NoNewPrivileges = true; SuccessExitStatus = [ 3 "SIGUSR1" ]; RemainAfterExit = true;
+    };
+  }'
+  local sc
+  sc=$(sd_eval "$m" systemd.build.units.units.app.serviceConfig)
+  assert_eq "$(jq -c '[.User, .Group, .Restart, .RestartSec, .KillSignal, .RuntimeDirectory, .StateDirectory, .NoNewPrivileges, .SuccessExitStatus]' <<<"$sc")" \
+    '["app","app","on-failure","5","SIGQUIT",["app"],["app","app/db"],"yes",["3","SIGUSR1"]]'
+  # RemainAfterExit is accepted and has nothing to do: not passed, no warning.
+  assert_eq "$(jq -r '.RemainAfterExit // "absent"' <<<"$sc")" absent
+  assert_eq "$(sd_warnings "$m")" ""
+  # s6 waits a second longer than TimeoutStopSec before its own KILL.
+  assert_eq "$(sd_eval "$m" s6.services.app.stopTimeout)" 21000
+  assert_eq "$(sd_eval "$m" s6.services.app.restartOnFailure)" false
+}
+
+t_L3_systemd_dynamic_user_becomes_a_system_user_of_the_image() {
+  local m='{ image.name = "dyn"; systemd.services.worker.serviceConfig = { ExecStart = "/bin/w"; DynamicUser = true; }; }'
+  assert_eq "$(sd_eval "$m" users.users.worker.isSystemUser)" true
+  assert_eq "$(sd_eval "$m" users.users.worker.group)" '"worker"'
+  assert_eq "$(sd_eval "$m" users.groups.worker.name)" '"worker"'
+  assert_eq "$(sd_eval "$m" systemd.build.units.units.worker.serviceConfig.User)" '"worker"'
+}
+
+t_L3_systemd_unsupported_settings_and_units_warn_naming_them() {
+  local w
+  w=$(sd_warnings '{
+    image.name = "warn";
+    systemd.services.app = {
+      serviceConfig = { ExecStart = "/bin/a"; ProtectSystem = "strict"; PrivateTmp = true; Type = "dbus"; };
+      unitConfig = { RequiresMountsFor = "/data"; X-Custom = "ok"; Description = "fine"; };
+      startAt = "daily";
+      wantedBy = [ "multi-user.target" ];
+      onFailure = [ "alert.service" ];
+      requires = [ "missing.service" ];
+    };
+    systemd.services.cron = { startAt = "hourly"; serviceConfig.ExecStart = "/bin/c"; };
+    systemd.sockets.app = { listenStreams = [ "80" ]; };
+    systemd.timers.app = { };
+    systemd.packages = [ ];
+    systemd.user.services.u = { };
+  }')
+  echo "$w"
+  assert_contains "$w" "systemd.services.app.serviceConfig: not supported by the systemd shim, ignored: PrivateTmp, ProtectSystem (see docs/systemd.md; silence with systemd.shim.silencedWarnings)."
+  assert_contains "$w" "systemd.services.app.unitConfig: not supported by the systemd shim, ignored: RequiresMountsFor (see docs/systemd.md)."
+  assert_contains "$w" "systemd.services.app.startAt: timers are not supported; the service is not started at daily."
+  assert_contains "$w" "systemd.services.app.serviceConfig.Type: dbus is not supported; the service runs as Type=simple."
+  assert_contains "$w" "systemd.services.app.onFailure: not supported (alert.service not started on failure); a failed service stops the container."
+  assert_contains "$w" "systemd.services.app.requires: missing.service not in the image; the service starts without it."
+  assert_contains "$w" "systemd.services.cron.startAt: timers are not supported; the service has no wantedBy and is not started."
+  assert_contains "$w" "systemd.sockets.app: sockets units are not supported by the systemd shim; ignored."
+  assert_contains "$w" "systemd.timers.app: timers units are not supported by the systemd shim; ignored."
+  assert_contains "$w" "systemd.user.services.u: user services are not supported by the systemd shim; ignored."
+  # The timer-only service is not mapped; the other one is.
+  assert_eq "$(sd_eval '{ image.name = "w"; systemd.services.cron = { startAt = "hourly"; serviceConfig.ExecStart = "/bin/c"; }; }' 's6.services' | jq -c 'keys')" '[]'
+}
+
+t_L3_systemd_silenced_warnings_are_not_printed() {
+  local w
+  w=$(sd_warnings '{
+    image.name = "quiet";
+    systemd.shim.silencedWarnings = [ "ProtectSystem" "app.PrivateTmp" ];
+    systemd.services.app.serviceConfig = { ExecStart = "/bin/a"; ProtectSystem = "strict"; PrivateTmp = true; };
+    systemd.services.other.serviceConfig = { ExecStart = "/bin/a"; PrivateTmp = true; };
+  }')
+  assert_eq "$w" "systemd.services.other.serviceConfig: not supported by the systemd shim, ignored: PrivateTmp (see docs/systemd.md; silence with systemd.shim.silencedWarnings)."
+}
+
+t_L3_systemd_service_without_exec_start_nor_script_is_an_error_naming_it() {
+  expect_build_error '{ image.name = "x"; systemd.services.empty = { description = "nothing"; }; }' \
+    "systemd.services.empty: has neither serviceConfig.ExecStart nor script; give it one of them."
+}
+
+t_L3_systemd_unknown_user_and_groups_are_errors_naming_the_service() {
+  local out
+  out=$(expect_build_error '{ image.name = "x"; systemd.services.app.serviceConfig = {
+      ExecStart = "/bin/a"; User = "ghost"; Group = "ghosts"; SupplementaryGroups = [ "wheel" "nope" ]; }; }' \
+    "Failed assertions:")
+  assert_contains "$out" "- systemd.services.app.serviceConfig.User: unknown user 'ghost': declare it in users.users (or use DynamicUser = true)."
+  assert_contains "$out" "- systemd.services.app.serviceConfig.Group: unknown group 'ghosts': declare it in users.groups."
+  assert_contains "$out" "- systemd.services.app.serviceConfig.SupplementaryGroups: unknown group 'nope': declare it in users.groups."
+}
+
+t_L3_systemd_ordering_cycle_is_an_error_printing_the_cycle() {
+  expect_build_error '{ image.name = "x"; systemd.services = {
+      a = { after = [ "b.service" ]; before = [ "c.service" ]; serviceConfig.ExecStart = "/bin/a"; };
+      b = { after = [ "c.service" ]; serviceConfig.ExecStart = "/bin/b"; };
+      c.serviceConfig.ExecStart = "/bin/c";
+    }; }' \
+    "systemd.services: ordering cycle through after/before: (a.service -> b.service -> c.service -> a.service|b.service -> c.service -> a.service -> b.service|c.service -> a.service -> b.service -> c.service); remove one of these orderings."
+}
+
+t_L3_systemd_bad_values_are_errors_naming_the_setting() {
+  local out
+  out=$(expect_build_error '{ image.name = "x"; systemd.services.app.serviceConfig = {
+      ExecStart = [ "/bin/a" "/bin/b" ]; Type = "sometimes"; Restart = "maybe"; }; }' "Failed assertions:")
+  assert_contains "$out" "- systemd.services.app.serviceConfig.Type: 'sometimes' is not a service type"
+  assert_contains "$out" "- systemd.services.app.serviceConfig.Restart: 'maybe' is not one of no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, always."
+  assert_contains "$out" "- systemd.services.app.serviceConfig.ExecStart: 2 commands, but only a Type=oneshot service may have more than one."
+  # Values only nci-systemd parses fail the build of the units, named.
+  out=$(expect_build_error '{ image.name = "x"; systemd.services.app.serviceConfig = {
+      ExecStart = "/bin/a \"open"; KillSignal = "SIGNOPE"; TimeoutStopSec = "soon"; }; }' "invalid systemd units")
+  assert_contains "$out" "systemd.services.app.serviceConfig.ExecStart: '/bin/a \"open': an unterminated quote"
+}
+
+t_L3_systemd_tmpfiles_rules_run_first_and_unsupported_types_warn() {
+  local m='{ image.name = "tmp"; systemd.tmpfiles.rules = [ "d /var/lib/app 0750 root root 10d" "p /run/fifo" ];
+    systemd.tmpfiles.settings."10-x"."/srv/data".d = { mode = "0700"; };
+    systemd.services.setup = { serviceConfig = { Type = "oneshot"; ExecStart = "/bin/s"; }; }; }'
+  local s6 w units
+  s6=$(sd_eval "$m" s6.services)
+  assert_eq "$(jq -r '.["systemd-tmpfiles-setup"].type' <<<"$s6")" oneshot-pre
+  assert_contains "$(jq -r '.["systemd-tmpfiles-setup"].execStart' <<<"$s6")" "-nci-systemd tmpfiles /nix/store/"
+  assert_eq "$(jq -c .setup.after <<<"$s6")" '["systemd-tmpfiles-setup"]'
+  w=$(sd_warnings "$m")
+  assert_contains "$w" "systemd.tmpfiles.rules: 'p /run/fifo': type p is not supported by the systemd shim; ignored."
+  assert_contains "$w" "systemd.tmpfiles.rules: ages are not applied (an image has no cleaning timer): /var/lib/app."
+  units=$(nbuild "$ROOT/tests/build.nix" --arg module "$m" -A config.systemd.build.units)
+  assert_eq "$(cat "$units/tmpfiles.conf")" "d /var/lib/app 0750 root root 10d
+d /srv/data 0700 - - - "
+}
+
+t_L3_nixos_compat_options_evaluate_and_warn_where_they_matter() {
+  local m='{ config, ... }: {
+    image.name = "compat";
+    networking.firewall.allowedTCPPorts = [ 80 ];
+    networking.domain = "example.org";
+    boot.kernel.sysctl."net.core.somaxconn" = 1024;
+    security.acme.certs."example.org".email = "a@example.org";
+    services.logrotate.enable = true;
+    meta.maintainers = [ "someone" ];
+    environment.etc.fqdn.text = config.networking.fqdn + " " + config.security.acme.certs."example.org".directory;
+  }'
+  local w
+  w=$(sd_warnings "$m")
+  echo "$w"
+  assert_contains "$w" "networking.firewall.allowedTCPPorts is set but ignored: an image has no firewall; publish ports with image.exposedPorts and \`podman run -p\`."
+  assert_contains "$w" "boot.kernel.sysctl is set but ignored: a container cannot set kernel parameters (use \`podman run --sysctl\`)."
+  assert_contains "$w" "security.acme.certs.example.org is ignored: ACME certificates are not obtained in an image; mount them into the container."
+  assert_contains "$w" "services.logrotate.enable is ignored: there is no logrotate timer in an image."
+  assert_eq "$(sd_eval "$m" environment.etc.fqdn.text)" '"nixos.example.org /var/lib/acme/example.org"'
+  assert_eq "$(sd_eval "$m" networking.enableIPv6)" false
+}
+
+t_L3_nginx_fixture_sets_what_the_nixos_module_sets() {
+  local m="[ $ROOT/images/nginx.nix $ROOT/tests/modules/nginx-fixture.nix ]"
+  local svc
+  svc=$(sd_eval "$m" systemd.services.nginx.serviceConfig)
+  assert_eq "$(jq -c '[.User, .Group, .Restart, .RestartSec, .RuntimeDirectory, .CacheDirectory, .LogsDirectory, .UMask, .AmbientCapabilities]' <<<"$svc")" \
+    '["nginx","nginx","always","10s","nginx","nginx","nginx","0027",["CAP_NET_BIND_SERVICE","CAP_SYS_RESOURCE"]]'
+  [[ $(jq -r '.ExecReload[1]' <<<"$svc") == /nix/store/*-coreutils-*/bin/kill\ -HUP\ \$MAINPID ]] || fail "ExecReload"
+  assert_eq "$(sd_eval "$m" users.users.nginx.uid)" 60
+  assert_eq "$(sd_eval "$m" users.groups.nginx.gid)" 60
+  # The NixOS module's hardening is read and silenced by the image: no
+  # warnings; the config test runs as the preStart.
+  assert_eq "$(sd_warnings "$m")" ""
+  [[ $(jq -r '.ExecStartPre[0]' <<<"$svc") == /nix/store/*-unit-script-nginx-pre-start ]] || fail "no preStart"
+}
+
+# --- L4: images in podman ------------------------------------------------
+
+t_L4_nginx_image_serves_plop_as_the_nginx_user_and_stops_cleanly() {
+  local ref id out t0 took code
+  ref=$(load_image "$(build_image -E "[ $ROOT/images/nginx.nix $ROOT/tests/modules/nginx-fixture.nix ]")")
+  # Not --rm: the exit code and the log are read after the stop.
+  id=$(podman run -d --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 -p 127.0.0.1:18080:80 "$ref")
+  trap "podman rm -f -t 0 $id >/dev/null 2>&1 || true" EXIT
+  out=""
+  for _ in $(seq 50); do
+    out=$(curl -sf http://127.0.0.1:18080/plop) && break
+    sleep 0.2
+  done
+  assert_eq "$out" "plop"
+  # nginx runs as nginx (master and workers), under nci-systemd.
+  out=$(podman top "$id" user args)
+  echo "$out"
+  grep -Eq '^nginx[[:space:]]+nginx: master process' <<<"$out" || fail "the nginx master is not the nginx user"
+  grep -Eq '^nginx[[:space:]]+nginx: worker process' <<<"$out" || fail "no nginx worker as nginx"
+  t0=$(date +%s%N)
+  podman stop -t 10 "$id" >/dev/null
+  took=$((($(date +%s%N) - t0) / 1000000))
+  echo "stopped in $took ms"
+  [ "$took" -lt 5000 ] || fail "podman stop took $took ms"
+  code=$(podman inspect "$id" --format '{{.State.ExitCode}}')
+  out=$(podman logs "$id" 2>&1)
+  echo "$out"
+  assert_eq "$code" 0
+  assert_contains "$out" "configuration file /nix/store/"
+  assert_contains "$out" "test is successful"
+  assert_contains "$out" "[init] service 'nginx' stopped"
+}
+
+t_L4_example_systemd_image_orders_dependent_services() {
+  local ref id out
+  ref=$(load_image "$(build_image "$ROOT/images/example-systemd.nix")")
+  id=$("${PODMAN_RUN[@]}" -d "$ref")
+  trap "podman rm -f -t 0 $id >/dev/null 2>&1 || true" EXIT
+  for _ in $(seq 100); do
+    podman logs "$id" 2>&1 | grep -q "dependent services 2" && break
+    sleep 0.1
+  done
+  out=$(podman logs "$id" 2>&1)
+  echo "$out"
+  # The original test: `docker logs systemd | grep dependent services | sort --check`.
+  grep "dependent services" <<<"$out" | sort --check || fail "second ran before first"
+  assert_eq "$(grep -c "dependent services" <<<"$out")" 2
+  for line in "systemd.services.daemon.script with environment.OUTPUT=output" "systemd.services.oneshot" \
+    "serviceConfig.ExecStart" "systemd.services.pre-start.preStart" "systemd.services.pre-start.script"; do
+    assert_contains "$out" "$line"
+  done
+}
+
+t_L4_example_systemd_init_runs_outside_a_container_with_a_state_dir() {
+  # The original project's tip: nix-build -A dockerImages.example-systemd.init; ./result STATE-DIR
+  local init dir log pid
+  init=$(nbuild "$ROOT/tests/build.nix" --arg module "$ROOT/images/example-systemd.nix" -A init)
+  dir=$(mktemp -d)
+  chown 65534:65534 "$dir"
+  setpriv --reuid 65534 --regid 65534 --clear-groups "$init" "$dir/state" >"$dir/log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do
+    grep -q "dependent services 2" "$dir/log" && grep -q "pre-start.script" "$dir/log" && break
+    sleep 0.1
+  done
+  kill -TERM "$pid"
+  wait "$pid" || true
+  log=$(cat "$dir/log")
+  echo "$log"
+  grep "dependent services" <<<"$log" | sort --check || fail "second ran before first"
+  assert_contains "$log" "systemd.services.daemon.script with environment.OUTPUT=output"
+  assert_contains "$log" "[init stage 3] exiting with code 0"
+  rm -rf "$dir"
+}
+
+t_L4_systemd_notify_service_gates_a_dependent_oneshot() {
+  local ref out code
+  ref=$(load_image "$(build_image -E '{ pkgs, ... }: {
+    image.name = "notify";
+    systemd.services.db = {
+      path = [ pkgs.coreutils ];
+      serviceConfig.Type = "notify";
+      script = "sleep 2; touch /run/db-ready; systemd-notify --ready; exec sleep 1000";
+    };
+    systemd.services.migrate = {
+      after = [ "db.service" ];
+      serviceConfig.Type = "oneshot";
+      path = [ pkgs.coreutils ];
+      script = "test -e /run/db-ready; echo migrate saw the ready db";
+    };
+    s6.exitCodeFrom = "migrate";
+  }')")
+  out=$("${PODMAN_RUN[@]}" "$ref" 2>&1) && code=0 || code=$?
+  echo "$out"
+  assert_eq "$code" 0
+  assert_contains "$out" "migrate saw the ready db"
+}
+
+t_L4_systemd_restart_on_failure_restarts_after_restart_sec() {
+  local ref out
+  local id
+  ref=$(load_image "$(build_image -E '{ pkgs, ... }: {
+    image.name = "restart";
+    systemd.services.flaky = {
+      path = [ pkgs.coreutils ];
+      script = "n=$(cat /run/tries 2>/dev/null || echo 0); n=$((n+1)); echo $n > /run/tries; echo try $n at $(date +%s%N); [ $n -ge 3 ] || exit 4; echo serving; exec sleep 1000";
+      serviceConfig = { Restart = "on-failure"; RestartSec = "1s"; };
+    };
+  }')")
+  id=$("${PODMAN_RUN[@]}" -d "$ref")
+  trap "podman rm -f -t 0 $id >/dev/null 2>&1 || true" EXIT
+  for _ in $(seq 100); do
+    podman logs "$id" 2>&1 | grep -q serving && break
+    sleep 0.1
+  done
+  out=$(podman logs "$id" 2>&1)
+  echo "$out"
+  assert_eq "$(grep -c "failed (status 4); restarting in 1s (Restart=on-failure)" <<<"$out")" 2
+  local t1 t3
+  t1=$(sed -n 's/^try 1 at //p' <<<"$out")
+  t3=$(sed -n 's/^try 3 at //p' <<<"$out")
+  [ $(((t3 - t1) / 1000000)) -ge 1900 ] || fail "restarts did not wait RestartSec: $t1 $t3"
+  assert_contains "$out" "serving"
+}
+
+t_L4_systemd_tmpfiles_and_directories_exist_with_owners_in_the_container() {
+  local ref out
+  ref=$(load_image "$(build_image -E '{ pkgs, ... }: {
+    image.name = "dirs";
+    environment.systemPackages = [ pkgs.busybox ];
+    users.users.app = { isSystemUser = true; group = "app"; };
+    users.groups.app = { };
+    systemd.tmpfiles.rules = [ "d /srv/data 0710 app app -" "f /srv/data/hello 0640 app app - hi" "L /srv/link - - - - /srv/data" ];
+    systemd.services.show = {
+      path = [ pkgs.busybox ];
+      serviceConfig = { Type = "oneshot"; User = "app"; StateDirectory = "app"; LogsDirectory = "app"; LogsDirectoryMode = "0700"; };
+      script = "stat -c \"%n %a %U:%G\" /srv/data /srv/data/hello /var/lib/app /var/log/app; readlink /srv/link; echo state=$STATE_DIRECTORY; id -un";
+    };
+    s6.exitCodeFrom = "show";
+  }')")
+  out=$("${PODMAN_RUN[@]}" "$ref" 2>&1)
+  echo "$out"
+  assert_contains "$out" "/srv/data 710 app:app"
+  assert_contains "$out" "/srv/data/hello 640 app:app"
+  assert_contains "$out" "/var/lib/app 755 app:app"
+  assert_contains "$out" "/var/log/app 700 app:app"
+  assert_contains "$out" "state=/var/lib/app"
+  grep -q '^/srv/data$' <<<"$out" || fail "no link"
+  grep -q '^app$' <<<"$out" || fail "not run as app"
+}
