@@ -531,3 +531,56 @@ fn l2_ambient_capabilities_reach_a_non_root_service() {
     assert!(text.contains("CapBnd:\t0000000000000400"), "{text}");
     assert!(text.contains("NoNewPrivs:\t1"), "{text}");
 }
+
+#[test]
+fn l2_exec_reload_runs_on_sighup_and_exec_condition_skips() {
+    let t = tempfile::tempdir().unwrap();
+    let reload = t.path().join("reload");
+    let ran = t.path().join("ran");
+    let s6 = S6::start(&[
+        (
+            "web",
+            unit(
+                "web",
+                "simple",
+                &format!(
+                    r#""ExecStart":"/bin/sleep 60","ExecReload":{}"#,
+                    sh(&format!("echo reload $MAINPID >> {}", reload.display()))
+                ),
+            ),
+        ),
+        (
+            "skipped",
+            unit(
+                "skipped",
+                "oneshot",
+                &format!(r#""ExecCondition":"/bin/sh -c 'exit 1'","ExecStart":{}"#, sh(&format!("touch {}", ran.display()))),
+            ),
+        ),
+    ]);
+    assert!(s6.wait_ready("web", 3000));
+    assert!(Command::new("s6-svc").arg("-h").arg(s6.svc("web")).status().unwrap().success());
+    assert!(wait_for(3000, || read(&reload).starts_with("reload ")), "{}", s6.log("web"));
+    assert!(read(&reload).trim()["reload ".len()..].parse::<u32>().is_ok());
+    assert!(wait_for(3000, || s6.log("skipped").contains("ExecCondition '/bin/sh -c 'exit 1'' exited 1: not started")), "{}", s6.log("skipped"));
+    assert!(!ran.exists());
+}
+
+#[test]
+fn l2_standard_output_to_a_file_and_resource_limits() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    let s6 = S6::start(&[(
+        "limits",
+        unit(
+            "limits",
+            "oneshot",
+            &format!(
+                r#""ExecStart":"/bin/sh -c 'ulimit -n; ulimit -c'","StandardOutput":"file:{}","LimitNOFILE":"512:1024","LimitCORE":"0""#,
+                out.display()
+            ),
+        ),
+    )]);
+    assert!(wait_for(5000, || read(&out).lines().count() >= 2), "{}", s6.log("limits"));
+    assert_eq!(read(&out), "512\n0\n");
+}
