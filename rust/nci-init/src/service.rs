@@ -251,6 +251,8 @@ pub fn is_up(dir: &Path, dep: &LongRunRef) -> bool {
 /// of its `after`, note the start, exec the service. The working
 /// directory is the service directory in the scan directory.
 pub fn run() -> Result<()> {
+    // The stop signal must end the backoff and the wait below too.
+    unblock_signals().context("signal mask")?;
     let json = PathBuf::from(names::DATA).join(names::SERVICE_JSON);
     let spec = read_service(&json)?;
     let failures = read_number(&Path::new(names::DATA).join(names::FAILURES)).unwrap_or(0);

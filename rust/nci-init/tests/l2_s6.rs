@@ -837,3 +837,25 @@ fn l2_services_start_with_no_blocked_or_ignored_signals() {
     );
     assert_eq!(init.stop(15).0, 0);
 }
+
+#[test]
+fn l2_waiting_and_backing_off_services_stop_at_once() {
+    let mut init = start(
+        json!({
+            "never-ready": {"script": "exec sleep 100", "notificationFd": 3},
+            "waiter": {"script": "echo should not start; exec sleep 100", "after": ["never-ready"]},
+            "crasher": {"script": "exit 1", "restartOnFailure": true, "restartDelay": 5000, "restartDelayMax": 5000},
+        }),
+        Run::default(),
+    );
+    init.wait_for("the wait and the backoff", 10, |l| {
+        l.contains("[init] service 'waiter' waits for 'never-ready' to be ready")
+            && l.contains("[init] service 'crasher' restarts in 5000 ms")
+    });
+    let (code, took) = init.stop(15);
+    let log = init.log();
+    assert!(took < Duration::from_millis(1000), "{took:?}\n{log}");
+    assert!(!log.contains("should not start"), "{log}");
+    assert!(!log.contains("all 3 long-run"), "{log}");
+    assert_eq!(code, 0, "{log}");
+}
