@@ -5,6 +5,8 @@
 //! Refresh the golden file after a deliberate change of the bytes:
 //! `NCI_UPDATE_GOLDEN=1 cargo test -p nci-image --test writer`
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::{json, Value};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -47,9 +49,7 @@ fn tiny_store() -> Store {
     std::fs::write(app.join(format!("share/doc/{}", "n".repeat(150))), "long\n").unwrap();
     symlink("../lib/libx.so", app.join("bin/libx-link")).unwrap();
     symlink(format!("{nix_lib}/lib"), app.join("lib")).unwrap();
-    for f in ["lib/libx.so"] {
-        chmod(&lib.join(f), 0o444);
-    }
+    chmod(&lib.join("lib/libx.so"), 0o444);
     chmod(&app.join("bin/app"), 0o555);
     for f in ["share/doc/a.txt", "share/doc/b.txt"] {
         chmod(&app.join(f), 0o444);
@@ -162,7 +162,7 @@ fn digests(archive: &Path) -> Value {
 }
 
 #[test]
-fn golden_tiny_image_digests_are_pinned() {
+fn writer_golden_tiny_image_digests_are_pinned() {
     let store = tiny_store();
     let out = store.root.join("tiny.tar");
     let (ok, err) = build(&store, json!({}), &out);
@@ -210,7 +210,7 @@ fn golden_tiny_image_digests_are_pinned() {
 }
 
 #[test]
-fn cached_layer_facts_give_the_same_bytes_as_hashing() {
+fn writer_cached_layer_facts_give_the_same_bytes_as_hashing() {
     let store = tiny_store();
     let plain = store.root.join("plain.tar");
     assert!(build(&store, json!({}), &plain).0);
@@ -242,7 +242,7 @@ fn cached_layer_facts_give_the_same_bytes_as_hashing() {
 }
 
 #[test]
-fn plan_assemble_and_stream_write_the_same_archive_and_an_oci_layout() {
+fn writer_plan_assemble_and_stream_write_the_same_archive_and_an_oci_layout() {
     let store = tiny_store();
     let (s, g) = store.spec(json!({}));
     let plan = store.root.join("plan.json");
@@ -305,7 +305,7 @@ fn plan_assemble_and_stream_write_the_same_archive_and_an_oci_layout() {
 }
 
 #[test]
-fn bad_inputs_are_errors_naming_them_with_no_output() {
+fn writer_bad_inputs_are_errors_naming_them_with_no_output() {
     let store = tiny_store();
     let out = store.root.join("bad.tar");
     let cases: Vec<(Value, &str)> = vec![
