@@ -156,12 +156,10 @@ enum Event {
 
 struct Runner {
     unit: Unit,
-    accounts: Accounts,
     readiness_fd: Option<i32>,
     ready_sent: bool,
     sigfd: SignalFd,
     notify: Option<UnixDatagram>,
-    notify_name: Option<String>,
     exited: HashMap<i32, Status>,
     stop_requested: bool,
     creds: Creds,
@@ -740,16 +738,17 @@ impl Runner {
     /// One start of the service, until its main process ends or a stop.
     fn start_once(&mut self) -> Result<Outcome> {
         self.main_pid = None;
-        if let Err(e) = self.check_conditions() {
-            self.log(&format!("{e:#}"));
-            return Ok(Outcome::Failed(Status::Code(1)));
-        }
-        if !self.check_conditions()? {
-            return Ok(Outcome::Skipped);
+        match self.check_conditions() {
+            Ok(true) => {}
+            Ok(false) => return Ok(Outcome::Skipped),
+            Err(e) => {
+                self.log(&format!("{e:#}"));
+                return Ok(Outcome::Failed(Status::Code(1)));
+            }
         }
         if let Err(e) = self.make_directories() {
             self.log(&format!("{e:#}"));
-            return Ok(Outcome::Failed(Status::Code(exec::EXIT_CHDIR + 33)));
+            return Ok(Outcome::Failed(Status::Code(exec::EXIT_RUNTIME_DIRECTORY)));
         }
         let start_deadline = self.unit.timeout_start.map(|t| Instant::now() + t);
 
@@ -794,7 +793,6 @@ impl Runner {
         if self.unit.kind == Type::Notify {
             let (sock, name) = notify::listen(&self.unit.name)?;
             self.notify = Some(sock);
-            self.notify_name = Some(name.clone());
             env.insert("NOTIFY_SOCKET".into(), name);
         }
         let main_cmd = self.unit.exec_start[0].clone();
@@ -1197,12 +1195,10 @@ pub fn main(unit_path: &Path, readiness_fd: Option<i32>, etc: &Path) -> Result<i
 
     let mut runner = Runner {
         unit,
-        accounts,
         readiness_fd,
         ready_sent: false,
         sigfd,
         notify: None,
-        notify_name: None,
         exited: HashMap::new(),
         stop_requested: false,
         creds,
@@ -1216,7 +1212,6 @@ pub fn main(unit_path: &Path, readiness_fd: Option<i32>, etc: &Path) -> Result<i
             .filter(|d| d.join("systemd-notify").exists())
             .map(|d| d.to_string_lossy().into_owned()),
     };
-    let _ = (&runner.accounts, &runner.notify_name);
     runner.main_loop()
 }
 

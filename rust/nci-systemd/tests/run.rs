@@ -554,15 +554,35 @@ fn l2_exec_reload_runs_on_sighup_and_exec_condition_skips() {
             unit(
                 "skipped",
                 "oneshot",
-                &format!(r#""ExecCondition":"/bin/sh -c 'exit 1'","ExecStart":{}"#, sh(&format!("touch {}", ran.display()))),
+                &format!(
+                    r#""ExecCondition":"/bin/sh -c 'exit 1'","ExecStart":{}"#,
+                    sh(&format!("touch {}", ran.display()))
+                ),
             ),
         ),
     ]);
     assert!(s6.wait_ready("web", 3000));
-    assert!(Command::new("s6-svc").arg("-h").arg(s6.svc("web")).status().unwrap().success());
-    assert!(wait_for(3000, || read(&reload).starts_with("reload ")), "{}", s6.log("web"));
-    assert!(read(&reload).trim()["reload ".len()..].parse::<u32>().is_ok());
-    assert!(wait_for(3000, || s6.log("skipped").contains("ExecCondition '/bin/sh -c 'exit 1'' exited 1: not started")), "{}", s6.log("skipped"));
+    assert!(Command::new("s6-svc")
+        .arg("-h")
+        .arg(s6.svc("web"))
+        .status()
+        .unwrap()
+        .success());
+    assert!(
+        wait_for(3000, || read(&reload).starts_with("reload ")),
+        "{}",
+        s6.log("web")
+    );
+    assert!(read(&reload).trim()["reload ".len()..]
+        .parse::<u32>()
+        .is_ok());
+    assert!(
+        wait_for(3000, || s6.log("skipped").contains(
+            "ExecCondition '/bin/sh -c 'exit 1'' exited 1: not started"
+        )),
+        "{}",
+        s6.log("skipped")
+    );
     assert!(!ran.exists());
 }
 
@@ -581,6 +601,10 @@ fn l2_standard_output_to_a_file_and_resource_limits() {
             ),
         ),
     )]);
-    assert!(wait_for(5000, || read(&out).lines().count() >= 2), "{}", s6.log("limits"));
+    assert!(
+        wait_for(5000, || read(&out).lines().count() >= 2),
+        "{}",
+        s6.log("limits")
+    );
     assert_eq!(read(&out), "512\n0\n");
 }
