@@ -436,3 +436,79 @@ t_L4_systemd_tmpfiles_and_directories_exist_with_owners_in_the_container() {
   grep -q '^/srv/data$' <<<"$out" || fail "no link"
   grep -q '^app$' <<<"$out" || fail "not run as app"
 }
+
+# --- the original project's s6 tests, which used systemd.services --------
+
+# Runs the image's init (`init STATE-DIR`) as PID 1 of a PID namespace for
+# at most SECS seconds (then TERM); prints its log and, last, `rc=N`.
+sd_init_run() {
+  local init dir rc
+  init=$(nbuild "$ROOT/tests/build.nix" --arg module "$1" -A init) || { echo "rc=build-failed"; return 1; }
+  dir=$(mktemp -d)
+  timeout -s TERM "$2" unshare --pid --fork --mount-proc --kill-child=SIGTERM "$init" "$dir/state" >"$dir/log" 2>&1 && rc=0 || rc=$?
+  sleep 0.5
+  cat "$dir/log"
+  echo "rc=$rc"
+  rm -rf "$dir"
+}
+
+t_L4_systemd_original_stop_if_longrun_no_restart_fails() {
+  local out
+  out=$(sd_init_run '{ image.name = "stop-if-longrun-no-restart-fails"; systemd.services.example.script = "exit 1"; }' 30)
+  echo "$out"
+  assert_contains "$out" "nci-systemd: example: failed (status 1)"
+  assert_contains "$out" "sending all processes the TERM signal"
+  assert_eq "$(tail -n 1 <<<"$out")" "rc=1"
+}
+
+t_L4_systemd_original_stop_if_longrun_restart() {
+  local out
+  out=$(sd_init_run '{ image.name = "stop-if-longrun-restart";
+    systemd.services.example = { script = "echo restart; exit 1"; serviceConfig.Restart = "always"; }; }' 30)
+  echo "$out"
+  [ "$(grep -c '^restart$' <<<"$out")" -ge 2 ] || fail "not restarted"
+  # systemd's start limit (5 in 10 s) ends the crash loop: the container stops.
+  assert_contains "$out" "start request repeated too quickly"
+  assert_eq "$(tail -n 1 <<<"$out")" "rc=1"
+}
+
+t_L4_systemd_original_stop_if_oneshot_fail() {
+  local out
+  out=$(sd_init_run '{ image.name = "stop-if-oneshot-fail";
+    systemd.services.example = { script = "echo restart; exit 1"; serviceConfig.Type = "oneshot"; }; }' 30)
+  echo "$out"
+  assert_eq "$(grep -c '^restart$' <<<"$out")" 1
+  assert_contains "$out" "sending all processes the TERM signal"
+  [ "$(tail -n 1 <<<"$out")" != "rc=0" ] || fail "a failed oneshot did not fail the container"
+}
+
+t_L4_systemd_original_dependent_oneshot() {
+  local out
+  out=$(sd_init_run '{ image.name = "dependent-oneshot";
+    systemd.services.example-1 = { script = "echo example-1: MUSTNOTEXISTELSEWHERE_1"; after = [ "example-2.service" ]; serviceConfig.Type = "oneshot"; };
+    systemd.services.example-2 = { script = "echo example-2: MUSTNOTEXISTELSEWHERE_2"; serviceConfig.Type = "oneshot"; };
+    systemd.services.keep.script = "exec sleep 100";
+  }' 4)
+  echo "$out"
+  assert_contains "$out" "MUSTNOTEXISTELSEWHERE_1"
+  grep "^example-.: MUSTNOTEXISTELSEWHERE" <<<"$out" | sort --check --reverse || fail "example-1 ran before example-2"
+}
+
+t_L4_systemd_original_oneshot_post() {
+  local out
+  out=$(sd_init_run '{ image.name = "oneshot-post";
+    systemd.services.example-1 = { script = "sleep 2; echo example-1: MUSTNOTEXISTELSEWHERE_1"; after = [ "example-2.service" ]; serviceConfig.Type = "oneshot"; };
+    systemd.services.example-2 = { script = "echo example-2: MUSTNOTEXISTELSEWHERE_2"; };
+  }' 6)
+  echo "$out"
+  assert_contains "$out" "MUSTNOTEXISTELSEWHERE_1"
+  grep "^example-.: MUSTNOTEXISTELSEWHERE" <<<"$out" | head -n 2 | sort --check --reverse || fail "the oneshot-post ran before the long-run"
+}
+
+t_L4_systemd_original_path() {
+  local out
+  out=$(sd_init_run '{ pkgs, ... }: { image.name = "path";
+    systemd.services.path = { script = "hello"; path = [ pkgs.hello ]; }; }' 4)
+  echo "$out"
+  grep -q '^Hello, world!$' <<<"$out" || fail "hello did not run from the service path"
+}
