@@ -96,6 +96,23 @@ let
     builtins.length f > 5 && builtins.elemAt f 5 != "-"
   ) supported;
   hasS6 = options ? s6 && options.s6 ? services;
+
+  # Owners must exist in the image (when the users module is there).
+  hasUsers = options ? users && options.users ? users;
+  fieldAt = r: i: let f = fields r; in if builtins.length f > i then builtins.elemAt f i else "-";
+  unknownOwner =
+    what: known: r:
+    let
+      v = fieldAt r (if what == "user" then 3 else 4);
+    in
+    lib.optional (
+      hasUsers && v != "-" && builtins.match "[0-9]+" v == null && !(known ? ${v})
+    ) "systemd.tmpfiles.rules: '${r}': unknown ${what} '${v}': declare it in users.${what}s.";
+  ownerErrors = concatMap (
+    r:
+    unknownOwner "user" (if hasUsers then config.users.users else { }) r
+    ++ unknownOwner "group" (if hasUsers then config.users.groups else { }) r
+  ) supported;
 in
 {
   # interface
@@ -129,6 +146,10 @@ in
   config = lib.mkMerge [
     {
       systemd.build.tmpfilesRules = supported;
+      assertions = map (m: {
+        assertion = false;
+        message = m;
+      }) ownerErrors;
       systemd.build.tmpfilesService = if supported == [ ] then null else serviceName;
       warnings =
         map (

@@ -512,3 +512,8 @@ t_L4_systemd_original_path() {
   echo "$out"
   grep -q '^Hello, world!$' <<<"$out" || fail "hello did not run from the service path"
 }
+
+t_L3_systemd_tmpfiles_owner_must_exist() {
+  expect_build_error '{ image.name = "x"; systemd.tmpfiles.rules = [ "d /srv/x 0700 ghost ghosts -" "d /srv/y 0700 root 4242 -" ]; }' \
+    "- systemd.tmpfiles.rules: 'd /srv/x 0700 ghost ghosts -': unknown user 'ghost': declare it in users.users."
+}

@@ -438,4 +438,62 @@ mod tests {
         }
         assert!(!dir.path().join("var/lib/gone").exists());
     }
+
+    #[test]
+    fn empties_adjusts_writes_and_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Applier {
+            accounts: Accounts::default(),
+            root: Some(dir.path().to_path_buf()),
+        };
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("cache/old")).unwrap();
+        std::fs::write(root.join("cache/stale"), "x").unwrap();
+        std::fs::write(root.join("conf"), "old").unwrap();
+        std::fs::create_dir_all(root.join("src/sub")).unwrap();
+        std::fs::write(root.join("src/sub/file"), "data").unwrap();
+        let me = nix::unistd::getuid().as_raw();
+        let owner = if me == 0 { "0" } else { "-" };
+        let src = root.join("src").display().to_string();
+        for r in [
+            format!("D /cache 0700 {owner} {owner} -"),
+            format!("z /conf 0600 {owner} {owner} -"),
+            "w /conf - - - - new".to_string(),
+            "w+ /conf - - - - +more".to_string(),
+            "w /missing - - - - ignored".to_string(),
+            format!("C /copy - - - - {src}"),
+            "e /nonexistent 0700 - - -".to_string(),
+        ] {
+            let rule = parse_line(&r).unwrap().unwrap();
+            if me != 0 && rule.user.is_none() && matches!(rule.kind, 'D' | 'z') {
+                continue;
+            }
+            a.apply(&rule).unwrap_or_else(|e| panic!("{r}: {e:#}"));
+        }
+        if me == 0 {
+            assert_eq!(
+                std::fs::read_dir(root.join("cache")).unwrap().count(),
+                0,
+                "D empties"
+            );
+            assert_eq!(
+                std::fs::metadata(root.join("conf"))
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o7777,
+                0o600
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(root.join("conf")).unwrap(),
+            "new+more"
+        );
+        assert!(!root.join("missing").exists(), "w creates nothing");
+        assert_eq!(
+            std::fs::read_to_string(root.join("copy/sub/file")).unwrap(),
+            "data"
+        );
+        assert!(!root.join("nonexistent").exists(), "e creates nothing");
+    }
 }
