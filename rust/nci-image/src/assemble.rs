@@ -27,6 +27,9 @@ pub struct Sink {
     regular: bool,
     kernel_copy: bool,
     written: u64,
+    /// Where the next byte goes, for positional writes (several threads
+    /// writing one file); `None`: at the file's current position.
+    pos: Option<u64>,
 }
 
 impl Sink {
@@ -38,7 +41,27 @@ impl Sink {
             regular,
             kernel_copy: true,
             written: 0,
+            pos: None,
         }
+    }
+
+    /// A sink writing `file` from `offset` on, without moving its position.
+    pub fn at(file: File, offset: u64) -> Self {
+        let mut s = Sink::new(file);
+        s.pos = Some(offset);
+        s
+    }
+
+    fn write_raw(&mut self, b: &[u8]) -> Result<()> {
+        match &mut self.pos {
+            Some(p) => {
+                std::os::unix::fs::FileExt::write_all_at(&self.file, b, *p)
+                    .context("writing the output")?;
+                *p += b.len() as u64;
+            }
+            None => self.file.write_all(b).context("writing the output")?,
+        }
+        Ok(())
     }
 
     pub fn bytes(&mut self, b: &[u8]) -> Result<()> {
@@ -46,7 +69,7 @@ impl Sink {
             self.flush()?;
         }
         if b.len() >= BUF {
-            self.file.write_all(b).context("writing the output")?;
+            self.write_raw(b)?;
         } else {
             self.buf.extend_from_slice(b);
         }
@@ -56,10 +79,11 @@ impl Sink {
 
     pub fn flush(&mut self) -> Result<()> {
         if !self.buf.is_empty() {
-            self.file
-                .write_all(&self.buf)
-                .context("writing the output")?;
+            let buf = std::mem::take(&mut self.buf);
+            let r = self.write_raw(&buf);
+            self.buf = buf;
             self.buf.clear();
+            r?;
         }
         Ok(())
     }
@@ -74,12 +98,13 @@ impl Sink {
         let mut left = len;
         while left > 0 {
             let chunk = usize::try_from(left.min(1 << 30))?;
+            let mut out_off = self.pos.map(i64::try_from).transpose()?;
             let r = if self.regular {
                 nix::fcntl::copy_file_range(
                     src.as_fd(),
                     Some(&mut off),
                     self.file.as_fd(),
-                    None,
+                    out_off.as_mut(),
                     chunk,
                 )
             } else {
@@ -95,6 +120,9 @@ impl Sink {
                 Ok(n) => {
                     left -= n as u64;
                     self.written += n as u64;
+                    if let (Some(p), Some(o)) = (&mut self.pos, out_off) {
+                        *p = u64::try_from(o)?;
+                    }
                 }
                 Err(nix::errno::Errno::EINTR) => {}
                 Err(_) if left == len => {
@@ -232,54 +260,132 @@ fn distinct_layers(plan: &Plan) -> Vec<usize> {
         .collect()
 }
 
+/// Where the docker-archive's parts go: a sink, or a layout that only
+/// records offsets (to write layers in parallel, each at its place).
+trait Archive {
+    fn bytes(&mut self, b: &[u8]) -> Result<()>;
+    fn layer(&mut self, plan: &Plan, i: usize) -> Result<()>;
+}
+
+impl Archive for Sink {
+    fn bytes(&mut self, b: &[u8]) -> Result<()> {
+        Sink::bytes(self, b)
+    }
+    fn layer(&mut self, plan: &Plan, i: usize) -> Result<()> {
+        write_layer(self, plan, i)
+    }
+}
+
+/// The docker-archive's layout: its small parts with their offsets, and
+/// the offset of each layer's content.
+#[derive(Default)]
+struct Layout {
+    len: u64,
+    chunks: Vec<(u64, Vec<u8>)>,
+    layers: Vec<(u64, usize)>,
+}
+
+impl Archive for Layout {
+    fn bytes(&mut self, b: &[u8]) -> Result<()> {
+        match self.chunks.last_mut() {
+            Some((at, v)) if *at + v.len() as u64 == self.len => v.extend_from_slice(b),
+            _ => self.chunks.push((self.len, b.to_vec())),
+        }
+        self.len += b.len() as u64;
+        Ok(())
+    }
+    fn layer(&mut self, plan: &Plan, i: usize) -> Result<()> {
+        self.layers.push((self.len, i));
+        self.len += plan.layers[i].size;
+        Ok(())
+    }
+}
+
 /// Writes the docker-archive (an OCI layout inside a tar, with Docker's
-/// `manifest.json`) to `sink`.
-pub fn docker_archive(sink: &mut Sink, plan: &Plan, reference: &str) -> Result<()> {
-    let member = |sink: &mut Sink, name: &str, bytes: &[u8]| -> Result<()> {
-        sink.bytes(&file_header(name, 0o444, bytes.len() as u64))?;
-        sink.bytes(bytes)?;
-        sink.bytes(padding(bytes.len() as u64))
-    };
-    member(sink, "oci-layout", OCI_LAYOUT)?;
+/// `manifest.json`).
+fn docker_archive(out: &mut impl Archive, plan: &Plan, reference: &str) -> Result<()> {
+    let member =
+        |out: &mut dyn FnMut(&[u8]) -> Result<()>, name: &str, bytes: &[u8]| -> Result<()> {
+            out(&file_header(name, 0o444, bytes.len() as u64))?;
+            out(bytes)?;
+            out(padding(bytes.len() as u64))
+        };
+    member(&mut |b| out.bytes(b), "oci-layout", OCI_LAYOUT)?;
     for i in distinct_layers(plan) {
         let l = &plan.layers[i];
-        sink.bytes(&file_header(
+        out.bytes(&file_header(
             &format!("blobs/sha256/{}", l.digest),
             0o444,
             l.size,
         ))?;
-        write_layer(sink, plan, i)?;
-        sink.bytes(padding(l.size))?;
+        out.layer(plan, i)?;
+        out.bytes(padding(l.size))?;
     }
     let config_digest = sha256(plan.config.as_bytes());
     member(
-        sink,
+        &mut |b| out.bytes(b),
         &format!("blobs/sha256/{config_digest}"),
         plan.config.as_bytes(),
     )?;
     let manifest_digest = sha256(plan.manifest.as_bytes());
     member(
-        sink,
+        &mut |b| out.bytes(b),
         &format!("blobs/sha256/{manifest_digest}"),
         plan.manifest.as_bytes(),
     )?;
-    member(sink, "index.json", index_json(plan, reference).as_bytes())?;
+    member(
+        &mut |b| out.bytes(b),
+        "index.json",
+        index_json(plan, reference).as_bytes(),
+    )?;
     let docker_manifest = json!([{
         "Config": format!("blobs/sha256/{config_digest}"),
         "RepoTags": [reference],
         "Layers": plan.layers.iter().map(|l| format!("blobs/sha256/{}", l.digest)).collect::<Vec<_>>(),
     }]);
     member(
-        sink,
+        &mut |b| out.bytes(b),
         "manifest.json",
         docker_manifest.to_string().as_bytes(),
     )?;
-    sink.bytes(&ZEROS)?;
+    out.bytes(&ZEROS)?;
     Ok(())
 }
 
+/// Runs `work` on every item on every core, biggest first; the first
+/// error wins.
+fn on_every_core<T: Sync>(
+    mut items: Vec<T>,
+    weight: impl Fn(&T) -> u64,
+    work: impl Fn(&T) -> Result<()> + Sync,
+) -> Result<()> {
+    items.sort_by_key(|x| std::cmp::Reverse(weight(x)));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let errors: std::sync::Mutex<Vec<anyhow::Error>> = std::sync::Mutex::new(Vec::new());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(items.len()) {
+            s.spawn(|| loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(item) = items.get(k) else { break };
+                if let Err(e) = work(item) {
+                    if let Ok(mut v) = errors.lock() {
+                        v.push(e);
+                    }
+                    next.store(usize::MAX / 2, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    match errors.into_inner().ok().and_then(|mut v| v.pop()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 /// Writes the docker-archive to `out` through a temporary file beside it,
-/// so that a failure leaves nothing behind.
+/// so that a failure leaves nothing behind. Every part's offset is known
+/// from the plan, so layers are written in parallel, each at its place.
 pub fn docker_archive_file(plan: &Plan, reference: &str, out: &Path) -> Result<()> {
     let dir = out
         .parent()
@@ -288,9 +394,23 @@ pub fn docker_archive_file(plan: &Plan, reference: &str, out: &Path) -> Result<(
     let tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("{}: cannot create the output", out.display()))?;
     let (file, path) = tmp.into_parts();
-    let mut sink = Sink::new(file);
-    docker_archive(&mut sink, plan, reference)?;
-    let file = sink.finish()?;
+    let mut layout = Layout::default();
+    docker_archive(&mut layout, plan, reference)?;
+    file.set_len(layout.len).context("sizing the output")?;
+    for (at, bytes) in &layout.chunks {
+        std::os::unix::fs::FileExt::write_all_at(&file, bytes, *at)
+            .context("writing the output")?;
+    }
+    on_every_core(
+        layout.layers,
+        |(_, i)| plan.layers[*i].size,
+        |(at, i)| {
+            let mut sink = Sink::at(file.try_clone()?, *at);
+            write_layer(&mut sink, plan, *i)?;
+            sink.finish()?;
+            Ok(())
+        },
+    )?;
     drop(file);
     path.persist(out)
         .with_context(|| format!("{}: cannot write the output", out.display()))?;
@@ -314,33 +434,17 @@ pub fn oci_dir(plan: &Plan, reference: &str, out: &Path) -> Result<()> {
     let write_blob = |name: &str, bytes: &[u8]| std::fs::write(blobs.join(name), bytes);
     write_blob(&sha256(plan.config.as_bytes()), plan.config.as_bytes())?;
     write_blob(&sha256(plan.manifest.as_bytes()), plan.manifest.as_bytes())?;
-    let todo = distinct_layers(plan);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let errors: std::sync::Mutex<Vec<anyhow::Error>> = std::sync::Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    std::thread::scope(|s| {
-        for _ in 0..threads.min(todo.len()) {
-            s.spawn(|| loop {
-                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&i) = todo.get(k) else { break };
-                let r = (|| -> Result<()> {
-                    let f = File::create(blobs.join(&plan.layers[i].digest))?;
-                    let mut sink = Sink::new(f);
-                    write_layer(&mut sink, plan, i)?;
-                    sink.finish()?;
-                    Ok(())
-                })();
-                if let Err(e) = r {
-                    if let Ok(mut v) = errors.lock() {
-                        v.push(e);
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = errors.into_inner().ok().and_then(|mut v| v.pop()) {
-        return Err(e);
-    }
+    on_every_core(
+        distinct_layers(plan),
+        |i| plan.layers[*i].size,
+        |i| {
+            let f = File::create(blobs.join(&plan.layers[*i].digest))?;
+            let mut sink = Sink::new(f);
+            write_layer(&mut sink, plan, *i)?;
+            sink.finish()?;
+            Ok(())
+        },
+    )?;
     std::fs::write(tmp.path().join("index.json"), index_json(plan, reference))?;
     let kept = tmp.keep();
     std::fs::rename(&kept, out).with_context(|| {
