@@ -457,6 +457,22 @@ let
     ) (filter (g': g' != "" && !(knownGroup g')) (supplementary n));
 
   dynamicUsers = filter dynamicUser names;
+
+  # s6 services of the same name defined elsewhere (s6.services.<name>).
+  ownFiles = [
+    (toString ./systemd.nix)
+    (toString ./systemd-tmpfiles.nix)
+  ];
+  otherS6Names =
+    if hasS6 then
+      unique (
+        concatMap (d: attrNames d.value) (
+          filter (d: !(elem (toString d.file) ownFiles)) options.s6.services.definitionsWithLocations
+        )
+      )
+    else
+      [ ];
+  clashes = filter (n: elem n otherS6Names) names;
 in
 {
   # interface: the options are in systemd-options.nix; this adds the
@@ -488,7 +504,11 @@ in
         ++ map (m: {
           assertion = false;
           message = m;
-        }) (concatMap serviceErrors names);
+        }) (concatMap serviceErrors names)
+        ++ map (n: {
+          assertion = false;
+          message = "systemd.services.${n} and s6.services.${n}: both define the s6 service '${n}'; rename one of them.";
+        }) clashes;
 
       warnings =
         concatMap serviceWarnings names
@@ -513,7 +533,13 @@ in
           "systemd.packages: unit files of packages are not read by the systemd shim; declare the services in systemd.services.";
     }
     (optionalAttrs hasS6 {
-      s6.services = if hasCycle then { } else lib.genAttrs names s6Service;
+      # A name also defined as s6.services.<name> is left to that one
+      # (and is an error below): no merge of two different services.
+      s6.services =
+        if hasCycle then
+          { }
+        else
+          mapAttrs (n: v: lib.mkIf (!(elem n clashes)) v) (lib.genAttrs names s6Service);
     })
     # DynamicUser: a fixed system user named after the service (or User=).
     (optionalAttrs hasUsers {

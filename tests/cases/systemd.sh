@@ -517,3 +517,8 @@ t_L3_systemd_tmpfiles_owner_must_exist() {
   expect_build_error '{ image.name = "x"; systemd.tmpfiles.rules = [ "d /srv/x 0700 ghost ghosts -" "d /srv/y 0700 root 4242 -" ]; }' \
     "- systemd.tmpfiles.rules: 'd /srv/x 0700 ghost ghosts -': unknown user 'ghost': declare it in users.users."
 }
+
+t_L3_systemd_service_and_s6_service_of_one_name_is_an_error() {
+  expect_build_error '{ image.name = "x"; systemd.services.web.script = "true"; s6.services.web.execStart = "/bin/web"; s6.services.other.execStart = "/bin/o"; }' \
+    "- systemd.services.web and s6.services.web: both define the s6 service 'web'; rename one of them."
+}
