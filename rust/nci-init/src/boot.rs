@@ -11,7 +11,8 @@ use anyhow::{bail, Context, Result};
 use nci_core::init_spec::stop_signal;
 use std::ffi::CString;
 use std::fs;
-use std::os::fd::AsRawFd;
+use std::io::Read;
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -237,41 +238,60 @@ pub fn boot(init: &Path, given: Option<&Path>) -> Result<i32> {
         return stage3(&mut sys, &state, grace, false);
     }
 
+    // The hand-over to s6-svscan. As PID 1, a signal that arrives after
+    // s6-svscan's start unblocks signals and before it has set its
+    // handlers is dropped by the kernel (PID 1 gets no signal it has no
+    // handler for): handle what is pending now; the helper says when
+    // s6-svscan is ready (`-d 3`), which ends that window (about a
+    // millisecond).
+    if let Some(sig) = sys.pending_stop_signal()? {
+        records::request_stop(&state, &format!("received SIG{}", signal_name(sig)))?;
+        return stage3(&mut sys, &state, grace, false);
+    }
     println!(
         "[init stage 2] starting s6-svscan with {} long-run service(s)",
         spec.long_run.len()
     );
-    if !spec.long_run.is_empty() || !spec.oneshot_post.is_empty() {
-        Command::new(&spec.nci_init)
-            .arg("stage2")
-            .arg(&dir)
-            .arg(started.to_string())
-            .stdin(Stdio::null())
-            .fork_exec()
-            .spawn()
-            .context("cannot start the stage 2 helper")?;
-    }
+    let (ready_read, ready_write) = nix::unistd::pipe().context("pipe")?;
+    Command::new(&spec.nci_init)
+        .arg("stage2")
+        .arg(&dir)
+        .arg(started.to_string())
+        .stdin(Stdio::from(ready_read))
+        .fork_exec()
+        .spawn()
+        .context("cannot start the stage 2 helper")?;
     let svscan = Path::new(&spec.s6_bin).join("s6-svscan");
-    let err = exec_keeping_signals(&svscan, &dir);
+    let err = exec_svscan(&svscan, &dir, ready_write);
     println!("[init stage 2] cannot run {}: {err:#}", svscan.display());
     records::request_stop(&state, "s6-svscan could not start")?;
     let _ = records::record_failure(&state, "s6-svscan", crate::sys::Ended::Exited(111));
     stage3(&mut sys, &state, grace, false)
 }
 
-/// Execs s6-svscan with stdin on /dev/null. Unlike `Command::exec`, the
-/// signal mask stays as it is: a stop signal that arrives before
-/// s6-svscan has set its handlers stays pending and reaches them (as PID
-/// 1 it would otherwise be lost: PID 1 ignores signals it has no handler
-/// for). What s6 starts goes through `nci-init`, which resets the mask
-/// (and SIGPIPE) before it runs a service.
-fn exec_keeping_signals(svscan: &Path, dir: &Path) -> anyhow::Error {
+/// The descriptor on which s6-svscan says it is ready (`-d`).
+const SVSCAN_READY_FD: i32 = 3;
+
+/// Execs `s6-svscan -d3 STATE-DIR`, with stdin on /dev/null and `ready`
+/// as descriptor 3. Unlike `Command::exec`, the signal mask stays as it
+/// is (s6-svscan sets its own); what s6 starts goes through `nci-init`,
+/// which clears the mask before it runs a service.
+fn exec_svscan(svscan: &Path, dir: &Path, ready: OwnedFd) -> anyhow::Error {
     let attempt = || -> Result<()> {
         let null = fs::File::open("/dev/null").context("/dev/null")?;
         nix::unistd::dup2(null.as_raw_fd(), 0).context("dup2 /dev/null")?;
+        if ready.as_raw_fd() == SVSCAN_READY_FD {
+            // Already in place, and not close-on-exec: keep it open.
+            let _ = ready.into_raw_fd();
+        } else {
+            nix::unistd::dup2(ready.as_raw_fd(), SVSCAN_READY_FD)
+                .context("dup2 the readiness pipe")?;
+            drop(ready);
+        }
         let prog = CString::new(svscan.as_os_str().as_bytes()).context("s6-svscan path")?;
         let arg = CString::new(dir.as_os_str().as_bytes()).context("state directory path")?;
-        nix::unistd::execv(&prog, &[prog.clone(), arg]).context("exec")?;
+        let d = CString::new(format!("-d{SVSCAN_READY_FD}")).context("-d")?;
+        nix::unistd::execv(&prog, &[prog.clone(), d, arg]).context("exec")?;
         Ok(())
     };
     match attempt() {
@@ -288,6 +308,21 @@ pub fn stage2(dir: &Path, boot_started_ms: Option<u128>) -> Result<i32> {
     let state = State::new(dir);
     let spec = read_init_file(&state.ours(names::INIT_LINK))?;
     let t0 = Instant::now();
+    let since_start = || {
+        boot_started_ms
+            .map(|b| now_ms().saturating_sub(b))
+            .unwrap_or_else(|| t0.elapsed().as_millis())
+    };
+    // s6-svscan writes a newline on our stdin once its signal handlers
+    // are set (`-d`); EOF means it died first.
+    let mut byte = [0u8; 1];
+    match std::io::stdin().read(&mut byte) {
+        Ok(1) => println!(
+            "[init stage 2] s6-svscan is ready ({} ms after start)",
+            since_start()
+        ),
+        _ => return Ok(0),
+    }
     let all_up = || {
         spec.long_run
             .iter()
@@ -298,9 +333,7 @@ pub fn stage2(dir: &Path, boot_started_ms: Option<u128>) -> Result<i32> {
         return Ok(0);
     }
     if !spec.long_run.is_empty() {
-        let since = boot_started_ms
-            .map(|b| now_ms().saturating_sub(b))
-            .unwrap_or_else(|| t0.elapsed().as_millis());
+        let since = since_start();
         let ready: Vec<&str> = spec
             .long_run
             .iter()

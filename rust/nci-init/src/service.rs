@@ -73,29 +73,40 @@ pub fn resolve(user: &str, group: Option<&str>, passwd: &str, groups: &str) -> R
 /// or the user we already are, which is how a container started with
 /// `--user` runs its services).
 fn identity_for(spec: &ServiceRuntime, for_what: &str) -> Result<Option<Identity>> {
-    let euid = Uid::effective().as_raw();
-    if spec.user == "root" && spec.group.is_none() {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    choose_identity(spec, Uid::effective().as_raw(), || {
+        (read("/etc/passwd"), read("/etc/group"))
+    })
+    .with_context(|| format!("service '{}': cannot run {for_what}", spec.name))
+}
+
+/// [`identity_for`] given our uid and a reader of /etc/passwd and /etc/group.
+pub fn choose_identity(
+    spec: &ServiceRuntime,
+    euid: u32,
+    etc: impl FnOnce() -> (String, String),
+) -> Result<Option<Identity>> {
+    // `root` is the default: "do not switch". Not being root, we could
+    // not switch anyway; the service runs as we do.
+    if spec.user == "root" && (spec.group.is_none() || euid != 0) {
         return Ok(None);
     }
-    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    let id = resolve(
-        &spec.user,
-        spec.group.as_deref(),
-        &read("/etc/passwd"),
-        &read("/etc/group"),
-    )
-    .with_context(|| format!("service '{}': cannot run {for_what}", spec.name))?;
+    let (passwd, group) = etc();
+    let id = resolve(&spec.user, spec.group.as_deref(), &passwd, &group)?;
     if euid == 0 {
         return Ok(Some(id));
     }
-    if id.uid == euid {
+    if id.uid == euid && spec.group.is_none() {
         return Ok(None);
     }
     bail!(
-        "service '{}': cannot run {for_what} as user '{}' (uid {}): the init runs as uid {euid}, not root",
-        spec.name,
+        "user '{}' (uid {}){} needs root, and the init runs as uid {euid}",
         spec.user,
-        id.uid
+        id.uid,
+        spec.group
+            .as_deref()
+            .map(|g| format!(" with group '{g}'"))
+            .unwrap_or_default()
     )
 }
 
@@ -495,6 +506,32 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "group 'staff' is not in /etc/group"
+        );
+    }
+
+    #[test]
+    fn who_a_service_becomes() {
+        let etc = || (PASSWD.to_owned(), GROUP.to_owned());
+        let mut s = spec();
+        // root, the default: stay as we are, root or not.
+        assert_eq!(choose_identity(&s, 0, etc).unwrap(), None);
+        assert_eq!(choose_identity(&s, 1000, etc).unwrap(), None);
+        s.group = Some("wwwdata".into());
+        assert_eq!(choose_identity(&s, 1000, etc).unwrap(), None);
+        assert_eq!(choose_identity(&s, 0, etc).unwrap().unwrap().gid, 33);
+        // Another user: switch as root; as that user, nothing to do.
+        s.user = "web".into();
+        s.group = None;
+        assert_eq!(choose_identity(&s, 0, etc).unwrap().unwrap().uid, 1000);
+        assert_eq!(choose_identity(&s, 1000, etc).unwrap(), None);
+        assert_eq!(
+            choose_identity(&s, 2000, etc).unwrap_err().to_string(),
+            "user 'web' (uid 1000) needs root, and the init runs as uid 2000"
+        );
+        s.group = Some("logs".into());
+        assert_eq!(
+            choose_identity(&s, 1000, etc).unwrap_err().to_string(),
+            "user 'web' (uid 1000) with group 'logs' needs root, and the init runs as uid 1000"
         );
     }
 

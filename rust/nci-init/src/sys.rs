@@ -137,6 +137,19 @@ impl RealSys {
     }
 }
 
+impl RealSys {
+    /// A stop signal (TERM, INT, QUIT) that arrived and was not read yet.
+    pub fn pending_stop_signal(&mut self) -> io::Result<Option<i32>> {
+        while let Some(info) = self.fd.read_signal()? {
+            let sig = info.ssi_signo as i32;
+            if sig != Signal::SIGCHLD as i32 && sig != Signal::SIGHUP as i32 {
+                return Ok(Some(sig));
+            }
+        }
+        Ok(None)
+    }
+}
+
 impl Sys for RealSys {
     fn spawn(&mut self, argv: &[String]) -> io::Result<i32> {
         let (prog, args) = argv

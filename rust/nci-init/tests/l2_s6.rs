@@ -328,7 +328,7 @@ fn l2_dependent_oneshot() {
         }),
         Run::default(),
     );
-    let log = init.wait_line("[init stage 2]", 10);
+    let log = init.wait_line("[init stage 2] s6-svscan is ready", 10);
     let found = lines_with(&log, "MUSTNOTEXISTELSEWHERE");
     assert_eq!(
         found,
@@ -479,7 +479,7 @@ fn l2_oneshot_pre() {
         json!({"pre": {"type": "oneshot-pre", "script": "echo oneshot-pre"}}),
         Run::default(),
     );
-    let log = init.wait_line("[init stage 2]", 10);
+    let log = init.wait_line("[init stage 2] s6-svscan is ready", 10);
     assert!(log.lines().any(|l| l == "oneshot-pre"), "{log}");
     assert_eq!(init.stop(15).0, 0);
 }
@@ -656,17 +656,15 @@ fn l2_exit_code_follows_the_policy() {
 
 #[test]
 fn l2_readiness_gates_oneshot_post_and_after() {
+    let marks = tempfile::tempdir().unwrap();
     let mut init = start(
         json!({
             "db": {"script": "sleep 0.7; touch \"$MARK\"; echo db ready; echo >&3; exec sleep 100", "notificationFd": 3},
-            "web": {"script": "test -e \"$MARK\" && echo web saw db ready; exec sleep 100", "after": ["db"]},
+            "web": {"script": "test -e \"$MARK\" && echo web saw db ready; echo >&3; exec sleep 100", "after": ["db"], "notificationFd": 3},
             "check": {"type": "oneshot-post", "script": "test -e \"$MARK\" && echo post saw db ready"},
         }),
         Run {
-            env: vec![(
-                "MARK",
-                "/tmp/nci-l2-ready-mark".to_owned() + &std::process::id().to_string(),
-            )],
+            env: vec![("MARK", marks.path().join("db-ready").display().to_string())],
             exit_code_from: Some("check"),
             ..Run::default()
         },
@@ -680,7 +678,11 @@ fn l2_readiness_gates_oneshot_post_and_after() {
         log.contains("[init] service 'web' waits for 'db' to be ready"),
         "{log}"
     );
-    let _ = fs::remove_file(format!("/tmp/nci-l2-ready-mark{}", std::process::id()));
+    assert!(
+        position(&log, "web saw db ready")
+            < position(&log, "starting oneshot-post service 'check'"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -730,7 +732,7 @@ fn l2_service_as_nobody_runs_with_its_uid_and_groups() {
         },
     );
     let log = init.wait_for("both ids", 10, |l| {
-        l.contains("id: ") && l.contains("gid: ")
+        l.lines().any(|x| x.starts_with("id: ")) && l.lines().any(|x| x.starts_with("gid: "))
     });
     assert!(
         log.contains("id: uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup),2000(extra)"),
@@ -811,7 +813,9 @@ fn l2_services_start_with_no_blocked_or_ignored_signals() {
         }),
         Run::default(),
     );
-    let log = init.wait_line("oneshot-post services done", 10);
+    let log = init.wait_for("the three reports", 10, |l| {
+        lines_with(l, "SigIgn:").len() == 3
+    });
     assert_eq!(
         lines_with(&log, "SigBlk: 0000000000000000").len(),
         3,
@@ -857,5 +861,27 @@ fn l2_waiting_and_backing_off_services_stop_at_once() {
     assert!(took < Duration::from_millis(1000), "{took:?}\n{log}");
     assert!(!log.contains("should not start"), "{log}");
     assert!(!log.contains("all 3 long-run"), "{log}");
+    assert_eq!(code, 0, "{log}");
+}
+
+#[test]
+fn l2_a_stop_at_the_end_of_stage_1_is_not_lost() {
+    // TERM reaches PID 1 as the last oneshot ends: the init stops there
+    // rather than handing a pending signal to s6-svscan, which would drop
+    // it (PID 1 gets no signal it has no handler for).
+    let mut init = start(
+        json!({
+            "pre": {"type": "oneshot-pre", "script": "kill -TERM 1; echo sent"},
+            "svc": {"script": "echo should not start; exec sleep 100"},
+        }),
+        Run::default(),
+    );
+    let code = init.exit_code(10);
+    let log = init.log();
+    assert!(
+        log.contains("[init stage 3] stopping: received SIGTERM"),
+        "{log}"
+    );
+    assert!(!log.contains("should not start"), "{log}");
     assert_eq!(code, 0, "{log}");
 }
