@@ -872,6 +872,26 @@ impl Runner {
                 };
                 self.main_pid = Some(main);
             }
+            Type::Exec => {
+                // Started once `nci-systemd exec` has executed the command
+                // (the process's executable is no longer ours).
+                let me = std::env::current_exe().ok();
+                loop {
+                    if let Some(s) = self.exited.remove(&main) {
+                        self.log(&format!("exited before it was started ({})", s.describe()));
+                        return Ok(Outcome::Failed(s));
+                    }
+                    let exe = std::fs::read_link(format!("/proc/{main}/exe")).ok();
+                    if exe.is_some() && exe != me {
+                        break;
+                    }
+                    if start_deadline.is_some_and(|d| Instant::now() >= d) {
+                        self.stop(Some(main))?;
+                        return Ok(Outcome::Timeout);
+                    }
+                    let _ = self.next_event(Some(Instant::now() + Duration::from_millis(5)))?;
+                }
+            }
             _ => {}
         }
 

@@ -56,6 +56,11 @@ impl S6 {
             std::fs::set_permissions(svc.join("run"), std::fs::Permissions::from_mode(0o755))
                 .unwrap();
             std::fs::write(svc.join("notification-fd"), "3\n").unwrap();
+            // nci-systemd restarts by itself: s6 must not run it again
+            // once it gave up (125: a permanent failure for s6-supervise).
+            std::fs::write(svc.join("finish"), "#!/bin/sh\nexit 125\n").unwrap();
+            std::fs::set_permissions(svc.join("finish"), std::fs::Permissions::from_mode(0o755))
+                .unwrap();
         }
         let svscan = Command::new("unshare")
             .args(["--pid", "--fork", "--mount-proc", "s6-svscan"])
@@ -607,4 +612,31 @@ fn l2_standard_output_to_a_file_and_resource_limits() {
         s6.log("limits")
     );
     assert_eq!(read(&out), "512\n0\n");
+}
+
+#[test]
+fn l2_type_exec_fails_when_the_command_cannot_be_executed() {
+    let s6 = S6::start(&[
+        (
+            "good",
+            unit("good", "exec", r#""ExecStart":"/bin/sleep 60""#),
+        ),
+        (
+            "bad",
+            unit("bad", "exec", r#""ExecStart":"/nonexistent/daemon""#),
+        ),
+    ]);
+    assert!(s6.wait_ready("good", 3000), "{}", s6.log("good"));
+    assert!(
+        wait_for(3000, || s6
+            .log("bad")
+            .contains("exited before it was started (status 203)")),
+        "{}",
+        s6.log("bad")
+    );
+    assert!(
+        s6.log("bad")
+            .contains("/nonexistent/daemon: command not found")
+            || s6.log("bad").contains("executing /nonexistent/daemon")
+    );
 }
