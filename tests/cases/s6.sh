@@ -111,6 +111,15 @@ t_L4_s6_image_failing_service_stops_the_container() {
   grep -q '^stopContainer$' log || fail "the service did not run"
   grep -q 'sending all processes the TERM signal' log || fail "no TERM message"
   grep -q '\[init stage 3\] exiting with code 1' log || fail "no exit message"
+  # The same with a failing oneshot (how the original's README put it).
+  ref=$(load_image "$(build_image -E '{ image.name = "s6-oneshot"; s6.services.stopContainer = {
+    type = "oneshot-pre"; script = "echo stopContainer; exit 3"; }; s6.services.never.script = "echo never"; }')")
+  code=0
+  timeout 60 "${PODMAN_RUN[@]}" "$ref" >log 2>&1 || code=$?
+  cat log
+  assert_eq "$code" 3
+  grep -q 'sending all processes the TERM signal' log || fail "no TERM message"
+  ! grep -q '^never$' log || fail "a long-run started after the failure"
 }
 
 t_L4_s6_nginx_long_run_serves_a_page_and_podman_stop_is_prompt() {
