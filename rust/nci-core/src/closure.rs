@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PathInfo {
     pub path: String,
@@ -12,6 +12,9 @@ pub struct PathInfo {
     pub references: Vec<String>,
     #[serde(default)]
     pub nar_size: u64,
+    /// `sha256:<base32>`, as Nix records it in its database.
+    #[serde(default)]
+    pub nar_hash: String,
 }
 
 /// A store closure: every path with its references.
@@ -216,7 +219,7 @@ mod tests {
         Closure::from_infos(edges.iter().map(|(p, refs)| PathInfo {
             path: p.to_string(),
             references: refs.iter().map(|r| r.to_string()).collect(),
-            nar_size: 0,
+            ..PathInfo::default()
         }))
     }
 
@@ -274,7 +277,7 @@ mod tests {
         let c = Closure::from_infos(edges.iter().map(|(p, r)| PathInfo {
             path: p.clone(),
             references: r.clone(),
-            nar_size: 0,
+            ..PathInfo::default()
         }));
         let all = c.paths.keys().cloned().collect();
         let order = c.popularity_order(&all);

@@ -10,10 +10,10 @@ mod registration;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use cli::{Cli, Command};
+use nci_core::closure::{Closure, PathInfo};
 use nci_core::nix_build::{attrs_file, read_json};
-use registration::{Graph, PathInfo};
+use registration::registration;
 use serde::Deserialize;
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
@@ -27,12 +27,6 @@ struct BuilderAttrs {
     /// Closure of the image's store roots.
     #[serde(default)]
     store_graph: Vec<PathInfo>,
-    /// Closure of the generated trees: their references are in the image,
-    /// the trees themselves are copied, not stored.
-    #[serde(default)]
-    tree_graph: Vec<PathInfo>,
-    #[serde(default)]
-    trees: Vec<String>,
     outputs: Outputs,
 }
 
@@ -55,30 +49,20 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::NixBuilder => {
             let attrs: BuilderAttrs = read_json(&attrs_file())?;
-            let trees: BTreeSet<String> = attrs.trees.into_iter().collect();
-            let mut graph = Graph::default();
-            graph.extend(attrs.store_graph);
-            graph.extend(
-                attrs
-                    .tree_graph
-                    .into_iter()
-                    .filter(|p| !trees.contains(&p.path)),
-            );
-            load_db(&attrs.nix_store, &graph, &attrs.outputs.out)
+            let closure = Closure::from_infos(attrs.store_graph);
+            load_db(&attrs.nix_store, &closure, &attrs.outputs.out)
         }
         Command::Registration { graph } => {
             let infos: Vec<PathInfo> = read_json(&graph)?;
-            let mut g = Graph::default();
-            g.extend(infos);
-            print!("{}", g.registration()?);
+            print!("{}", registration(&Closure::from_infos(infos))?);
             Ok(())
         }
     }
 }
 
 /// Runs `nix-store --load-db` with the state directory inside `out`.
-fn load_db(nix_store: &Path, graph: &Graph, out: &Path) -> Result<()> {
-    let registration = graph.registration()?;
+fn load_db(nix_store: &Path, closure: &Closure, out: &Path) -> Result<()> {
+    let registration = registration(closure)?;
     let state = out.join("root/nix/var/nix");
     for dir in ["db", "gcroots", "profiles", "temproots", "userpool"] {
         std::fs::create_dir_all(state.join(dir))
