@@ -312,7 +312,7 @@ pub fn poll_until(timeout: Option<Duration>, mut ready: impl FnMut() -> bool) ->
             return false;
         }
         std::thread::sleep(step);
-        step = (step * 2).min(Duration::from_millis(20));
+        step = (step * 2).min(Duration::from_millis(5));
     }
 }
 
