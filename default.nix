@@ -14,6 +14,7 @@ let
     inherit lib;
     pkgsFor = _: pkgs;
     toolsFor = _: if tools != null then tools else built.tools;
+    nixosModules = import ./nix/nixos-modules.nix { nixpkgs = pkgs.path; };
     defaultSystem = pkgs.stdenv.hostPlatform.system;
   };
 in

@@ -22,6 +22,7 @@
           inherit lib defaultSystem;
           pkgsFor = system: nixpkgs.legacyPackages.${system};
           toolsFor = pkgs: (builtFor pkgs).tools;
+          nixosModules = import ./nix/nixos-modules.nix { nixpkgs = nixpkgs.outPath; };
         };
       dockerImagesFor =
         pkgs:
@@ -49,6 +50,13 @@
         import ./nix/checks.nix {
           inherit pkgs self;
           dockerImages = dockerImagesFor pkgs;
+        }
+        # NixOS' nginx module in an image, served in a NixOS VM (needs KVM).
+        // lib.optionalAttrs (pkgs.stdenv.hostPlatform.system == "x86_64-linux") {
+          nginx = import ./nix/checks-nginx.nix {
+            inherit pkgs;
+            image = (dockerImagesFor pkgs).nginx;
+          };
         }
       );
 

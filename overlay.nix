@@ -12,6 +12,7 @@ in
         lib = prev.lib;
         pkgsFor = _: final;
         toolsFor = _: built.tools;
+        nixosModules = import ./nix/nixos-modules.nix { nixpkgs = final.path; };
         defaultSystem = final.stdenv.hostPlatform.system;
       };
     }

@@ -12,6 +12,10 @@
   toolsFor,
   # The system images are built for unless `nixpkgs.system` is set.
   defaultSystem,
+  # NixOS service modules evaluated with ours (nix/nixos-modules.nix where
+  # nixpkgs is at hand; stand-ins offline), so `services.nginx.enable`
+  # works in an image.
+  nixosModules ? [ ],
 }:
 let
   inherit (lib) concatMapStrings filter;
@@ -22,6 +26,7 @@ let
   eval = lib.evalModules {
     modules =
       modules
+      ++ nixosModules
       ++ lib.toList module
       ++ [
         (

@@ -4,11 +4,14 @@
 let
   inherit (lib) concatMapStringsSep optionalString;
   visible = builtins.filter (o: o.visible && !o.internal) (lib.optionAttrSetToDocList options);
-  # Options of the module system itself and of the package set plumbing
-  # are not part of the image interface.
-  documented = builtins.filter (o: !(lib.hasPrefix "_module" o.name)) visible;
   root = toString ../.;
   relative = d: lib.removePrefix "${root}/" (toString d);
+  # Our interface: options declared in modules/ (not the module system's
+  # `_module`, nor those of NixOS service modules or test stand-ins
+  # evaluated along with ours).
+  documented = builtins.filter (
+    o: !(lib.hasPrefix "_module" o.name) && lib.any (d: lib.hasPrefix "modules/" (relative d)) o.declarations
+  ) visible;
   render =
     v:
     if v == null then

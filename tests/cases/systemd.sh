@@ -272,7 +272,7 @@ t_L3_nixos_compat_options_evaluate_and_warn_where_they_matter() {
 }
 
 t_L3_nginx_fixture_sets_what_the_nixos_module_sets() {
-  local m="[ $ROOT/images/nginx.nix $ROOT/tests/modules/nginx-fixture.nix ]"
+  local m="$ROOT/images/nginx.nix"
   local svc
   svc=$(sd_eval "$m" systemd.services.nginx.serviceConfig)
   assert_eq "$(jq -c '[.User, .Group, .Restart, .RestartSec, .RuntimeDirectory, .CacheDirectory, .LogsDirectory, .UMask, .AmbientCapabilities]' <<<"$svc")" \
@@ -290,7 +290,7 @@ t_L3_nginx_fixture_sets_what_the_nixos_module_sets() {
 
 t_L4_nginx_image_serves_plop_as_the_nginx_user_and_stops_cleanly() {
   local ref id out t0 took code
-  ref=$(load_image "$(build_image -E "[ $ROOT/images/nginx.nix $ROOT/tests/modules/nginx-fixture.nix ]")")
+  ref=$(load_image "$(build_image "$ROOT/images/nginx.nix")")
   # Not --rm: the exit code and the log are read after the stop.
   id=$(podman run -d --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 -p 127.0.0.1:18080:80 "$ref")
   trap "podman rm -f -t 0 $id >/dev/null 2>&1 || true" EXIT

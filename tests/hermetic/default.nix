@@ -107,6 +107,8 @@ in
     inherit lib;
     pkgsFor = _: pkgs;
     toolsFor = _: tools;
+    # Offline stand-ins for the NixOS modules of nix/nixos-modules.nix.
+    nixosModules = [ ../modules/nginx-fixture.nix ];
     defaultSystem = system;
   };
 }
