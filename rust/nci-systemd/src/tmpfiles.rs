@@ -76,9 +76,10 @@ pub fn parse_line(line: &str) -> Result<Option<Rule>, String> {
         return Ok(None);
     }
     let f = split(t);
-    let ty = &f[0];
-    let mut chars = ty.chars();
-    let kind = chars.next().ok_or("an empty type")?;
+    let mut chars = f.first().map(String::as_str).unwrap_or("").chars();
+    let kind = chars
+        .next()
+        .ok_or_else(|| format!("'{line}': an empty type"))?;
     if !SUPPORTED.contains(kind) {
         return Err(format!(
             "'{line}': type '{kind}' is not supported (supported: {SUPPORTED})"
@@ -398,6 +399,9 @@ mod tests {
             .contains("type 'p' is not supported"));
         assert!(parse_line("d run/rel").unwrap_err().contains("absolute"));
         assert!(parse_line("d /x 999").unwrap_err().contains("octal"));
+        // Quotes alone make no field: an error naming the rule, no panic.
+        assert_eq!(parse_line("''").unwrap_err(), "'''': an empty type");
+        assert_eq!(parse_line("\"\"").unwrap_err(), "'\"\"': an empty type");
     }
 
     #[test]
