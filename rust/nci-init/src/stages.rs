@@ -119,30 +119,29 @@ pub fn run_oneshots(
 pub fn shutdown(sys: &mut dyn Sys, grace: Duration) -> io::Result<()> {
     sys.say("[init stage 3] sending all processes the TERM signal");
     sys.signal_all(SIGTERM)?;
-    let deadline = sys.now() + grace;
-    loop {
-        match sys.wait(Some(deadline))? {
-            Event::NoChildren => {
-                sys.say("[init stage 3] all processes exited");
-                return Ok(());
-            }
-            Event::Timeout => break,
-            Event::Exited { .. } | Event::Signal(_) => continue,
-        }
+    if reap_all(sys, grace)? {
+        sys.say("[init stage 3] all processes exited");
+        return Ok(());
     }
     sys.say(&format!(
         "[init stage 3] grace time of {} ms is over: sending all processes the KILL signal",
         grace.as_millis()
     ));
     sys.signal_all(SIGKILL)?;
-    let deadline = sys.now() + Duration::from_secs(5);
+    if !reap_all(sys, Duration::from_secs(5))? {
+        sys.say("[init stage 3] some processes survived KILL (stuck in the kernel?)");
+    }
+    Ok(())
+}
+
+/// Reaps children until none is left (`true`) or `within` has passed
+/// (`false`); signals that arrive meanwhile change nothing.
+fn reap_all(sys: &mut dyn Sys, within: Duration) -> io::Result<bool> {
+    let deadline = sys.now() + within;
     loop {
         match sys.wait(Some(deadline))? {
-            Event::NoChildren => return Ok(()),
-            Event::Timeout => {
-                sys.say("[init stage 3] some processes survived KILL (stuck in the kernel?)");
-                return Ok(());
-            }
+            Event::NoChildren => return Ok(true),
+            Event::Timeout => return Ok(false),
             Event::Exited { .. } | Event::Signal(_) => continue,
         }
     }
@@ -343,6 +342,21 @@ mod tests {
         assert_eq!(sys.now, start, "no time passed: no sleep");
         assert!(!sys.log.iter().any(|l| l.contains("KILL")));
         assert_eq!(sys.log[1], "signal all 15");
+    }
+
+    #[test]
+    fn shutdown_gives_up_on_what_survives_kill() {
+        let mut sys = Fake::new(vec![Event::Timeout, Event::Signal(15), Event::Timeout]);
+        let start = sys.now;
+        shutdown(&mut sys, Duration::from_millis(200)).unwrap();
+        assert_eq!(
+            sys.now - start,
+            Duration::from_millis(200) + Duration::from_secs(5)
+        );
+        assert_eq!(
+            sys.log.last().unwrap(),
+            "say [init stage 3] some processes survived KILL (stuck in the kernel?)"
+        );
     }
 
     #[test]
