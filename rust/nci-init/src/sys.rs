@@ -135,10 +135,9 @@ impl RealSys {
             Err(e) => Err(e.into()),
         }
     }
-}
 
-impl RealSys {
-    /// A stop signal (TERM, INT, QUIT) that arrived and was not read yet.
+    /// A stop signal (TERM, INT, QUIT) that arrived and was not read yet;
+    /// the SIGCHLD and SIGHUP read on the way are dropped.
     pub fn pending_stop_signal(&mut self) -> io::Result<Option<i32>> {
         while let Some(info) = self.fd.read_signal()? {
             let sig = info.ssi_signo as i32;
@@ -169,11 +168,8 @@ impl Sys for RealSys {
             if let Some(ev) = self.reap()? {
                 return Ok(ev);
             }
-            while let Some(info) = self.fd.read_signal()? {
-                let sig = info.ssi_signo as i32;
-                if sig != Signal::SIGCHLD as i32 && sig != Signal::SIGHUP as i32 {
-                    return Ok(Event::Signal(sig));
-                }
+            if let Some(sig) = self.pending_stop_signal()? {
+                return Ok(Event::Signal(sig));
             }
             if let Some(ev) = self.reap()? {
                 return Ok(ev);
