@@ -329,14 +329,6 @@ let
 
   # --- checks (nci-init checks the same when it generates) ----------------
   opt = n: f: "s6.services.${lib.strings.escapeNixIdentifier n}${lib.optionalString (f != "") ".${f}"}";
-  article =
-    t:
-    {
-      "oneshot-pre" = "a oneshot-pre";
-      "long-run" = "a long-run";
-      "oneshot-post" = "a oneshot-post";
-    }
-    .${t};
   phaseProblem =
     me: dep:
     if me == "oneshot-pre" && dep != "oneshot-pre" then
@@ -398,7 +390,7 @@ let
           why = phaseProblem s.type cfg.services.${d}.type;
         in
         optional (why != null)
-          "${opt n "after"}: '${n}' is ${article s.type} and cannot run after '${d}', ${article cfg.services.${d}.type}: ${why}"
+          "${opt n "after"}: '${n}' is a ${s.type} and cannot run after '${d}', a ${cfg.services.${d}.type}: ${why}"
     ) s.after;
 
   # The first cycle of `after` edges (names in order, then the first one

@@ -468,9 +468,9 @@ impl InitSpec {
                             bad(
                                 opt("after"),
                                 format!(
-                                    "'{name}' is {} and cannot run after '{dep}', {}: {why}",
-                                    article(s.kind),
-                                    article(d.kind)
+                                    "'{name}' is a {} and cannot run after '{dep}', a {}: {why}",
+                                    s.kind.as_str(),
+                                    d.kind.as_str()
                                 ),
                             );
                         }
@@ -592,14 +592,6 @@ impl InitSpec {
             }
         }
         done
-    }
-}
-
-fn article(kind: ServiceType) -> &'static str {
-    match kind {
-        ServiceType::OneshotPre => "a oneshot-pre",
-        ServiceType::LongRun => "a long-run",
-        ServiceType::OneshotPost => "a oneshot-post",
     }
 }
 
