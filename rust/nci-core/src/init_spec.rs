@@ -559,26 +559,21 @@ impl InitSpec {
     /// The enabled services of one type, each after those of its `after`
     /// list of the same type, ties broken by name (Kahn's algorithm).
     fn ordered(&self, kind: ServiceType) -> Vec<String> {
-        let members: BTreeSet<&str> = self
+        // Not yet placed; a service is placeable once none of its `after`
+        // is left (names of other types or unknown ones never are).
+        let mut left: BTreeSet<&str> = self
             .enabled()
             .filter(|(_, s)| s.kind == kind)
             .map(|(n, _)| n.as_str())
             .collect();
-        let deps = |n: &str| -> BTreeSet<&str> {
-            self.services[n]
-                .after
-                .iter()
-                .map(String::as_str)
-                .filter(|d| members.contains(d))
-                .collect()
-        };
-        let mut done: Vec<String> = Vec::new();
-        let mut left = members.clone();
+        let mut done = Vec::with_capacity(left.len());
         while !left.is_empty() {
-            let next = left
-                .iter()
-                .copied()
-                .find(|n| deps(n).iter().all(|d| done.iter().any(|x| x == d)));
+            let next = left.iter().copied().find(|n| {
+                self.services[*n]
+                    .after
+                    .iter()
+                    .all(|d| !left.contains(d.as_str()))
+            });
             match next {
                 Some(n) => {
                     left.remove(n);
