@@ -140,12 +140,29 @@ pub fn environment(
     env
 }
 
-fn become_identity(id: &Identity) -> Result<()> {
-    let groups: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
-    setgroups(&groups).context("setgroups")?;
-    setgid(Gid::from_raw(id.gid)).context("setgid")?;
-    setuid(Uid::from_raw(id.uid)).context("setuid")?;
-    Ok(())
+/// Switches to `id`: supplementary groups, group, then user.
+fn become_identity(spec: &ServiceRuntime, id: &Identity) -> Result<()> {
+    let switch = || -> Result<()> {
+        let groups: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+        setgroups(&groups).context("setgroups")?;
+        setgid(Gid::from_raw(id.gid)).context("setgid")?;
+        setuid(Uid::from_raw(id.uid)).context("setuid")?;
+        Ok(())
+    };
+    switch().with_context(|| {
+        format!(
+            "service '{}': cannot become user '{}'",
+            spec.name, spec.user
+        )
+    })
+}
+
+/// `argv` (a program and its arguments) with exactly the environment `env`.
+fn command(argv: &[String], env: &BTreeMap<String, String>) -> Result<Command> {
+    let (program, args) = argv.split_first().context("the command is empty")?;
+    let mut cmd = Command::new(program);
+    cmd.args(args).env_clear().envs(env);
+    Ok(cmd)
 }
 
 fn inherited_env() -> Vec<(String, String)> {
@@ -174,12 +191,7 @@ pub fn exec_service(spec: &ServiceRuntime, json: &Path) -> Result<()> {
     }
     dup2(1, 2).context("dup2 stderr to stdout")?;
     if let Some(id) = &id {
-        become_identity(id).with_context(|| {
-            format!(
-                "service '{}': cannot become user '{}'",
-                spec.name, spec.user
-            )
-        })?;
+        become_identity(spec, id)?;
     }
     if let Some(dir) = &spec.working_directory {
         std::env::set_current_dir(dir)
@@ -187,24 +199,19 @@ pub fn exec_service(spec: &ServiceRuntime, json: &Path) -> Result<()> {
     }
     let env = environment(inherited_env(), spec, id.as_ref());
     if let Some(pre) = &spec.pre_start {
-        let status = Command::new(&pre[0])
-            .args(&pre[1..])
-            .fork_exec()
-            .env_clear()
-            .envs(&env)
-            .status()
+        let status = command(pre, &env)
+            .and_then(|mut c| Ok(c.fork_exec().status()?))
             .with_context(|| format!("service '{}': cannot run preStart", spec.name))?;
         if !status.success() {
             eprintln!("[init] service '{}': preStart failed ({status})", spec.name);
             std::process::exit(status.code().unwrap_or(1));
         }
     }
-    let err = Command::new(&spec.argv[0])
-        .args(&spec.argv[1..])
-        .env_clear()
-        .envs(&env)
-        .exec();
-    Err(err).with_context(|| format!("service '{}': cannot run {}", spec.name, spec.argv[0]))
+    exec(
+        &spec.argv,
+        &env,
+        format!("service '{}': cannot run", spec.name),
+    )
 }
 
 /// Execs the service's logger (stdin is the service's output).
@@ -215,15 +222,22 @@ pub fn exec_logger(spec: &ServiceRuntime) -> Result<()> {
     unblock_signals().context("signal mask")?;
     let id = identity_for(spec, "its logger")?;
     if let Some(id) = &id {
-        become_identity(id)?;
+        become_identity(spec, id)?;
     }
     let env = environment(inherited_env(), spec, id.as_ref());
-    let err = Command::new(&argv[0])
-        .args(&argv[1..])
-        .env_clear()
-        .envs(&env)
-        .exec();
-    Err(err).with_context(|| format!("service '{}': cannot run its logger {}", spec.name, argv[0]))
+    exec(
+        argv,
+        &env,
+        format!("service '{}': cannot run its logger", spec.name),
+    )
+}
+
+/// Execs `argv` with exactly the environment `env`; returns only on
+/// error, described by `what` and the program.
+fn exec(argv: &[String], env: &BTreeMap<String, String>, what: String) -> Result<()> {
+    let mut cmd = command(argv, env).context(what.clone())?;
+    let err = cmd.exec();
+    Err(err).with_context(|| format!("{what} {}", cmd.get_program().to_string_lossy()))
 }
 
 fn now_ms() -> u64 {
@@ -557,6 +571,23 @@ mod tests {
         assert_eq!(env["HOME"], "/srv");
         assert_eq!(env["USER"], "web");
         assert!(!env.contains_key("DROP"));
+    }
+
+    #[test]
+    fn commands_have_exactly_their_environment_and_none_is_empty() {
+        let env = BTreeMap::from([("A".to_owned(), "1".to_owned())]);
+        let cmd = command(&["/bin/echo".into(), "hi".into()], &env).unwrap();
+        assert_eq!(cmd.get_program(), "/bin/echo");
+        assert_eq!(cmd.get_args().collect::<Vec<_>>(), ["hi"]);
+        let envs: Vec<_> = cmd.get_envs().collect();
+        assert_eq!(
+            envs,
+            [(std::ffi::OsStr::new("A"), Some(std::ffi::OsStr::new("1")))]
+        );
+        assert_eq!(
+            command(&[], &env).unwrap_err().to_string(),
+            "the command is empty"
+        );
     }
 
     #[test]
