@@ -104,61 +104,26 @@ impl Entry {
     /// link target, size or owner does not fit ustar, then the ustar
     /// header.
     pub fn header_blocks(&self) -> Vec<u8> {
-        let name = self.archive_name();
-        let mut pax = Vec::new();
-        if !fits_ustar(&name) {
-            pax_record(&mut pax, "path", &name);
-        }
-        if let Some(link) = self.link_name() {
-            if link.len() > 100 || !link.is_ascii() {
-                pax_record(&mut pax, "linkpath", link);
-            }
-        }
-        // ustar's numeric fields: 11 octal digits of size, 7 of ids.
-        if self.content_size() > MAX_USTAR_SIZE {
-            pax_record(&mut pax, "size", &self.content_size().to_string());
-        }
-        if self.uid > MAX_USTAR_ID {
-            pax_record(&mut pax, "uid", &self.uid.to_string());
-        }
-        if self.gid > MAX_USTAR_ID {
-            pax_record(&mut pax, "gid", &self.gid.to_string());
-        }
         let mut out = Vec::with_capacity(1024);
-        if !pax.is_empty() {
-            let mut h = base_header(tar::EntryType::XHeader, 0o644, 0, 0, pax.len() as u64);
-            set_name_bytes(&mut h, b"././@PaxHeader");
-            h.set_cksum();
-            out.extend_from_slice(h.as_bytes());
-            out.extend_from_slice(&pax);
-            pad_to_block(&mut out);
-        }
         let kind = match self.kind {
-            Kind::Directory => tar::EntryType::Directory,
-            Kind::File { .. } | Kind::Bytes(_) => tar::EntryType::Regular,
-            Kind::Symlink { .. } => tar::EntryType::Symlink,
-            Kind::HardLink { .. } => tar::EntryType::Link,
+            Kind::Directory => Type::Directory,
+            Kind::File { .. } | Kind::Bytes(_) => Type::Regular,
+            Kind::Symlink { .. } => Type::Symlink,
+            Kind::HardLink { .. } => Type::Link,
         };
-        let mut h = base_header(
-            kind,
-            self.mode,
-            self.uid.min(MAX_USTAR_ID),
-            self.gid.min(MAX_USTAR_ID),
-            self.content_size().min(MAX_USTAR_SIZE),
+        let name = self.archive_name();
+        header_into(
+            &mut out,
+            &Header {
+                name: &name,
+                kind,
+                mode: self.mode,
+                uid: self.uid,
+                gid: self.gid,
+                size: self.content_size(),
+                link: self.link_name(),
+            },
         );
-        if fits_ustar(&name) {
-            set_ustar_name(&mut h, &name);
-        } else {
-            // Readers use the PAX path; the header keeps a truncated hint.
-            set_name_bytes(&mut h, &name.as_bytes()[..100]);
-        }
-        if let Some(link) = self.link_name() {
-            let bytes = link.as_bytes();
-            h.as_old_mut().linkname[..bytes.len().min(100)]
-                .copy_from_slice(&bytes[..bytes.len().min(100)]);
-        }
-        h.set_cksum();
-        out.extend_from_slice(h.as_bytes());
         out
     }
 
@@ -196,6 +161,97 @@ impl Entry {
         w.write_all(&ZEROS[..pad as usize]).map_err(io_err)?;
         Ok(())
     }
+}
+
+/// The type of a tar member, for [`header_into`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Type {
+    Directory,
+    Regular,
+    Symlink,
+    Link,
+}
+
+/// The fields of one member's header, borrowed (no allocation per entry).
+#[derive(Debug, Clone, Copy)]
+pub struct Header<'a> {
+    /// The archive name (directories end with `/`).
+    pub name: &'a str,
+    pub kind: Type,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    /// Content bytes (0 for anything but regular files).
+    pub size: u64,
+    /// Symlink or hard link target.
+    pub link: Option<&'a str>,
+}
+
+/// Appends the header blocks of a member to `out`: a PAX extended header
+/// when a name, link target, size or owner does not fit ustar, then the
+/// ustar header. [`Entry::header_blocks`] is this for an [`Entry`].
+pub fn header_into(out: &mut Vec<u8>, m: &Header<'_>) {
+    let name = m.name;
+    let ustar_name = fits_ustar(name);
+    let long_link = m
+        .link
+        .is_some_and(|link| link.len() > 100 || !link.is_ascii());
+    if !ustar_name
+        || long_link
+        || m.size > MAX_USTAR_SIZE
+        || m.uid > MAX_USTAR_ID
+        || m.gid > MAX_USTAR_ID
+    {
+        let mut pax = Vec::new();
+        if !ustar_name {
+            pax_record(&mut pax, "path", name);
+        }
+        if let Some(link) = m.link.filter(|_| long_link) {
+            pax_record(&mut pax, "linkpath", link);
+        }
+        // ustar's numeric fields: 11 octal digits of size, 7 of ids.
+        if m.size > MAX_USTAR_SIZE {
+            pax_record(&mut pax, "size", &m.size.to_string());
+        }
+        if m.uid > MAX_USTAR_ID {
+            pax_record(&mut pax, "uid", &m.uid.to_string());
+        }
+        if m.gid > MAX_USTAR_ID {
+            pax_record(&mut pax, "gid", &m.gid.to_string());
+        }
+        let mut h = base_header(tar::EntryType::XHeader, 0o644, 0, 0, pax.len() as u64);
+        set_name_bytes(&mut h, b"././@PaxHeader");
+        h.set_cksum();
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(&pax);
+        out.extend_from_slice(padding(pax.len() as u64));
+    }
+    let kind = match m.kind {
+        Type::Directory => tar::EntryType::Directory,
+        Type::Regular => tar::EntryType::Regular,
+        Type::Symlink => tar::EntryType::Symlink,
+        Type::Link => tar::EntryType::Link,
+    };
+    let mut h = base_header(
+        kind,
+        m.mode,
+        m.uid.min(MAX_USTAR_ID),
+        m.gid.min(MAX_USTAR_ID),
+        m.size.min(MAX_USTAR_SIZE),
+    );
+    if ustar_name {
+        set_ustar_name(&mut h, name);
+    } else {
+        // Readers use the PAX path; the header keeps a truncated hint.
+        set_name_bytes(&mut h, &name.as_bytes()[..100]);
+    }
+    if let Some(link) = m.link {
+        let bytes = link.as_bytes();
+        h.as_old_mut().linkname[..bytes.len().min(100)]
+            .copy_from_slice(&bytes[..bytes.len().min(100)]);
+    }
+    h.set_cksum();
+    out.extend_from_slice(h.as_bytes());
 }
 
 static ZEROS: [u8; 1024] = [0; 1024];
@@ -289,11 +345,6 @@ fn pax_record(out: &mut Vec<u8>, key: &str, value: &str) {
 /// `n` rounded up to whole 512-byte blocks.
 pub fn round_up(n: u64) -> u64 {
     n.div_ceil(BLOCK) * BLOCK
-}
-
-fn pad_to_block(v: &mut Vec<u8>) {
-    let len = round_up(v.len() as u64) as usize;
-    v.resize(len, 0);
 }
 
 #[cfg(test)]

@@ -5,12 +5,13 @@
 
 use crate::plan::{Plan, Source};
 use crate::store;
+use crate::tree::{TreeSink, Walker};
 use anyhow::{bail, Context, Result};
 use nci_core::hash::{hex, Digest, Sha256};
 use nci_core::tar::{file_header, padding, round_up, Entry, Kind};
 use serde_json::json;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::os::fd::AsFd;
 use std::path::Path;
 
@@ -89,7 +90,7 @@ impl Sink {
     }
 
     /// Copies `len` bytes of `src` from `offset`.
-    pub fn copy(&mut self, src: &mut File, offset: u64, len: u64, name: &Path) -> Result<()> {
+    pub fn copy(&mut self, src: &File, offset: u64, len: u64, name: &Path) -> Result<()> {
         if len < SMALL || !self.kernel_copy {
             return self.copy_by_reading(src, offset, len, name);
         }
@@ -137,15 +138,8 @@ impl Sink {
         Ok(())
     }
 
-    fn copy_by_reading(
-        &mut self,
-        src: &mut File,
-        offset: u64,
-        len: u64,
-        name: &Path,
-    ) -> Result<()> {
-        src.seek(SeekFrom::Start(offset))
-            .with_context(|| name.display().to_string())?;
+    fn copy_by_reading(&mut self, src: &File, offset: u64, len: u64, name: &Path) -> Result<()> {
+        let mut at = offset;
         let mut left = len;
         while left > 0 {
             if self.buf.len() == BUF {
@@ -154,9 +148,9 @@ impl Sink {
             let start = self.buf.len();
             let want = (BUF - start).min(usize::try_from(left.min(BUF as u64))?);
             self.buf.resize(start + want, 0);
-            let n = src
-                .read(&mut self.buf[start..])
+            let n = std::os::unix::fs::FileExt::read_at(src, &mut self.buf[start..], at)
                 .with_context(|| name.display().to_string())?;
+            at += n as u64;
             self.buf.truncate(start + n);
             if n == 0 {
                 bail!("{}: file shrank while read", name.display());
@@ -173,18 +167,31 @@ impl Sink {
     }
 }
 
+impl TreeSink for &mut Sink {
+    fn bytes(&mut self, b: &[u8]) -> Result<()> {
+        Sink::bytes(self, b)
+    }
+
+    fn content(&mut self, file: &File, size: u64, data: Option<&[u8]>, path: &str) -> Result<()> {
+        match data {
+            Some(d) => Sink::bytes(self, d),
+            None => self.copy(file, 0, size, Path::new(path)),
+        }
+    }
+}
+
 /// Writes the tar of `entries` (a whole layer) and checks its size.
 fn write_entries(sink: &mut Sink, entries: &[Entry], planned: u64, what: &str) -> Result<()> {
     let start = sink.written;
     for e in entries {
         sink.bytes(&e.header_blocks())?;
         if let Kind::File { source, size } = &e.kind {
-            let mut f = File::open(source).with_context(|| source.display().to_string())?;
+            let f = File::open(source).with_context(|| source.display().to_string())?;
             let actual = f.metadata()?.len();
             if actual != *size {
                 bail!("{}: changed since the image was planned", source.display());
             }
-            sink.copy(&mut f, 0, *size, source)?;
+            sink.copy(&f, 0, *size, source)?;
             sink.bytes(&ZEROS[..(round_up(*size) - size) as usize])?;
         }
     }
@@ -203,12 +210,25 @@ fn write_layer(sink: &mut Sink, plan: &Plan, i: usize) -> Result<()> {
     let layer = &plan.layers[i];
     match &layer.source {
         Source::Base { file, offset } => {
-            let mut f = File::open(file).with_context(|| format!("image.from: {file}"))?;
-            sink.copy(&mut f, *offset, layer.size, Path::new(file))
+            let f = File::open(file).with_context(|| format!("image.from: {file}"))?;
+            sink.copy(&f, *offset, layer.size, Path::new(file))
         }
         Source::Store { paths, links } => {
-            let entries = store::layer_entries(&plan.store_dir, paths, links)?;
-            write_entries(sink, &entries, layer.size, &layer.comment)
+            let start = sink.written;
+            for e in store::store_dirs() {
+                sink.bytes(&e.header_blocks())?;
+            }
+            let mut walker = Walker::applying(&mut *sink, links);
+            for p in paths {
+                walker.tree(p, &store::archive_prefix(&plan.store_dir, p)?)?;
+            }
+            let sink = walker.finish()?;
+            sink.bytes(&ZEROS)?;
+            let got = sink.written - start;
+            if got != layer.size {
+                bail!("{}: is {got} bytes, the plan says {}: a store path changed since the image was planned", layer.comment, layer.size);
+            }
+            Ok(())
         }
         Source::Entries { entries } => {
             let entries = entries

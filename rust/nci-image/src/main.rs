@@ -14,6 +14,7 @@ mod layers;
 mod plan;
 mod run;
 mod store;
+mod tree;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;

@@ -220,7 +220,7 @@ pub fn make(spec: &ImageSpec, closure: &Closure, inputs: &Inputs) -> Result<Plan
     jobs.push((planned.len(), Job::Entries(custom)));
     planned.push(None);
 
-    let done = hash_jobs(&store_dir, &inputs.path_layers, jobs)?;
+    let done = hash_jobs(&store_dir, closure, &inputs.path_layers, jobs)?;
     for (i, layer) in done {
         planned[i] = Some(layer);
     }
@@ -281,97 +281,87 @@ fn store_paths(spec: &ImageSpec, closure: &Closure) -> Result<BTreeSet<String>> 
     Ok(paths)
 }
 
-/// Hashes layers on every core, biggest first; returns (index, layer).
+/// Hashes layers on every core, biggest first (by the closure's NAR
+/// sizes); returns (index, layer).
 fn hash_jobs(
     store_dir: &str,
+    closure: &Closure,
     cached: &BTreeMap<String, PathLayer>,
     jobs: Vec<(usize, Job)>,
 ) -> Result<Vec<(usize, PlannedLayer)>> {
-    // Build the entry lists first (cheap: directory walks), then hash.
-    let mut prepared: Vec<(usize, Vec<Entry>, Source, String, u64)> = Vec::new();
-    for (i, job) in jobs {
+    let mut prepared: Vec<(usize, Job, u64)> = jobs
+        .into_iter()
+        .map(|(i, job)| {
+            let weight = match &job {
+                Job::Store(paths) => paths
+                    .iter()
+                    .map(|p| closure.paths.get(p).map_or(0, |info| info.nar_size))
+                    .sum(),
+                Job::Entries(entries) => entries.iter().map(Entry::content_size).sum(),
+            };
+            (i, job, weight)
+        })
+        .collect();
+    prepared.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+    let hash_one = |job: &Job| -> Result<PlannedLayer> {
         match job {
             Job::Store(paths) => {
-                let mut entries = store::store_dirs().to_vec();
-                let mut links = Vec::new();
-                for p in &paths {
-                    match cached.get(p) {
-                        Some(pl) => {
-                            let prefix = store::archive_prefix(store_dir, p)?;
-                            entries.extend(nci_core::fs_walk::walk(
-                                Path::new(p),
-                                &prefix,
-                                nci_core::fs_walk::Modes::AsOnDisk,
-                            )?);
-                            links.extend(pl.links.iter().cloned());
-                        }
-                        None => {
-                            let (e, l) = store::path_entries(store_dir, p)?;
-                            entries.extend(e);
-                            links.extend(l);
-                        }
-                    }
-                }
-                nci_core::fs_walk::apply_links(&mut entries, &links)?;
-                let weight = entries.iter().map(Entry::content_size).sum();
+                let (digest, size, links) = store::hash_store_layer(store_dir, paths, cached)?;
                 let comment = paths
                     .iter()
                     .map(|p| store::archive_prefix(store_dir, p).map(|n| format!("/{n}")))
                     .collect::<Result<Vec<_>>>()?
                     .join(" ");
-                prepared.push((i, entries, Source::Store { paths, links }, comment, weight));
+                Ok(PlannedLayer {
+                    digest,
+                    size,
+                    media_type: OCI_TAR.into(),
+                    comment,
+                    source: Source::Store {
+                        paths: paths.clone(),
+                        links,
+                    },
+                })
             }
             Job::Entries(entries) => {
                 let planned = entries
                     .iter()
                     .map(PlannedEntry::from_entry)
                     .collect::<Result<Vec<_>>>()?;
-                let weight = entries.iter().map(Entry::content_size).sum();
-                prepared.push((
-                    i,
-                    entries,
-                    Source::Entries { entries: planned },
-                    "customisation layer".into(),
-                    weight,
-                ));
+                let mut buf = vec![0u8; 1 << 20];
+                let (digest, size) = store::digest_entries(entries, &mut buf)?;
+                Ok(PlannedLayer {
+                    digest,
+                    size,
+                    media_type: OCI_TAR.into(),
+                    comment: "customisation layer".into(),
+                    source: Source::Entries { entries: planned },
+                })
             }
         }
-    }
-    prepared.sort_by(|a, b| b.4.cmp(&a.4).then(a.0.cmp(&b.0)));
+    };
     let results: Mutex<Vec<(usize, PlannedLayer)>> = Mutex::new(Vec::new());
     let next = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..threads.min(prepared.len()) {
-            s.spawn(|| {
-                let mut buf = vec![0u8; 1 << 20];
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((i, entries, source, comment, _)) = prepared.get(k) else {
-                        break;
-                    };
-                    match store::digest_entries(entries, &mut buf) {
-                        Ok((digest, size)) => {
-                            if let Ok(mut r) = results.lock() {
-                                r.push((
-                                    *i,
-                                    PlannedLayer {
-                                        digest,
-                                        size,
-                                        media_type: OCI_TAR.into(),
-                                        comment: comment.clone(),
-                                        source: source.clone(),
-                                    },
-                                ));
-                            }
+            s.spawn(|| loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some((i, job, _)) = prepared.get(k) else {
+                    break;
+                };
+                match hash_one(job) {
+                    Ok(layer) => {
+                        if let Ok(mut r) = results.lock() {
+                            r.push((*i, layer));
                         }
-                        Err(e) => {
-                            if let Ok(mut f) = first_error.lock() {
-                                f.get_or_insert(e);
-                            }
-                            next.store(usize::MAX / 2, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        if let Ok(mut f) = first_error.lock() {
+                            f.get_or_insert(e);
                         }
+                        next.store(usize::MAX / 2, Ordering::Relaxed);
                     }
                 }
             });

@@ -2,8 +2,9 @@
 //! facts about a single path's layer (digest, size, hard links) that a
 //! small derivation per store path computes once and Nix caches.
 
+use crate::tree::{HashSink, TreeSink, Walker};
 use anyhow::{bail, Context, Result};
-use nci_core::fs_walk::{apply_links, link_identical, walk, Modes};
+use nci_core::fs_walk::{link_identical, walk, Modes};
 use nci_core::hash::{hex, Digest, Sha256};
 use nci_core::tar::{round_up, Entry, Kind};
 use serde::{Deserialize, Serialize};
@@ -61,25 +62,6 @@ pub fn store_dirs() -> [Entry; 2] {
     ]
 }
 
-/// The entries of a layer holding `paths` in this order, with the hard
-/// links recorded in a plan (not re-derived: the plan is the contract).
-pub fn layer_entries(
-    store_dir: &str,
-    paths: &[String],
-    links: &[(String, String)],
-) -> Result<Vec<Entry>> {
-    let mut entries = store_dirs().to_vec();
-    for p in paths {
-        let prefix = archive_prefix(store_dir, p)?;
-        if std::fs::symlink_metadata(p).is_err() {
-            bail!("{p}: store path of the closure is missing on disk");
-        }
-        entries.extend(walk(Path::new(p), &prefix, Modes::AsOnDisk)?);
-    }
-    apply_links(&mut entries, links)?;
-    Ok(entries)
-}
-
 /// Hashes the tar of `entries` without writing it: (hex digest, size).
 pub fn digest_entries(entries: &[Entry], buf: &mut [u8]) -> Result<(String, u64)> {
     let mut h = Sha256::new();
@@ -114,13 +96,50 @@ pub fn digest_entries(entries: &[Entry], buf: &mut [u8]) -> Result<(String, u64)
 
 static ZEROS: [u8; 1024] = [0; 1024];
 
+/// Hashes the layer of store `paths` in one pass: `cached` gives the
+/// links of paths whose facts are known (applied), the others' links are
+/// decided. Returns (hex digest, size, links of every path in order).
+pub fn hash_store_layer(
+    store_dir: &str,
+    paths: &[String],
+    cached: &std::collections::BTreeMap<String, PathLayer>,
+) -> Result<(String, u64, Links)> {
+    let known: Links = paths
+        .iter()
+        .filter_map(|p| cached.get(p))
+        .flat_map(|pl| pl.links.iter().cloned())
+        .collect();
+    let mut sink = HashSink::default();
+    for e in store_dirs() {
+        sink.bytes(&e.header_blocks())?;
+    }
+    let mut deciding = Walker::deciding(sink);
+    let mut applying = Walker::applying(HashSink::default(), &known);
+    let mut links = Vec::new();
+    for p in paths {
+        let prefix = archive_prefix(store_dir, p)?;
+        // The walkers share one hash: hand the sink over as needed.
+        match cached.get(p) {
+            Some(pl) => {
+                std::mem::swap(&mut applying.sink, &mut deciding.sink);
+                applying.tree(p, &prefix)?;
+                std::mem::swap(&mut applying.sink, &mut deciding.sink);
+                links.extend(pl.links.iter().cloned());
+            }
+            None => links.extend(deciding.tree(p, &prefix)?),
+        }
+    }
+    applying.finish()?;
+    let mut sink = deciding.finish()?;
+    sink.bytes(&ZEROS)?;
+    let (digest, size) = sink.finish();
+    Ok((digest, size, links))
+}
+
 /// Computes the facts of the layer that holds only `path`.
 pub fn path_layer(store_dir: &str, path: &str) -> Result<PathLayer> {
-    let (walked, links) = path_entries(store_dir, path)?;
-    let mut entries = store_dirs().to_vec();
-    entries.extend(walked);
-    let mut buf = vec![0u8; 1 << 20];
-    let (digest, size) = digest_entries(&entries, &mut buf)?;
+    let (digest, size, links) =
+        hash_store_layer(store_dir, &[path.to_owned()], &Default::default())?;
     Ok(PathLayer {
         version: LAYER_FORMAT,
         path: path.to_owned(),

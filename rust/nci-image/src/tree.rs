@@ -1,0 +1,476 @@
+//! Store-path trees turned into tar members in one pass, walked with
+//! directory file descriptors: every lookup is one path component
+//! (`openat`, `fstatat`, `readlinkat` relative to the open directory),
+//! one `fstatat` per entry, and a file is opened once, when its content
+//! is needed. Headers are built into one reused buffer.
+//!
+//! The members are exactly those of `nci_core::fs_walk::walk` (sorted
+//! depth-first, modes as on disk) with hard links either decided by
+//! content as `nci_core::fs_walk::link_identical` decides them (the
+//! first earlier file with the same bytes and mode), or applied from a
+//! plan.
+
+use anyhow::{bail, Context, Result};
+use nci_core::hash::{Digest, Sha256};
+use nci_core::tar::{header_into, padding, Header, Type};
+use rustix::fs::{openat, readlinkat, statat, AtFlags, Dir, FileType, Mode, OFlags, Stat, CWD};
+use std::collections::{HashMap, HashSet};
+use std::ffi::CStr;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::BorrowedFd;
+
+/// Where the members go: a hasher, or an archive being written.
+pub trait TreeSink {
+    /// Header blocks or padding.
+    fn bytes(&mut self, b: &[u8]) -> Result<()>;
+    /// The content of a regular file of `size` bytes: `data` when it is
+    /// already in memory, else read from `file` (from offset 0).
+    /// `path` names the file in errors.
+    fn content(&mut self, file: &File, size: u64, data: Option<&[u8]>, path: &str) -> Result<()>;
+}
+
+/// Hard links: (link path, target path) in archive names.
+pub type Links = Vec<(String, String)>;
+
+/// Files up to this size are read once into memory when their content
+/// must be compared with another file's.
+const IN_MEMORY: u64 = 1 << 20;
+
+/// Files of one (size, mode): the candidates for linking.
+#[derive(Default)]
+struct Group {
+    /// The first file of the group, not read yet: (archive name, path,
+    /// inode).
+    pending: Option<(String, String, (u64, u64))>,
+    first_with: HashMap<[u8; 32], String>,
+    by_inode: HashMap<(u64, u64), [u8; 32]>,
+}
+
+enum Policy<'a> {
+    /// Decide by content; `made` collects the links.
+    Decide {
+        groups: HashMap<(u64, u32), Group>,
+        made: Links,
+    },
+    /// Apply a plan's links.
+    Apply {
+        links: HashMap<&'a str, &'a str>,
+        targets: HashSet<&'a str>,
+        /// Targets written as regular files so far.
+        seen: HashSet<String>,
+        applied: usize,
+    },
+}
+
+/// One pass over one or more trees into one sink.
+pub struct Walker<'a, S: TreeSink> {
+    pub sink: S,
+    policy: Policy<'a>,
+    /// Archive name of the current entry.
+    name: String,
+    /// Length of the archive prefix of the current root in `name`.
+    prefix_len: usize,
+    /// The current root on disk, for error messages.
+    root: String,
+    header: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+impl<'a, S: TreeSink> Walker<'a, S> {
+    /// A walker that turns identical files into hard links.
+    pub fn deciding(sink: S) -> Self {
+        Self::new(
+            sink,
+            Policy::Decide {
+                groups: HashMap::new(),
+                made: Vec::new(),
+            },
+        )
+    }
+
+    /// A walker that writes the hard links a plan recorded.
+    pub fn applying(sink: S, links: &'a [(String, String)]) -> Self {
+        Self::new(
+            sink,
+            Policy::Apply {
+                links: links
+                    .iter()
+                    .map(|(l, t)| (l.as_str(), t.as_str()))
+                    .collect(),
+                targets: links.iter().map(|(_, t)| t.as_str()).collect(),
+                seen: HashSet::new(),
+                applied: 0,
+            },
+        )
+    }
+
+    fn new(sink: S, policy: Policy<'a>) -> Self {
+        Walker {
+            sink,
+            policy,
+            name: String::new(),
+            prefix_len: 0,
+            root: String::new(),
+            header: Vec::with_capacity(2048),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Writes the members of the tree at `root` named `prefix/...`
+    /// (`root` itself is `prefix`). Returns the links decided for this
+    /// tree (sorted), or none when applying a plan.
+    pub fn tree(&mut self, root: &str, prefix: &str) -> Result<Links> {
+        if let Policy::Decide { groups, .. } = &mut self.policy {
+            // Links never cross trees (they are separate store paths).
+            groups.clear();
+        }
+        self.root.clear();
+        self.root.push_str(root);
+        self.name.clear();
+        self.name.push_str(prefix);
+        self.prefix_len = prefix.len();
+        let st = statat(CWD, root, AtFlags::SYMLINK_NOFOLLOW)
+            .with_context(|| format!("{root}: store path of the closure is missing on disk"))?;
+        self.entry(CWD, root, st)?;
+        match &mut self.policy {
+            Policy::Decide { made, .. } => {
+                let mut links = std::mem::take(made);
+                links.sort();
+                Ok(links)
+            }
+            Policy::Apply { .. } => Ok(Vec::new()),
+        }
+    }
+
+    /// After the last tree: every planned link must have been written.
+    pub fn finish(self) -> Result<S> {
+        if let Policy::Apply { links, applied, .. } = &self.policy {
+            if *applied != links.len() {
+                let mut missing: Vec<_> = links.iter().collect();
+                missing.sort();
+                let (l, t) = missing.first().map_or(("?", "?"), |(l, t)| (**l, **t));
+                bail!("/{l}: planned as a hard link to /{t}, but the tree changed since it was planned");
+            }
+        }
+        Ok(self.sink)
+    }
+
+    /// The path on disk of the current entry.
+    fn path(&self) -> String {
+        format!("{}{}", self.root, &self.name[self.prefix_len..])
+    }
+
+    fn emit_header(&mut self, kind: Type, mode: u32, size: u64, link: Option<&str>) -> Result<()> {
+        self.header.clear();
+        if kind == Type::Directory {
+            self.name.push('/');
+        }
+        header_into(
+            &mut self.header,
+            &Header {
+                name: &self.name,
+                kind,
+                mode,
+                uid: 0,
+                gid: 0,
+                size,
+                link,
+            },
+        );
+        if kind == Type::Directory {
+            self.name.pop();
+        }
+        self.sink.bytes(&self.header)
+    }
+
+    /// One entry `name` of the directory `dir`, then its children.
+    fn entry<P: rustix::path::Arg + Copy>(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: P,
+        st: Stat,
+    ) -> Result<()> {
+        let mode = st.st_mode & 0o7777;
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::Directory => {
+                self.emit_header(Type::Directory, mode, 0, None)?;
+                let fd = openat(
+                    dir,
+                    name,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .with_context(|| self.path())?;
+                self.children(Dir::new(fd).with_context(|| self.path())?)
+            }
+            FileType::Symlink => {
+                let target = readlinkat(dir, name, Vec::new()).with_context(|| self.path())?;
+                let target = target
+                    .to_str()
+                    .with_context(|| format!("{}: symlink target is not UTF-8", self.path()))?;
+                self.emit_header(Type::Symlink, 0o777, 0, Some(target))
+            }
+            FileType::RegularFile => self.file(dir, name, mode, &st),
+            _ => bail!(
+                "{}: only directories, files and symlinks can go into an image",
+                self.path()
+            ),
+        }
+    }
+
+    fn children(&mut self, mut d: Dir) -> Result<()> {
+        // Names in one buffer, NUL-terminated, sorted by bytes.
+        let mut names: Vec<u8> = Vec::new();
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        while let Some(e) = d.read() {
+            let e = e.with_context(|| self.path())?;
+            let n = e.file_name().to_bytes_with_nul();
+            if n == b".\0" || n == b"..\0" {
+                continue;
+            }
+            spans.push((names.len(), names.len() + n.len()));
+            names.extend_from_slice(n);
+        }
+        spans.sort_unstable_by(|a, b| names[a.0..a.1].cmp(&names[b.0..b.1]));
+        let fd = d.fd().with_context(|| self.path())?;
+        for (s, e) in spans {
+            let cname = CStr::from_bytes_with_nul(&names[s..e])
+                .with_context(|| format!("{}: bad file name", self.path()))?;
+            let Ok(utf8) = cname.to_str() else {
+                bail!(
+                    "{}/{}: file name is not UTF-8",
+                    self.path(),
+                    cname.to_string_lossy()
+                );
+            };
+            let len = self.name.len();
+            self.name.push('/');
+            self.name.push_str(utf8);
+            let st = statat(fd, cname, AtFlags::SYMLINK_NOFOLLOW).with_context(|| self.path())?;
+            self.entry(fd, cname, st)?;
+            self.name.truncate(len);
+        }
+        Ok(())
+    }
+
+    fn file<P: rustix::path::Arg + Copy>(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: P,
+        mode: u32,
+        st: &Stat,
+    ) -> Result<()> {
+        let size = st.st_size as u64;
+        let open = |w: &Self| -> Result<File> {
+            let fd = openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                .with_context(|| w.path())?;
+            Ok(File::from(fd))
+        };
+        // Decide or apply the link.
+        let mut data_len = None;
+        let mut opened = None;
+        let link: Option<String> = match &mut self.policy {
+            Policy::Apply {
+                links,
+                targets,
+                seen,
+                applied,
+            } => match links.get(self.name.as_str()) {
+                Some(&target) => {
+                    if !seen.contains(target) {
+                        bail!("/{}: planned as a hard link to /{target}, but the tree changed since it was planned", self.name);
+                    }
+                    *applied += 1;
+                    Some(target.to_owned())
+                }
+                None => {
+                    if targets.contains(self.name.as_str()) {
+                        seen.insert(self.name.clone());
+                    }
+                    None
+                }
+            },
+            Policy::Decide { groups, made } if size > 0 => {
+                let key = (size, mode);
+                match groups.get_mut(&key) {
+                    None => {
+                        let g = Group {
+                            pending: Some((
+                                self.name.clone(),
+                                format!("{}{}", self.root, &self.name[self.prefix_len..]),
+                                (st.st_dev, st.st_ino),
+                            )),
+                            ..Group::default()
+                        };
+                        groups.insert(key, g);
+                        None
+                    }
+                    Some(g) => {
+                        if let Some((first, path, inode)) = g.pending.take() {
+                            let d = digest_file(&path, size, &mut self.buf)?;
+                            g.by_inode.insert(inode, d);
+                            g.first_with.entry(d).or_insert(first);
+                        }
+                        let inode = (st.st_dev, st.st_ino);
+                        let digest = match g.by_inode.get(&inode) {
+                            Some(d) => *d,
+                            None => {
+                                let path =
+                                    format!("{}{}", self.root, &self.name[self.prefix_len..]);
+                                let fd = openat(
+                                    dir,
+                                    name,
+                                    OFlags::RDONLY | OFlags::CLOEXEC,
+                                    Mode::empty(),
+                                )
+                                .with_context(|| path.clone())?;
+                                let mut f = File::from(fd);
+                                let d = if size <= IN_MEMORY {
+                                    read_exact_size(&mut f, size, &mut self.buf, &path)?;
+                                    data_len = Some(size as usize);
+                                    Sha256::digest(&self.buf[..size as usize]).into()
+                                } else {
+                                    digest_reader(&mut f, size, &mut self.buf, &path)?
+                                };
+                                opened = Some(f);
+                                g.by_inode.insert(inode, d);
+                                d
+                            }
+                        };
+                        match g.first_with.get(&digest) {
+                            Some(target) => {
+                                made.push((self.name.clone(), target.clone()));
+                                Some(target.clone())
+                            }
+                            None => {
+                                g.first_with.insert(digest, self.name.clone());
+                                None
+                            }
+                        }
+                    }
+                }
+            }
+            Policy::Decide { .. } => None,
+        };
+        if let Some(target) = link {
+            return self.emit_header(Type::Link, mode, 0, Some(&target));
+        }
+        self.emit_header(Type::Regular, mode, size, None)?;
+        if size == 0 {
+            return Ok(());
+        }
+        let file = match opened {
+            Some(f) => f,
+            None => open(self)?,
+        };
+        let path = self.path();
+        match data_len {
+            Some(n) => self
+                .sink
+                .content(&file, size, Some(&self.buf[..n]), &path)?,
+            None => self.sink.content(&file, size, None, &path)?,
+        }
+        self.sink.bytes(padding(size))
+    }
+}
+
+/// Reads exactly `size` bytes of `f` into `buf`.
+fn read_exact_size(f: &mut File, size: u64, buf: &mut Vec<u8>, path: &str) -> Result<()> {
+    let size = usize::try_from(size)?;
+    if buf.len() < size {
+        buf.resize(size, 0);
+    }
+    let mut got = 0;
+    while got < size {
+        let n = f
+            .read(&mut buf[got..size])
+            .with_context(|| path.to_owned())?;
+        if n == 0 {
+            bail!("{path}: file shrank while read");
+        }
+        got += n;
+    }
+    Ok(())
+}
+
+/// SHA-256 of the first `size` bytes of `f`.
+fn digest_reader(f: &mut File, size: u64, buf: &mut Vec<u8>, path: &str) -> Result<[u8; 32]> {
+    if buf.len() < IN_MEMORY as usize {
+        buf.resize(IN_MEMORY as usize, 0);
+    }
+    let mut h = Sha256::new();
+    let mut left = size;
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = f.read(&mut buf[..want]).with_context(|| path.to_owned())?;
+        if n == 0 {
+            bail!("{path}: file shrank while read");
+        }
+        h.update(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(h.finalize().into())
+}
+
+/// SHA-256 of the file at `path`, of `size` bytes.
+fn digest_file(path: &str, size: u64, buf: &mut Vec<u8>) -> Result<[u8; 32]> {
+    let mut f = File::open(path).with_context(|| path.to_owned())?;
+    digest_reader(&mut f, size, buf, path)
+}
+
+/// A sink that hashes and counts (the layer's digest and size).
+pub struct HashSink {
+    hasher: Sha256,
+    pub size: u64,
+    buf: Vec<u8>,
+}
+
+impl Default for HashSink {
+    fn default() -> Self {
+        HashSink {
+            hasher: Sha256::new(),
+            size: 0,
+            buf: vec![0; 256 * 1024],
+        }
+    }
+}
+
+impl HashSink {
+    /// (hex digest, size).
+    pub fn finish(self) -> (String, u64) {
+        (nci_core::hash::hex(&self.hasher.finalize()), self.size)
+    }
+}
+
+impl TreeSink for HashSink {
+    fn bytes(&mut self, b: &[u8]) -> Result<()> {
+        self.hasher.update(b);
+        self.size += b.len() as u64;
+        Ok(())
+    }
+
+    fn content(&mut self, file: &File, size: u64, data: Option<&[u8]>, path: &str) -> Result<()> {
+        if let Some(d) = data {
+            return self.bytes(d);
+        }
+        let mut f = file;
+        let mut left = size;
+        while left > 0 {
+            let want = self
+                .buf
+                .len()
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = f
+                .read(&mut self.buf[..want])
+                .with_context(|| path.to_owned())?;
+            if n == 0 {
+                bail!("{path}: file shrank while read");
+            }
+            self.hasher.update(&self.buf[..n]);
+            left -= n as u64;
+        }
+        self.size += size;
+        Ok(())
+    }
+}
