@@ -81,6 +81,16 @@ t_L3_users_adding_a_user_keeps_the_others_ids() {
   assert_eq "$(users_tree '{ image.name = "y"; users.users.alice.isNormalUser = true; users.users.svc = { isSystemUser = true; group = "svc"; }; users.groups.svc = { }; }')" "$one"
 }
 
+t_L3_users_home_written_with_a_trailing_slash_is_created_and_owned() {
+  local module='{ image.name = "x"; users.users.svc = { isSystemUser = true; group = "nogroup"; home = "/var/lib/svc/"; createHome = true; homeMode = "750"; }; }'
+  local tree
+  tree=$(users_tree "$module")
+  assert_eq "$(grep '^svc:' "$tree/root/etc/passwd" | cut -d: -f6)" /var/lib/svc/
+  assert_eq "$(jq -c '[.entries[] | select(.path | startswith("/var/lib/svc")) | [.path, .mode]]' "$tree/manifest.json")" '[["/var/lib/svc","0750"]]'
+  # The image writer finds the manifest's path in the tree.
+  build_image -E "$module" >/dev/null
+}
+
 t_L3_users_duplicate_uids_are_an_error_naming_both_users() {
   expect_build_error '{ image.name = "x"; users.users.a = { isNormalUser = true; uid = 1000; }; users.users.b = { isNormalUser = true; uid = 1000; }; }' \
     'users\.users\.b\.uid: users\.users\.a\.uid has the same uid 1000: ids must be unique unless users\.enforceIdUniqueness = false'

@@ -93,6 +93,14 @@ impl EtcEntry {
     }
 }
 
+/// The components of a path, without the empty and `.` ones: `a//./b/`
+/// is `a`, `b`, as the image writer names the path.
+pub fn path_components(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect()
+}
+
 /// Normalises a target (drops empty and `.` components) or says why it
 /// is not one.
 pub fn normalise_target(target: &str) -> Result<String, String> {
@@ -101,10 +109,7 @@ pub fn normalise_target(target: &str) -> Result<String, String> {
             "{target:?} is absolute; targets are relative to /etc"
         ));
     }
-    let parts: Vec<&str> = target
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
+    let parts = path_components(target);
     if parts.contains(&"..") {
         return Err(format!("{target:?} contains '..', which could escape /etc"));
     }

@@ -5,6 +5,7 @@
 //! the same ids, and adding an account does not renumber the others.
 
 use crate::error::Error;
+use crate::etc_spec::path_components;
 use crate::problems::{option_path, Problems};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -314,7 +315,8 @@ pub fn resolve(spec: &UsersSpec) -> Result<Accounts, Problems> {
     // Users: names, fields, ids, groups.
     let mut user_by_name: BTreeMap<&str, &str> = BTreeMap::new();
     let mut uids_seen: BTreeMap<i64, &str> = BTreeMap::new();
-    let mut homes: BTreeMap<&str, &str> = BTreeMap::new();
+    // Created homes by their path as the image names it (`/a/b/` is `/a/b`).
+    let mut homes: BTreeMap<String, &str> = BTreeMap::new();
     for (attr, u) in &spec.users {
         if !valid_name(&u.name) {
             bad(
@@ -407,11 +409,7 @@ pub fn resolve(spec: &UsersSpec) -> Result<Accounts, Problems> {
                 format!("{:?} is not an absolute path", u.home),
             );
         } else if u.create_home {
-            let parts: Vec<&str> = u
-                .home
-                .split('/')
-                .filter(|p| !p.is_empty() && *p != ".")
-                .collect();
+            let parts = path_components(&u.home);
             if parts.is_empty() || parts.contains(&"..") {
                 bad(
                     uopt(attr, "home"),
@@ -420,7 +418,7 @@ pub fn resolve(spec: &UsersSpec) -> Result<Accounts, Problems> {
                         u.home
                     ),
                 );
-            } else if let Some(first) = homes.insert(&u.home, attr) {
+            } else if let Some(first) = homes.insert(parts.join("/"), attr) {
                 bad(
                     uopt(attr, "home"),
                     format!(
@@ -923,6 +921,21 @@ mod tests {
         assert_eq!(
             errors(&spec),
             "users.users.bob.home: users.users.alice.home is the same directory \"/home/shared\" and both users have createHome set"
+        );
+    }
+
+    #[test]
+    fn one_home_written_two_ways_is_still_one_home() {
+        let mut spec = base();
+        for (n, home) in [("alice", "/home/shared"), ("bob", "/home//./shared/")] {
+            let mut u = user(n, true);
+            u.create_home = true;
+            u.home = home.into();
+            spec.users.insert(n.into(), u);
+        }
+        assert_eq!(
+            errors(&spec),
+            "users.users.bob.home: users.users.alice.home is the same directory \"/home//./shared/\" and both users have createHome set"
         );
     }
 

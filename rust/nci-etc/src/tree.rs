@@ -4,6 +4,7 @@
 //! Nix build, Nix removes a failed output itself).
 
 use anyhow::{Context, Result};
+use nci_core::etc_spec::path_components;
 use nci_core::tree_manifest::{Ownership, TreeManifest, VERSION};
 use std::collections::BTreeMap;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -39,12 +40,15 @@ impl Tree {
         Ok(())
     }
 
-    /// Records the owner and mode the image writer gives `path`.
+    /// Records the owner and mode the image writer gives `path`. The
+    /// manifest names it as the image writer does (`/home/alice/` is
+    /// `/home/alice`), or the writer would not find it in the tree.
     pub fn own(&mut self, path: &str, mode: u32, uid: u32, gid: u32) {
+        let path = format!("/{}", path_components(path).join("/"));
         self.owners.insert(
-            path.to_owned(),
+            path.clone(),
             Ownership {
-                path: path.to_owned(),
+                path,
                 mode: format!("{mode:04o}"),
                 uid,
                 gid,
@@ -116,4 +120,26 @@ pub fn write_at(
     tree.finish()?;
     std::fs::rename(&dir, out)
         .with_context(|| format!("{}: cannot move the tree into place", out.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_paths_are_named_as_the_image_writer_names_them() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("t");
+        write_at(&out, false, |tree| {
+            tree.dir("/var/lib//svc/")?;
+            tree.own("/var/lib//./svc/", 0o750, 5, 6);
+            Ok(())
+        })
+        .unwrap();
+        let manifest: TreeManifest =
+            serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(manifest.entries.len(), 1);
+        assert_eq!(manifest.entries[0].path, "/var/lib/svc");
+        assert!(out.join("root/var/lib/svc").is_dir());
+    }
 }
