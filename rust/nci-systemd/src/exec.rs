@@ -4,9 +4,9 @@
 //! directory, bounding set, groups, user, ambient capabilities,
 //! no-new-privileges) and then executes the command, keeping the pid.
 
-use crate::spec::Output;
+use crate::spec::{self, Output};
 use anyhow::{anyhow, Context, Result};
-use nix::sys::resource::{setrlimit, Resource};
+use nix::sys::resource::setrlimit;
 use nix::unistd::{dup2, setgid, setgroups, setsid, setuid, Gid, Uid};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -77,28 +77,6 @@ pub struct Request {
     pub stderr: Stream,
 }
 
-fn resource(setting: &str) -> Option<Resource> {
-    Some(match setting {
-        "LimitCPU" => Resource::RLIMIT_CPU,
-        "LimitFSIZE" => Resource::RLIMIT_FSIZE,
-        "LimitDATA" => Resource::RLIMIT_DATA,
-        "LimitSTACK" => Resource::RLIMIT_STACK,
-        "LimitCORE" => Resource::RLIMIT_CORE,
-        "LimitRSS" => Resource::RLIMIT_RSS,
-        "LimitNOFILE" => Resource::RLIMIT_NOFILE,
-        "LimitAS" => Resource::RLIMIT_AS,
-        "LimitNPROC" => Resource::RLIMIT_NPROC,
-        "LimitMEMLOCK" => Resource::RLIMIT_MEMLOCK,
-        "LimitLOCKS" => Resource::RLIMIT_LOCKS,
-        "LimitSIGPENDING" => Resource::RLIMIT_SIGPENDING,
-        "LimitMSGQUEUE" => Resource::RLIMIT_MSGQUEUE,
-        "LimitNICE" => Resource::RLIMIT_NICE,
-        "LimitRTPRIO" => Resource::RLIMIT_RTPRIO,
-        "LimitRTTIME" => Resource::RLIMIT_RTTIME,
-        _ => return None,
-    })
-}
-
 /// Finds the executable: a path, or a name on the request's PATH.
 pub fn resolve(exe: &str, env: &[(String, String)]) -> Option<String> {
     if exe.contains('/') {
@@ -167,7 +145,7 @@ fn prepare(r: &Request) -> Result<std::process::Command, (i32, String)> {
     let _ = setsid();
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(r.umask));
     for (setting, soft, hard) in &r.limits {
-        let res = resource(setting)
+        let res = spec::resource(setting)
             .ok_or_else(|| (EXIT_LIMITS, format!("{u}: {setting}: unknown limit")))?;
         let inf = nix::sys::resource::RLIM_INFINITY;
         setrlimit(res, soft.unwrap_or(inf), hard.unwrap_or(inf))

@@ -173,7 +173,7 @@ pub struct Condition {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limit {
-    pub resource: Resource,
+    /// `LimitNOFILE`, ...: a name [`resource`] knows.
     pub setting: String,
     pub soft: Option<u64>,
     pub hard: Option<u64>,
@@ -363,8 +363,9 @@ fn parse_caps(values: &[String]) -> Result<(Vec<caps::Capability>, bool), String
     Ok((list, invert))
 }
 
-fn parse_limit(setting: &str, v: &str) -> Result<Limit, String> {
-    let resource = match setting {
+/// The resource of a `Limit*=` setting.
+pub fn resource(setting: &str) -> Option<Resource> {
+    Some(match setting {
         "LimitCPU" => Resource::RLIMIT_CPU,
         "LimitFSIZE" => Resource::RLIMIT_FSIZE,
         "LimitDATA" => Resource::RLIMIT_DATA,
@@ -381,8 +382,14 @@ fn parse_limit(setting: &str, v: &str) -> Result<Limit, String> {
         "LimitNICE" => Resource::RLIMIT_NICE,
         "LimitRTPRIO" => Resource::RLIMIT_RTPRIO,
         "LimitRTTIME" => Resource::RLIMIT_RTTIME,
-        _ => return Err("not a resource limit".into()),
-    };
+        _ => return None,
+    })
+}
+
+fn parse_limit(setting: &str, v: &str) -> Result<Limit, String> {
+    if resource(setting).is_none() {
+        return Err("not a resource limit".into());
+    }
     let one = |s: &str| -> Result<Option<u64>, String> {
         let s = s.trim();
         if s == "infinity" {
@@ -406,7 +413,6 @@ fn parse_limit(setting: &str, v: &str) -> Result<Limit, String> {
         }
     };
     Ok(Limit {
-        resource,
         setting: setting.into(),
         soft,
         hard,
