@@ -75,26 +75,24 @@ fn write_all(spec: &InitSpec, plan: &Plan, out: &Outputs) -> Result<()> {
         let data = dir.join(names::DATA);
         mkdir(&dir)?;
         mkdir(&data)?;
-        let data_path = format!("{services}/{name}/{}", names::DATA);
+        // `shell -e <file>`, the file written in the data directory.
+        let shell_script = |file: &str, text: &str| -> Result<Vec<String>> {
+            write_file(&data.join(file), text)?;
+            Ok(vec![
+                spec.shell.clone(),
+                "-e".into(),
+                format!("{services}/{name}/{}/{file}", names::DATA),
+            ])
+        };
         let argv = if s.script.trim().is_empty() {
             split_command(&s.exec_start).map_err(anyhow::Error::msg)?
         } else {
-            write_file(&data.join(names::SCRIPT), &s.script)?;
-            vec![
-                spec.shell.clone(),
-                "-e".into(),
-                format!("{data_path}/{}", names::SCRIPT),
-            ]
+            shell_script(names::SCRIPT, &s.script)?
         };
         let pre_start = if s.pre_start.trim().is_empty() {
             None
         } else {
-            write_file(&data.join(names::PRE_START), &s.pre_start)?;
-            Some(vec![
-                spec.shell.clone(),
-                "-e".into(),
-                format!("{data_path}/{}", names::PRE_START),
-            ])
+            Some(shell_script(names::PRE_START, &s.pre_start)?)
         };
         let logger = match &s.exec_logger {
             Some(l) => Some(split_command(l).map_err(anyhow::Error::msg)?),
