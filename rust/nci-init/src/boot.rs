@@ -6,7 +6,7 @@ use crate::layout::{names, read_init_file, read_service, BootSpec, State};
 use crate::records;
 use crate::service::{dont_terminate, is_up};
 use crate::stages::{run_oneshots, shutdown, Oneshot, Outcome};
-use crate::sys::{poll_until, signal_name, unblock_signals, ForkExec, RealSys, Sys};
+use crate::sys::{now_ms, poll_until, signal_name, unblock_signals, ForkExec, RealSys, Sys};
 use anyhow::{bail, Context, Result};
 use nci_core::init_spec::stop_signal;
 use std::ffi::CString;
@@ -17,14 +17,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-fn now_ms() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0)
-}
+use std::time::{Duration, Instant};
 
 /// Picks and creates the state directory.
 fn state_dir(spec: &BootSpec, given: Option<&Path>, pid1: bool) -> Result<PathBuf> {
@@ -302,7 +295,7 @@ fn exec_svscan(svscan: &Path, dir: &Path, ready: OwnedFd) -> anyhow::Error {
 
 /// The stage 2 helper: once every long-run is up (ready, for those that
 /// notify), run the oneshot-post services in order.
-pub fn stage2(dir: &Path, boot_started_ms: Option<u128>) -> Result<i32> {
+pub fn stage2(dir: &Path, boot_started_ms: Option<u64>) -> Result<i32> {
     // Stage 3's TERM must end this helper while it waits.
     unblock_signals().context("signal mask")?;
     let state = State::new(dir);
@@ -311,7 +304,7 @@ pub fn stage2(dir: &Path, boot_started_ms: Option<u128>) -> Result<i32> {
     let since_start = || {
         boot_started_ms
             .map(|b| now_ms().saturating_sub(b))
-            .unwrap_or_else(|| t0.elapsed().as_millis())
+            .unwrap_or_else(|| t0.elapsed().as_millis() as u64)
     };
     // s6-svscan writes a newline on our stdin once its signal handlers
     // are set (`-d`); EOF means it died first.

@@ -59,7 +59,7 @@ pub enum Command {
     Stage2 {
         state_dir: PathBuf,
         /// When stage 1 started (milliseconds since the epoch).
-        started_ms: Option<u128>,
+        started_ms: Option<u64>,
     },
     /// A long-run's `run` file: wait for its turn, then exec the service.
     #[command(hide = true)]

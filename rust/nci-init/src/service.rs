@@ -7,7 +7,7 @@
 use crate::layout::{names, read_service, LongRunRef, ServiceRuntime, State};
 use crate::records;
 use crate::status::Status;
-use crate::sys::{poll_until, unblock_signals, Ended, ForkExec};
+use crate::sys::{now_ms, poll_until, unblock_signals, Ended, ForkExec};
 use anyhow::{bail, Context, Result};
 use nci_core::init_spec::ServiceType;
 use nci_core::passwd::{parse_group, parse_passwd};
@@ -17,7 +17,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Who a service runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,13 +238,6 @@ fn exec(argv: &[String], env: &BTreeMap<String, String>, what: String) -> Result
     let mut cmd = command(argv, env).context(what.clone())?;
     let err = cmd.exec();
     Err(err).with_context(|| format!("{what} {}", cmd.get_program().to_string_lossy()))
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 fn read_number(p: &Path) -> Option<u64> {
