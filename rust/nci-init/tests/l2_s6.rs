@@ -153,15 +153,24 @@ impl Init {
         self.wait_for(needle, secs, |l| l.contains(needle))
     }
 
-    /// The host pid of the namespace's PID 1 (unshare's child).
-    fn pid1(&self) -> i32 {
+    /// The host pid of the namespace's PID 1 (unshare's child), if it
+    /// has started.
+    fn try_pid1(&self) -> Option<i32> {
         let me = self.child.id();
+        fs::read_to_string(format!("/proc/{me}/task/{me}/children"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    /// [`Init::try_pid1`], waiting for it.
+    fn pid1(&self) -> i32 {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let children =
-                fs::read_to_string(format!("/proc/{me}/task/{me}/children")).unwrap_or_default();
-            if let Some(p) = children.split_whitespace().next() {
-                return p.parse().unwrap();
+            if let Some(p) = self.try_pid1() {
+                return p;
             }
             assert!(Instant::now() < deadline, "no PID 1 under unshare");
             std::thread::sleep(Duration::from_millis(10));
@@ -238,15 +247,7 @@ impl Init {
 impl Drop for Init {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            if let Some(p) =
-                fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.child.id()))
-                    .ok()
-                    .and_then(|c| {
-                        c.split_whitespace()
-                            .next()
-                            .and_then(|p| p.parse::<i32>().ok())
-                    })
-            {
+            if let Some(p) = self.try_pid1() {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(p),
                     nix::sys::signal::Signal::SIGKILL,
