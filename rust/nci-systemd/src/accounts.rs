@@ -2,23 +2,13 @@
 //! read directly (the static binary has no NSS).
 
 use anyhow::{anyhow, Context, Result};
+use nci_core::passwd::{parse_group, parse_passwd, GroupEntry, PasswdEntry};
 use std::path::Path;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub name: String,
-    pub uid: u32,
-    pub gid: u32,
-    pub home: String,
-    pub shell: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Group {
-    pub name: String,
-    pub gid: u32,
-    pub members: Vec<String>,
-}
+/// A line of `/etc/passwd` (nci-core's reader, as glibc's `files`).
+pub type User = PasswdEntry;
+/// A line of `/etc/group`.
+pub type Group = GroupEntry;
 
 #[derive(Debug, Clone, Default)]
 pub struct Accounts {
@@ -41,9 +31,10 @@ impl Accounts {
     }
 
     pub fn parse(passwd: &str, group: &str) -> Self {
-        let users = passwd.lines().filter_map(parse_user).collect();
-        let groups = group.lines().filter_map(parse_group).collect();
-        Accounts { users, groups }
+        Accounts {
+            users: parse_passwd(passwd),
+            groups: parse_group(group),
+        }
     }
 
     /// A user by name or uid.
@@ -61,6 +52,7 @@ impl Accounts {
                     name: spec.into(),
                     uid,
                     gid: uid,
+                    gecos: String::new(),
                     home: "/".into(),
                     shell: "/bin/sh".into(),
                 }));
@@ -96,36 +88,6 @@ impl Accounts {
             .map(|g| g.gid)
             .collect()
     }
-}
-
-fn parse_user(line: &str) -> Option<User> {
-    let f: Vec<&str> = line.split(':').collect();
-    if f.len() < 7 {
-        return None;
-    }
-    Some(User {
-        name: f[0].into(),
-        uid: f[2].parse().ok()?,
-        gid: f[3].parse().ok()?,
-        home: f[5].into(),
-        shell: f[6].into(),
-    })
-}
-
-fn parse_group(line: &str) -> Option<Group> {
-    let f: Vec<&str> = line.split(':').collect();
-    if f.len() < 4 {
-        return None;
-    }
-    Some(Group {
-        name: f[0].into(),
-        gid: f[2].parse().ok()?,
-        members: f[3]
-            .split(',')
-            .filter(|m| !m.is_empty())
-            .map(Into::into)
-            .collect(),
-    })
 }
 
 #[cfg(test)]
