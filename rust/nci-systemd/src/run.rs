@@ -636,21 +636,15 @@ impl Runner {
         let far = Instant::now() + Duration::from_secs(365 * 86400);
         if !self.unit.exec_stop.is_empty() && main.is_some_and(alive) {
             let stops = self.unit.exec_stop.clone();
-            let was = self.stop_requested;
-            self.stop_requested = false;
-            self.run_list(&stops, "ExecStop", deadline)?;
-            self.stop_requested = was;
+            self.run_stop_list(&stops, "ExecStop", deadline)?;
         }
-        let targets = |mode: KillMode, main: Option<i32>| -> Vec<i32> {
-            match mode {
-                KillMode::ControlGroup => descendants(),
-                KillMode::Mixed | KillMode::Process => {
-                    main.into_iter().filter(|p| alive(*p)).collect()
-                }
-                KillMode::None => vec![],
-            }
+        let main_alive = || -> Vec<i32> { main.into_iter().filter(|p| alive(*p)).collect() };
+        let targets = match self.unit.kill_mode {
+            KillMode::ControlGroup => descendants(),
+            KillMode::Mixed | KillMode::Process => main_alive(),
+            KillMode::None => vec![],
         };
-        for pid in targets(self.unit.kill_mode, main) {
+        for pid in targets {
             let _ = kill(Pid::from_raw(pid), self.unit.kill_signal);
             let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
             if self.unit.send_sighup {
@@ -667,7 +661,7 @@ impl Runner {
             self.log("still running after TimeoutStopSec: sending the final kill signal");
             let victims = match self.unit.kill_mode {
                 KillMode::ControlGroup | KillMode::Mixed => descendants(),
-                KillMode::Process => main.into_iter().filter(|p| alive(*p)).collect(),
+                KillMode::Process => main_alive(),
                 KillMode::None => vec![],
             };
             for pid in victims {
@@ -680,21 +674,32 @@ impl Runner {
 
     /// After the main process ended or the service stopped: what remains
     /// of it goes (KillMode=control-group), then ExecStopPost=.
-    fn cleanup(&mut self, main: Option<i32>) -> Result<()> {
+    fn cleanup(&mut self) -> Result<()> {
         if self.unit.kill_mode == KillMode::ControlGroup && !descendants().is_empty() {
             self.stop(None)?;
         }
         let posts = self.unit.exec_stop_post.clone();
-        let was = self.stop_requested;
-        self.stop_requested = false;
-        let _ = main;
-        self.run_list(
+        self.run_stop_list(
             &posts,
             "ExecStopPost",
             self.unit.timeout_stop.map(|t| Instant::now() + t),
         )?;
-        self.stop_requested = was;
         Ok(())
+    }
+
+    /// Runs ExecStop=/ExecStopPost= to their end: a stop request that is
+    /// under way does not cut them short.
+    fn run_stop_list(
+        &mut self,
+        cmds: &[Command],
+        what: &str,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
+        let was = self.stop_requested;
+        self.stop_requested = false;
+        let result = self.run_list(cmds, what, deadline);
+        self.stop_requested = was;
+        result.map(|_| ())
     }
 
     fn reload(&mut self) -> Result<()> {
@@ -714,6 +719,18 @@ impl Runner {
             self.log(&format!("reload failed ({})", s.describe()));
         }
         Ok(())
+    }
+
+    /// A notification's `MAINPID=` makes that process the main one.
+    fn follow_main_pid(&mut self, kv: &[(String, String)], main: &mut i32) {
+        for (k, v) in kv {
+            if k == "MAINPID" {
+                if let Ok(p) = v.parse() {
+                    *main = p;
+                    self.main_pid = Some(p);
+                }
+            }
+        }
     }
 
     /// Reads MAINPID from PIDFile=, waiting for it a little.
@@ -814,14 +831,7 @@ impl Runner {
                 }
                 match self.next_event(start_deadline)? {
                     Event::Notify(kv) => {
-                        for (k, v) in &kv {
-                            if k == "MAINPID" {
-                                if let Ok(p) = v.parse() {
-                                    main = p;
-                                    self.main_pid = Some(p);
-                                }
-                            }
-                        }
+                        self.follow_main_pid(&kv, &mut main);
                         if kv.iter().any(|(k, v)| k == "READY" && v == "1") {
                             break;
                         }
@@ -920,7 +930,7 @@ impl Runner {
                 Event::Signal(Signal::SIGTERM | Signal::SIGINT) => {
                     self.stop_requested = true;
                     self.stop(Some(main))?;
-                    self.cleanup(Some(main))?;
+                    self.cleanup()?;
                     return Ok(Outcome::Stopped);
                 }
                 Event::Signal(Signal::SIGHUP) => self.reload()?,
@@ -928,20 +938,11 @@ impl Runner {
                 Event::Signal(s) => {
                     let _ = kill(Pid::from_raw(main), s);
                 }
-                Event::Notify(kv) => {
-                    for (k, v) in kv {
-                        if k == "MAINPID" {
-                            if let Ok(p) = v.parse() {
-                                main = p;
-                                self.main_pid = Some(p);
-                            }
-                        }
-                    }
-                }
+                Event::Notify(kv) => self.follow_main_pid(&kv, &mut main),
                 Event::Tick => {}
             }
         };
-        self.cleanup(Some(main))?;
+        self.cleanup()?;
         Ok(Outcome::Exited(status))
     }
 
@@ -1046,8 +1047,7 @@ impl Runner {
                     status.describe()
                 }
             ));
-            let code = status.exit_code();
-            return Ok(if code == 0 { 1 } else { code });
+            return Ok(last_failure);
         }
     }
 }
