@@ -1019,7 +1019,7 @@ impl Runner {
                     if clean { "exited" } else { "failed" },
                     status.describe(),
                     self.unit.restart_sec,
-                    restart_name(self.unit.restart)
+                    self.unit.restart.name()
                 ));
                 if !self.restart_wait()? {
                     self.remove_runtime_directories();
@@ -1049,18 +1049,6 @@ impl Runner {
             ));
             return Ok(last_failure);
         }
-    }
-}
-
-fn restart_name(r: Restart) -> &'static str {
-    match r {
-        Restart::No => "no",
-        Restart::OnSuccess => "on-success",
-        Restart::OnFailure => "on-failure",
-        Restart::OnAbnormal => "on-abnormal",
-        Restart::OnWatchdog => "on-watchdog",
-        Restart::OnAbort => "on-abort",
-        Restart::Always => "always",
     }
 }
 

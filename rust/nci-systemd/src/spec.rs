@@ -84,6 +84,30 @@ pub enum Restart {
     Always,
 }
 
+impl Restart {
+    pub const ALL: [Restart; 7] = [
+        Restart::No,
+        Restart::OnSuccess,
+        Restart::OnFailure,
+        Restart::OnAbnormal,
+        Restart::OnWatchdog,
+        Restart::OnAbort,
+        Restart::Always,
+    ];
+    /// The policy as `Restart=` writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Restart::No => "no",
+            Restart::OnSuccess => "on-success",
+            Restart::OnFailure => "on-failure",
+            Restart::OnAbnormal => "on-abnormal",
+            Restart::OnWatchdog => "on-watchdog",
+            Restart::OnAbort => "on-abort",
+            Restart::Always => "always",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KillMode {
     ControlGroup,
@@ -581,15 +605,12 @@ impl Unit {
                 .ok_or_else(|| anyhow!("{}: '{v}' is not an octal mode", opt("UMask")))?,
         };
 
-        let restart = match scalar("Restart").as_deref() {
-            None | Some("no") => Restart::No,
-            Some("on-success") => Restart::OnSuccess,
-            Some("on-failure") => Restart::OnFailure,
-            Some("on-abnormal") => Restart::OnAbnormal,
-            Some("on-watchdog") => Restart::OnWatchdog,
-            Some("on-abort") => Restart::OnAbort,
-            Some("always") => Restart::Always,
-            Some(other) => bail!("{}: '{other}' is not a restart policy", opt("Restart")),
+        let restart = match scalar("Restart") {
+            None => Restart::No,
+            Some(v) => Restart::ALL
+                .into_iter()
+                .find(|r| r.name() == v)
+                .ok_or_else(|| anyhow!("{}: '{v}' is not a restart policy", opt("Restart")))?,
         };
         let restart_sec = span("RestartSec")?
             .map(|d| d.unwrap_or_default())
