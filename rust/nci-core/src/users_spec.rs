@@ -251,6 +251,141 @@ fn is_effectively_system(u: &UserSpec) -> bool {
     u.is_system_user || (u.uid.is_some_and(|id| id < 1000) && !u.is_normal_user)
 }
 
+/// `(start, count)` ranges of subordinate ids.
+type SubIds = Vec<(u64, u64)>;
+
+/// `subUidRanges` and `subGidRanges`; [`resolve`] checks them before it
+/// converts them.
+fn explicit_sub_ids(u: &UserSpec) -> (SubIds, SubIds) {
+    let uids = u.sub_uid_ranges.iter();
+    let gids = u.sub_gid_ranges.iter();
+    (
+        uids.map(|r| (r.start_uid as u64, r.count as u64)).collect(),
+        gids.map(|r| (r.start_gid as u64, r.count as u64)).collect(),
+    )
+}
+
+/// What users and groups have in common: a name and maybe an explicit
+/// id, checked and allocated the same way.
+struct Kind {
+    /// The option of the attribute set: `users.users`, `users.groups`.
+    option: &'static str,
+    noun: &'static str,
+    /// The id's option: `uid`, `gid`.
+    id: &'static str,
+}
+
+const USER: Kind = Kind {
+    option: "users.users",
+    noun: "user",
+    id: "uid",
+};
+const GROUP: Kind = Kind {
+    option: "users.groups",
+    noun: "group",
+    id: "gid",
+};
+
+impl Kind {
+    fn opt(&self, attr: &str, field: &str) -> String {
+        option_path(self.option, attr, field)
+    }
+
+    /// The explicit id (checked by [`Seen::id`]), or one allocated in
+    /// `range` from the name.
+    fn assign(
+        &self,
+        attr: &str,
+        name: &str,
+        explicit: Option<i64>,
+        range: &RangeInclusive<u32>,
+        taken: &mut BTreeSet<u32>,
+    ) -> Result<u32, Error> {
+        match explicit {
+            Some(id) => Ok(id as u32),
+            None => allocate(self.id, name, range, taken).ok_or_else(|| {
+                Error::invalid(
+                    self.opt(attr, self.id),
+                    format!(
+                        "no free {} is left in {}-{}: set one",
+                        self.id,
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            }),
+        }
+    }
+}
+
+/// The names and explicit ids of one kind of account checked so far,
+/// each with its attribute name.
+#[derive(Default)]
+struct Seen<'a> {
+    names: BTreeMap<&'a str, &'a str>,
+    ids: BTreeMap<i64, &'a str>,
+}
+
+impl<'a> Seen<'a> {
+    /// Checks an account's name, alone and against those seen before.
+    fn name(
+        &mut self,
+        kind: &Kind,
+        attr: &'a str,
+        name: &'a str,
+        bad: &mut impl FnMut(String, String),
+    ) {
+        let noun = kind.noun;
+        if !valid_name(name) {
+            bad(
+                kind.opt(attr, "name"),
+                format!(
+                    "{name:?} is not a valid {noun} name (it must match [a-zA-Z0-9_.][a-zA-Z0-9_.-]* and have at most 31 characters)"
+                ),
+            );
+        }
+        if let Some(first) = self.names.insert(name, attr) {
+            bad(
+                kind.opt(attr, "name"),
+                format!(
+                    "{} is also named {name:?}: {noun} names must be unique",
+                    kind.opt(first, "")
+                ),
+            );
+        }
+    }
+
+    /// Checks an account's explicit id, alone and against those seen
+    /// before.
+    fn id(
+        &mut self,
+        kind: &Kind,
+        attr: &'a str,
+        id: Option<i64>,
+        enforce_id_uniqueness: bool,
+        bad: &mut impl FnMut(String, String),
+    ) {
+        let Some(id) = id else { return };
+        let field = kind.id;
+        if !(0..=MAX_ID).contains(&id) {
+            bad(
+                kind.opt(attr, field),
+                format!("{id} is not a valid {field} (0 to {MAX_ID})"),
+            );
+        } else if let Some(first) = self.ids.insert(id, attr) {
+            if enforce_id_uniqueness {
+                bad(
+                    kind.opt(attr, field),
+                    format!(
+                        "{} has the same {field} {id}: ids must be unique unless users.enforceIdUniqueness = false",
+                        kind.opt(first, field)
+                    ),
+                );
+            }
+        }
+    }
+}
+
 /// Checks the spec and resolves it into accounts, reporting every
 /// problem at once.
 pub fn resolve(spec: &UsersSpec) -> Result<Accounts, Problems> {
@@ -266,77 +401,24 @@ pub fn resolve(spec: &UsersSpec) -> Result<Accounts, Problems> {
         );
         return Err(Problems(problems));
     }
-    let uopt = |attr: &str, field: &str| option_path("users.users", attr, field);
-    let gopt = |attr: &str, field: &str| option_path("users.groups", attr, field);
+    let uopt = |attr: &str, field: &str| USER.opt(attr, field);
+    let gopt = |attr: &str, field: &str| GROUP.opt(attr, field);
+    let enforce = spec.enforce_id_uniqueness;
 
     // Groups: names, ids, uniqueness.
-    let mut group_by_name: BTreeMap<&str, &str> = BTreeMap::new();
-    let mut gids_seen: BTreeMap<i64, &str> = BTreeMap::new();
+    let mut groups_seen = Seen::default();
     for (attr, g) in &spec.groups {
-        if !valid_name(&g.name) {
-            bad(
-                gopt(attr, "name"),
-                format!(
-                    "{:?} is not a valid group name (it must match [a-zA-Z0-9_.][a-zA-Z0-9_.-]* and have at most 31 characters)",
-                    g.name
-                ),
-            );
-        }
-        if let Some(first) = group_by_name.insert(&g.name, attr) {
-            bad(
-                gopt(attr, "name"),
-                format!(
-                    "{} is also named {:?}: group names must be unique",
-                    gopt(first, ""),
-                    g.name
-                ),
-            );
-        }
-        if let Some(gid) = g.gid {
-            if !(0..=MAX_ID).contains(&gid) {
-                bad(
-                    gopt(attr, "gid"),
-                    format!("{gid} is not a valid gid (0 to {MAX_ID})"),
-                );
-            } else if let Some(first) = gids_seen.insert(gid, attr) {
-                if spec.enforce_id_uniqueness {
-                    bad(
-                        gopt(attr, "gid"),
-                        format!(
-                            "{} has the same gid {gid}: ids must be unique unless users.enforceIdUniqueness = false",
-                            gopt(first, "gid")
-                        ),
-                    );
-                }
-            }
-        }
+        groups_seen.name(&GROUP, attr, &g.name, &mut bad);
+        groups_seen.id(&GROUP, attr, g.gid, enforce, &mut bad);
     }
+    let group_by_name = groups_seen.names;
 
     // Users: names, fields, ids, groups.
-    let mut user_by_name: BTreeMap<&str, &str> = BTreeMap::new();
-    let mut uids_seen: BTreeMap<i64, &str> = BTreeMap::new();
+    let mut users_seen = Seen::default();
     // Created homes by their path as the image names it (`/a/b/` is `/a/b`).
     let mut homes: BTreeMap<String, &str> = BTreeMap::new();
     for (attr, u) in &spec.users {
-        if !valid_name(&u.name) {
-            bad(
-                uopt(attr, "name"),
-                format!(
-                    "{:?} is not a valid user name (it must match [a-zA-Z0-9_.][a-zA-Z0-9_.-]* and have at most 31 characters)",
-                    u.name
-                ),
-            );
-        }
-        if let Some(first) = user_by_name.insert(&u.name, attr) {
-            bad(
-                uopt(attr, "name"),
-                format!(
-                    "{} is also named {:?}: user names must be unique",
-                    uopt(first, ""),
-                    u.name
-                ),
-            );
-        }
+        users_seen.name(&USER, attr, &u.name, &mut bad);
         for (field, value) in [
             ("description", Some(&u.description)),
             ("home", Some(&u.home)),
@@ -351,29 +433,12 @@ pub fn resolve(spec: &UsersSpec) -> Result<Accounts, Problems> {
                 );
             }
         }
-        if let Some(uid) = u.uid {
-            if !(0..=MAX_ID).contains(&uid) {
-                bad(
-                    uopt(attr, "uid"),
-                    format!("{uid} is not a valid uid (0 to {MAX_ID})"),
-                );
-            } else if let Some(first) = uids_seen.insert(uid, attr) {
-                if spec.enforce_id_uniqueness {
-                    bad(
-                        uopt(attr, "uid"),
-                        format!(
-                            "{} has the same uid {uid}: ids must be unique unless users.enforceIdUniqueness = false",
-                            uopt(first, "uid")
-                        ),
-                    );
-                }
-            }
-            if u.is_normal_user && uid < 1000 {
-                bad(
-                    uopt(attr, "uid"),
-                    format!("{uid} is below 1000 but isNormalUser is set: set isSystemUser instead, or a uid of 1000 or more"),
-                );
-            }
+        users_seen.id(&USER, attr, u.uid, enforce, &mut bad);
+        if let Some(uid) = u.uid.filter(|uid| u.is_normal_user && *uid < 1000) {
+            bad(
+                uopt(attr, "uid"),
+                format!("{uid} is below 1000 but isNormalUser is set: set isSystemUser instead, or a uid of 1000 or more"),
+            );
         }
         if is_effectively_system(u) == u.is_normal_user {
             bad(
@@ -455,7 +520,7 @@ pub fn resolve(spec: &UsersSpec) -> Result<Accounts, Problems> {
     }
     for (attr, g) in &spec.groups {
         for m in &g.members {
-            if !user_by_name.contains_key(m.as_str()) {
+            if !users_seen.names.contains_key(m.as_str()) {
                 bad(
                     gopt(attr, "members"),
                     format!("{m:?} is not a user (define users.users.{m})"),
@@ -478,22 +543,11 @@ pub fn resolve(spec: &UsersSpec) -> Result<Accounts, Problems> {
     let mut by_name: Vec<(&String, &GroupSpec)> = spec.groups.iter().collect();
     by_name.sort_by(|a, b| a.1.name.cmp(&b.1.name));
     for (attr, g) in by_name {
-        let gid = match g.gid {
-            Some(gid) => Some(gid as u32),
-            None => allocate("gid", &g.name, &SYSTEM_IDS, &mut taken_gids),
-        };
-        match gid {
-            Some(gid) => {
+        match GROUP.assign(attr, &g.name, g.gid, &SYSTEM_IDS, &mut taken_gids) {
+            Ok(gid) => {
                 gid_of.insert(&g.name, gid);
             }
-            None => problems.push(Error::invalid(
-                gopt(attr, "gid"),
-                format!(
-                    "no free gid is left in {}-{}: set one",
-                    SYSTEM_IDS.start(),
-                    SYSTEM_IDS.end()
-                ),
-            )),
+            Err(e) => problems.push(e),
         }
     }
     let mut taken_uids: BTreeSet<u32> = spec
@@ -508,14 +562,8 @@ pub fn resolve(spec: &UsersSpec) -> Result<Accounts, Problems> {
         .users
         .values()
         .flat_map(|u| {
-            u.sub_uid_ranges
-                .iter()
-                .map(|r| (r.start_uid as u64, r.count as u64))
-                .chain(
-                    u.sub_gid_ranges
-                        .iter()
-                        .map(|r| (r.start_gid as u64, r.count as u64)),
-                )
+            let (uids, gids) = explicit_sub_ids(u);
+            uids.into_iter().chain(gids)
         })
         .collect();
     let mut taken_subid_slots: BTreeSet<u64> = BTreeSet::new();
@@ -526,36 +574,17 @@ pub fn resolve(spec: &UsersSpec) -> Result<Accounts, Problems> {
         } else {
             &NORMAL_UIDS
         };
-        let uid = match u.uid {
-            Some(uid) => uid as u32,
-            None => match allocate("uid", &u.name, range, &mut taken_uids) {
-                Some(uid) => uid,
-                None => {
-                    problems.push(Error::invalid(
-                        uopt(attr, "uid"),
-                        format!(
-                            "no free uid is left in {}-{}: set one",
-                            range.start(),
-                            range.end()
-                        ),
-                    ));
-                    continue;
-                }
-            },
+        let uid = match USER.assign(attr, &u.name, u.uid, range, &mut taken_uids) {
+            Ok(uid) => uid,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
         };
         let Some(&gid) = gid_of.get(u.group.as_str()) else {
             continue; // its group failed allocation, reported above
         };
-        let mut sub_uids: Vec<(u64, u64)> = u
-            .sub_uid_ranges
-            .iter()
-            .map(|r| (r.start_uid as u64, r.count as u64))
-            .collect();
-        let mut sub_gids: Vec<(u64, u64)> = u
-            .sub_gid_ranges
-            .iter()
-            .map(|r| (r.start_gid as u64, r.count as u64))
-            .collect();
+        let (mut sub_uids, mut sub_gids) = explicit_sub_ids(u);
         if u.auto_sub_uid_gid_range {
             let first = slot("subid", &u.name, SUBID_SLOTS);
             let free = (0..SUBID_SLOTS)
@@ -865,6 +894,40 @@ mod tests {
         assert!(
             e.contains("users.groups.g.name: \"-g\" is not a valid group name"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn shared_names_and_ids_out_of_range_name_the_option() {
+        let mut spec = base();
+        let mut a = user("alice", true);
+        a.uid = Some(u32::MAX.into());
+        spec.users.insert("alice".into(), a);
+        spec.users.insert("alias".into(), user("alice", true));
+        spec.groups
+            .insert("staff".into(), group("users", Some(u32::MAX.into())));
+        assert_eq!(
+            errors(&spec),
+            "4 problems:\n\
+             - users.groups.staff.gid: 4294967295 is not a valid gid (0 to 4294967294)\n\
+             - users.groups.users.name: users.groups.staff is also named \"users\": group names must be unique\n\
+             - users.users.alice.name: users.users.alias is also named \"alice\": user names must be unique\n\
+             - users.users.alice.uid: 4294967295 is not a valid uid (0 to 4294967294)"
+        );
+    }
+
+    #[test]
+    fn no_free_id_left_names_the_option() {
+        let mut spec = base();
+        for gid in SYSTEM_IDS {
+            let name = format!("g{gid}");
+            spec.groups
+                .insert(name.clone(), group(&name, Some(gid.into())));
+        }
+        spec.groups.insert("late".into(), group("late", None));
+        assert_eq!(
+            errors(&spec),
+            "users.groups.late.gid: no free gid is left in 400-999: set one"
         );
     }
 
