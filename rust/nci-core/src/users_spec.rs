@@ -510,7 +510,8 @@ pub fn resolve(spec: &UsersSpec) -> Result<Accounts, Problems> {
                     .map(|r| ("subGidRanges", r.start_gid, r.count)),
             );
         for (field, start, count) in ranges {
-            if start < 0 || count < 1 || start + count > MAX_ID + 1 {
+            // `start + count` could overflow (both come from Nix integers).
+            if start < 0 || count < 1 || start > MAX_ID + 1 - count {
                 bad(
                     uopt(attr, field),
                     format!("start {start} and count {count} do not make a range of ids (0 to {MAX_ID})"),
@@ -914,6 +915,34 @@ mod tests {
              - users.users.alice.name: users.users.alias is also named \"alice\": user names must be unique\n\
              - users.users.alice.uid: 4294967295 is not a valid uid (0 to 4294967294)"
         );
+    }
+
+    #[test]
+    fn sub_id_ranges_past_the_last_id_are_errors_even_near_i64_max() {
+        let mut spec = base();
+        let mut a = user("alice", true);
+        a.sub_uid_ranges = vec![SubUidRange {
+            start_uid: i64::MAX,
+            count: 1,
+        }];
+        a.sub_gid_ranges = vec![SubGidRange {
+            start_gid: MAX_ID,
+            count: 2,
+        }];
+        spec.users.insert("alice".into(), a);
+        assert_eq!(
+            errors(&spec),
+            format!(
+                "2 problems:\n\
+                 - users.users.alice.subUidRanges: start {} and count 1 do not make a range of ids (0 to {MAX_ID})\n\
+                 - users.users.alice.subGidRanges: start {MAX_ID} and count 2 do not make a range of ids (0 to {MAX_ID})",
+                i64::MAX
+            )
+        );
+        let b = spec.users.get_mut("alice").unwrap();
+        b.sub_uid_ranges[0].start_uid = MAX_ID;
+        b.sub_gid_ranges[0].count = 1;
+        assert!(resolve(&spec).is_ok());
     }
 
     #[test]
