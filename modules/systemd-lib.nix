@@ -53,8 +53,8 @@ rec {
     in
     if isList v then (if l == [ ] then null else lib.last l) else toScalar v;
 
-  # A systemd time span in milliseconds ("90", "1min 30s", "500ms",
-  # "infinity" = null), for the values Nix needs (the s6 stop timeout);
+  # A systemd time span in milliseconds ("90", "1min 30s", "500ms", "1.5s",
+  # "infinity" = null; the units of rust/nci-systemd/src/timespan.rs), for the values Nix needs (the s6 stop timeout);
   # nci-systemd parses every span itself and rejects bad ones.
   spanMs =
     v:
@@ -64,6 +64,7 @@ rec {
         "" = 1000;
         us = 0.001;
         usec = 0.001;
+        "µs" = 0.001;
         ms = 1;
         msec = 1;
         s = 1000;
@@ -81,9 +82,21 @@ rec {
         d = 86400000;
         day = 86400000;
         days = 86400000;
+        w = 604800000;
+        week = 604800000;
+        weeks = 604800000;
       };
-      parts = builtins.filter builtins.isList (builtins.split "([0-9]+)[ ]*([a-z]*)" s);
-      valueOf = p: builtins.fromJSON (lib.head p) * (units.${lib.elemAt p 1} or (throw "invalid time span '${s}'"));
+      parts = builtins.filter builtins.isList (
+        builtins.split "([0-9]+(\\.[0-9]*)?|\\.[0-9]+)[ ]*([a-zµ]*)" s
+      );
+      # "1.", ".5": JSON wants a digit on both sides of the point.
+      number =
+        t:
+        builtins.fromJSON (
+          (if lib.hasPrefix "." t then "0" else "") + t + (if lib.hasSuffix "." t then "0" else "")
+        );
+      valueOf =
+        p: number (lib.head p) * (units.${lib.elemAt p 2} or (throw "invalid time span '${s}'"));
     in
     if s == "infinity" then null else builtins.floor (lib.foldl' (a: p: a + valueOf p) 0 parts);
 }

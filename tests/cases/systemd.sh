@@ -143,6 +143,24 @@ t_L3_systemd_service_settings_reach_the_unit_and_the_s6_stop_timeout() {
   assert_eq "$(sd_eval "$m" s6.services.app.restartOnFailure)" false
 }
 
+t_L3_systemd_s6_stop_timeout_reads_fractions_and_weeks_as_nci_systemd_does() {
+  # The s6 stop timeout is TimeoutStopSec (or TimeoutSec) plus a second,
+  # read with the units of nci-systemd's time spans.
+  local m='{
+    image.name = "spans";
+    systemd.services = {
+      frac.serviceConfig = { ExecStart = "/bin/a"; TimeoutStopSec = "1.5s"; };
+      bare.serviceConfig = { ExecStart = "/bin/a"; TimeoutSec = "0.25"; };
+      mixed.serviceConfig = { ExecStart = "/bin/a"; TimeoutStopSec = "1min 2.5s"; };
+      week.serviceConfig = { ExecStart = "/bin/a"; TimeoutStopSec = "1w"; };
+      never.serviceConfig = { ExecStart = "/bin/a"; TimeoutStopSec = "infinity"; };
+      default.serviceConfig.ExecStart = "/bin/a";
+    };
+  }'
+  assert_eq "$(sd_eval "$m" s6.services | jq -c 'map_values(.stopTimeout)')" \
+    '{"bare":1250,"default":91000,"frac":2500,"mixed":63500,"never":0,"week":604801000}'
+}
+
 t_L3_systemd_dynamic_user_becomes_a_system_user_of_the_image() {
   local m='{ image.name = "dyn"; systemd.services.worker.serviceConfig = { ExecStart = "/bin/w"; DynamicUser = true; }; }'
   assert_eq "$(sd_eval "$m" users.users.worker.isSystemUser)" true
