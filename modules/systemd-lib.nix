@@ -25,12 +25,6 @@ rec {
   # The file name of a job script (NixOS replaces `\` and `@`).
   scriptName = name: builtins.replaceStrings [ "\\" "@" "/" ] [ "-" "_" "-" ] name;
 
-  # A unit name as written in after/before/requires: `foo.service` is the
-  # service `foo`; other kinds (targets, sockets, ...) are kept whole.
-  serviceOf =
-    unit:
-    if lib.hasSuffix ".service" unit then lib.removeSuffix ".service" unit else null;
-
   # Settings values as `nci-systemd` reads them: a list of strings for a
   # repeatable setting, where an empty string resets the list (systemd's
   # rule, used by NixOS modules to replace an upstream ExecStart).
@@ -54,8 +48,9 @@ rec {
     if isList v then (if l == [ ] then null else lib.last l) else toScalar v;
 
   # A systemd time span in milliseconds ("90", "1min 30s", "500ms", "1.5s",
-  # "infinity" = null; the units of rust/nci-systemd/src/timespan.rs), for the values Nix needs (the s6 stop timeout);
-  # nci-systemd parses every span itself and rejects bad ones.
+  # "infinity" = null; the units of rust/nci-systemd/src/timespan.rs), for
+  # the values Nix needs (the s6 stop timeout); nci-systemd parses every
+  # span itself and rejects bad ones.
   spanMs =
     v:
     let
