@@ -619,21 +619,26 @@ impl Unit {
             |key: &str| parse_exit_set(&list(key)).map_err(|e| anyhow!("{}: {e}", opt(key)));
 
         let uc = &spec.unit_config;
-        let unit_scalar = |key: &str| uc.get(key).and_then(Value::last);
-        let burst = match scalar("StartLimitBurst").or_else(|| unit_scalar("StartLimitBurst")) {
-            Some(v) => v
+        // The first of these settings that is set, with the option naming it.
+        let first_of = |keys: &[&str]| -> Option<(String, String)> {
+            let service = keys.iter().map(|k| (sc, "serviceConfig", *k));
+            let unit = keys.iter().map(|k| (uc, "unitConfig", *k));
+            service.chain(unit).find_map(|(section, what, key)| {
+                let v = section.get(key).and_then(Value::last)?;
+                Some((format!("systemd.services.{name}.{what}.{key}"), v))
+            })
+        };
+        let burst = match first_of(&["StartLimitBurst"]) {
+            Some((option, v)) => v
                 .trim()
                 .parse::<u32>()
-                .map_err(|_| anyhow!("{}: '{v}' is not a number", opt("StartLimitBurst")))?,
+                .map_err(|_| anyhow!("{option}: '{v}' is not a number"))?,
             None => spec.start_limit_burst.unwrap_or(5),
         };
-        let interval_text = scalar("StartLimitIntervalSec")
-            .or_else(|| scalar("StartLimitInterval"))
-            .or_else(|| unit_scalar("StartLimitIntervalSec"))
-            .or_else(|| unit_scalar("StartLimitInterval"));
-        let start_limit_interval = match interval_text {
-            Some(v) => timespan::parse(&v)
-                .map_err(|e| anyhow!("systemd.services.{name}.startLimitIntervalSec: {e}"))?
+        let start_limit_interval = match first_of(&["StartLimitIntervalSec", "StartLimitInterval"])
+        {
+            Some((option, v)) => timespan::parse(&v)
+                .map_err(|e| anyhow!("{option}: {e}"))?
                 .unwrap_or_default(),
             None => Duration::from_secs(spec.start_limit_interval_sec.unwrap_or(10)),
         };
@@ -999,6 +1004,14 @@ mod tests {
             .contains("serviceConfig.ProtectSystem: not supported"));
         assert!(e(r#","LimitNOFILE":"lots""#).contains("serviceConfig.LimitNOFILE"));
         assert!(e(r#","Environment":"A=\"open""#).contains("serviceConfig.Environment"));
+        assert!(e(r#","StartLimitIntervalSec":"soon""#)
+            .contains("systemd.services.web.serviceConfig.StartLimitIntervalSec: 'soon'"));
+        let unit_section = Unit::from_spec(&spec(
+            r#"{"name":"web","type":"simple","serviceConfig":{"ExecStart":"/bin/web"},
+               "unitConfig":{"StartLimitInterval":"soon","StartLimitBurst":"many"}}"#,
+        ));
+        assert!(format!("{:#}", unit_section.unwrap_err())
+            .contains("systemd.services.web.unitConfig.StartLimitBurst: 'many' is not a number"));
         let two = Unit::from_spec(&spec(
             r#"{"name":"web","type":"simple","serviceConfig":{"ExecStart":["/bin/a","/bin/b"]}}"#,
         ));
