@@ -196,12 +196,7 @@ impl Applier {
                     std::fs::create_dir_all(&p)?;
                 } else if rule.kind == 'D' {
                     for e in std::fs::read_dir(&p)? {
-                        let e = e?.path();
-                        if e.is_dir() && !e.is_symlink() {
-                            std::fs::remove_dir_all(&e)?;
-                        } else {
-                            std::fs::remove_file(&e)?;
-                        }
+                        remove(&e?.path(), true)?;
                     }
                 }
                 self.set_attrs(&p, rule, 0o755)
@@ -247,11 +242,7 @@ impl Applier {
                     .clone()
                     .ok_or_else(|| anyhow!("L needs a target (the argument)"))?;
                 if exists && rule.plus {
-                    if p.is_dir() && !p.is_symlink() {
-                        std::fs::remove_dir_all(&p)?;
-                    } else {
-                        std::fs::remove_file(&p)?;
-                    }
+                    remove(&p, true)?;
                 }
                 if !exists || rule.plus {
                     if let Some(parent) = p.parent() {
@@ -283,23 +274,9 @@ impl Applier {
                 }
                 Ok(())
             }
-            'r' => {
+            'r' | 'R' => {
                 if exists {
-                    if p.is_dir() && !p.is_symlink() {
-                        std::fs::remove_dir(&p)?;
-                    } else {
-                        std::fs::remove_file(&p)?;
-                    }
-                }
-                Ok(())
-            }
-            'R' => {
-                if exists {
-                    if p.is_dir() && !p.is_symlink() {
-                        std::fs::remove_dir_all(&p)?;
-                    } else {
-                        std::fs::remove_file(&p)?;
-                    }
+                    remove(&p, rule.kind == 'R')?;
                 }
                 Ok(())
             }
@@ -315,6 +292,20 @@ impl Applier {
             }
             _ => Ok(()), // x, X: exclusions from cleaning, nothing to create
         }
+    }
+}
+
+/// Removes a file or a symlink, or a directory (with `recursive`, its
+/// whole tree; without, only an empty one).
+fn remove(p: &Path, recursive: bool) -> std::io::Result<()> {
+    if p.is_dir() && !p.is_symlink() {
+        if recursive {
+            std::fs::remove_dir_all(p)
+        } else {
+            std::fs::remove_dir(p)
+        }
+    } else {
+        std::fs::remove_file(p)
     }
 }
 
@@ -499,5 +490,28 @@ mod tests {
             "data"
         );
         assert!(!root.join("nonexistent").exists(), "e creates nothing");
+    }
+
+    #[test]
+    fn r_removes_files_and_empty_directories_only_capital_r_trees() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Applier {
+            accounts: Accounts::default(),
+            root: Some(dir.path().to_path_buf()),
+        };
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("empty")).unwrap();
+        std::fs::create_dir_all(root.join("full/sub")).unwrap();
+        std::fs::write(root.join("file"), "x").unwrap();
+        let apply = |r: &str| a.apply(&parse_line(r).unwrap().unwrap());
+        apply("r /empty").unwrap();
+        apply("r /file").unwrap();
+        apply("r /absent").unwrap();
+        assert!(apply("r /full").is_err(), "r removed a non-empty directory");
+        assert!(root.join("full/sub").is_dir());
+        apply("R /full").unwrap();
+        for gone in ["empty", "file", "full"] {
+            assert!(!root.join(gone).exists(), "{gone} is still there");
+        }
     }
 }
