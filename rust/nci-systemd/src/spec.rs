@@ -1059,4 +1059,45 @@ mod tests {
         assert!(u.conditions[0].negate && !u.conditions[0].trigger);
         assert!(u.conditions[1].trigger);
     }
+
+    /// The quoted names of a Nix list `<name> = [ ... ];` in a module.
+    fn nix_list(module: &str, name: &str) -> Vec<String> {
+        let path = format!("{}/../../modules/{module}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let start = text
+            .find(&format!("{name} = ["))
+            .unwrap_or_else(|| panic!("no {name} in {path}"));
+        let body = &text[start..];
+        let body = &body[..body.find("];").unwrap()];
+        body.split('"')
+            .skip(1)
+            .step_by(2)
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn the_module_passes_exactly_the_settings_nci_systemd_applies() {
+        // modules/systemd.nix passes these settings to the unit and warns
+        // about the others: a name missing on one side would be dropped
+        // with a warning, or fail the build of the units.
+        let mut nix = nix_list("systemd.nix", "serviceSettings");
+        let mut rust: Vec<String> = SETTINGS.iter().map(|s| s.to_string()).collect();
+        nix.sort();
+        rust.sort();
+        assert_eq!(nix, rust);
+        let mut nix = nix_list("systemd.nix", "unitSettings");
+        let mut rust: Vec<String> = UNIT_CONDITIONS
+            .iter()
+            .chain(&[
+                "StartLimitBurst",
+                "StartLimitIntervalSec",
+                "StartLimitInterval",
+            ])
+            .map(|s| s.to_string())
+            .collect();
+        nix.sort();
+        rust.sort();
+        assert_eq!(nix, rust);
+    }
 }

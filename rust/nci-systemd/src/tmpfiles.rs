@@ -514,4 +514,20 @@ mod tests {
             assert!(!root.join(gone).exists(), "{gone} is still there");
         }
     }
+
+    #[test]
+    fn the_module_passes_the_types_applied_here() {
+        // modules/systemd-tmpfiles.nix warns about (and drops) other types.
+        let path = format!(
+            "{}/../../modules/systemd-tmpfiles.nix",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains(&format!(
+                "supportedTypes = lib.stringToCharacters \"{SUPPORTED}\";"
+            )),
+            "{path} does not support exactly {SUPPORTED}"
+        );
+    }
 }
