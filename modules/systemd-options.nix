@@ -228,6 +228,49 @@ let
 
   serviceOptions =
     { name, config, ... }:
+    let
+      # The job scripts NixOS makes of a service's shell texts: the option,
+      # the script's name, and the setting it becomes (a list where several
+      # definitions add up, as in NixOS).
+      jobs = [
+        {
+          option = "preStart";
+          suffix = "pre-start";
+          setting = "ExecStartPre";
+          value = s: [ s ];
+        }
+        {
+          option = "script";
+          suffix = "start";
+          setting = "ExecStart";
+          value = s: s + " " + config.scriptArgs;
+        }
+        {
+          option = "postStart";
+          suffix = "post-start";
+          setting = "ExecStartPost";
+          value = s: [ s ];
+        }
+        {
+          option = "reload";
+          suffix = "reload";
+          setting = "ExecReload";
+          value = s: s;
+        }
+        {
+          option = "preStop";
+          suffix = "pre-stop";
+          setting = "ExecStop";
+          value = s: s;
+        }
+        {
+          option = "postStop";
+          suffix = "post-stop";
+          setting = "ExecStopPost";
+          value = s: s;
+        }
+      ];
+    in
     {
       imports = [ commonUnitOptions ];
       options = {
@@ -370,38 +413,26 @@ let
         };
       };
 
-      config = mkMerge [
-        {
-          path = mkAfter config.defaultPathPackages;
-          environment.PATH = lib.concatStringsSep ":" (
-            map (p: "${p}/bin") config.path ++ map (p: "${p}/sbin") config.path
-          );
-        }
-        (mkIf (config.preStart != "") rec {
-          jobScripts = makeJobScript "${name}-pre-start" config.preStart;
-          serviceConfig.ExecStartPre = [ jobScripts ];
-        })
-        (mkIf (config.script != "") rec {
-          jobScripts = makeJobScript "${name}-start" config.script;
-          serviceConfig.ExecStart = jobScripts + " " + config.scriptArgs;
-        })
-        (mkIf (config.postStart != "") rec {
-          jobScripts = makeJobScript "${name}-post-start" config.postStart;
-          serviceConfig.ExecStartPost = [ jobScripts ];
-        })
-        (mkIf (config.reload != "") rec {
-          jobScripts = makeJobScript "${name}-reload" config.reload;
-          serviceConfig.ExecReload = jobScripts;
-        })
-        (mkIf (config.preStop != "") rec {
-          jobScripts = makeJobScript "${name}-pre-stop" config.preStop;
-          serviceConfig.ExecStop = jobScripts;
-        })
-        (mkIf (config.postStop != "") rec {
-          jobScripts = makeJobScript "${name}-post-stop" config.postStop;
-          serviceConfig.ExecStopPost = jobScripts;
-        })
-      ];
+      config = mkMerge (
+        [
+          {
+            path = mkAfter config.defaultPathPackages;
+            environment.PATH = lib.concatStringsSep ":" (
+              map (p: "${p}/bin") config.path ++ map (p: "${p}/sbin") config.path
+            );
+          }
+        ]
+        ++ map (
+          job:
+          let
+            script = makeJobScript "${name}-${job.suffix}" config.${job.option};
+          in
+          mkIf (config.${job.option} != "") {
+            jobScripts = script;
+            serviceConfig.${job.setting} = job.value script;
+          }
+        ) jobs
+      );
     };
 
   # The default PATH packages (NixOS: coreutils findutils gnugrep gnused
