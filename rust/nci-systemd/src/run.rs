@@ -1220,7 +1220,10 @@ pub fn main(unit_path: &Path, readiness_fd: Option<i32>, etc: &Path) -> Result<i
             .filter(|d| d.join("systemd-notify").exists())
             .map(|d| d.to_string_lossy().into_owned()),
     };
-    runner.main_loop()
+    // What ends the runner (an EnvironmentFile= it cannot read, a command
+    // it cannot start, ...) names the service, as its log lines do.
+    let name = runner.unit.name.clone();
+    runner.main_loop().context(name)
 }
 
 #[cfg(test)]

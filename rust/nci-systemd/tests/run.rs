@@ -439,6 +439,30 @@ fn l2_exec_start_pre_failure_fails_the_service() {
 }
 
 #[test]
+fn l2_a_missing_environment_file_fails_the_service_naming_it() {
+    let s6 = S6::start(&[(
+        "envfail",
+        unit(
+            "envfail",
+            "simple",
+            r#""EnvironmentFile":"/nonexistent/required.env","ExecStart":"/bin/sleep 60""#,
+        ),
+    )]);
+    assert!(
+        wait_for(5000, || s6.log("envfail").contains("required.env")),
+        "{}",
+        s6.log("envfail")
+    );
+    assert!(
+        s6.log("envfail").contains(
+            "nci-systemd: envfail: EnvironmentFile /nonexistent/required.env: No such file"
+        ),
+        "{}",
+        s6.log("envfail")
+    );
+}
+
+#[test]
 fn l2_environment_environment_file_and_unset_environment() {
     let t = tempfile::tempdir().unwrap();
     let (file, out) = (t.path().join("env"), t.path().join("out"));
