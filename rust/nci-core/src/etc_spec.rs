@@ -30,6 +30,14 @@ fn default_store_dir() -> String {
     "/nix/store".into()
 }
 
+impl EtcSpec {
+    /// Whether `path` is below the Nix store ([`EtcSpec::store_dir`]).
+    pub fn in_store(&self, path: &str) -> bool {
+        path.strip_prefix(self.store_dir.trim_end_matches('/'))
+            .is_some_and(|rest| rest.starts_with('/'))
+    }
+}
+
 /// `environment.etc.<attr>`, as NixOS defines it.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -157,7 +165,6 @@ pub fn plan(
         ));
         return Err(Problems(problems));
     }
-    let store_prefix = format!("{}/", spec.store_dir.trim_end_matches('/'));
     let mut entries: Vec<EtcEntry> = Vec::new();
     for (attr, e) in &spec.entries {
         let opt = |field: &str| option_path("environment.etc", attr, field);
@@ -175,7 +182,7 @@ pub fn plan(
         };
         if !e.source.starts_with('/') {
             bad("source", format!("{:?} is not an absolute path", e.source));
-        } else if matches!(mode, Ok(EtcMode::Copy(_))) && !e.source.starts_with(&store_prefix) {
+        } else if matches!(mode, Ok(EtcMode::Copy(_))) && !spec.in_store(&e.source) {
             bad(
                 "source",
                 format!(
@@ -266,6 +273,18 @@ mod tests {
 
     fn errors(s: &EtcSpec) -> String {
         plan(s, &BTreeMap::new()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn in_store_means_below_the_store_directory() {
+        let mut s = spec(&[]);
+        for store_dir in ["/nix/store", "/nix/store/"] {
+            s.store_dir = store_dir.into();
+            assert!(s.in_store("/nix/store/abc-x"));
+            assert!(!s.in_store("/nix/store"));
+            assert!(!s.in_store("/nix/storeroom/x"));
+            assert!(!s.in_store("/run/x"));
+        }
     }
 
     #[test]

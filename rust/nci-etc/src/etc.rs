@@ -102,16 +102,13 @@ enum Ready {
     },
 }
 
-fn prepare(e: &EtcEntry, users: &UsersInfo, store_dir: &str) -> Result<Ready, Vec<Error>> {
+fn prepare(e: &EtcEntry, users: &UsersInfo, spec: &EtcSpec) -> Result<Ready, Vec<Error>> {
     let target = format!("/etc/{}", e.target);
     let source_err =
         |reason: String| Error::invalid(option_path("environment.etc", &e.attr, "source"), reason);
     match e.mode {
         EtcMode::Symlink => {
-            let in_store = e
-                .source
-                .starts_with(&format!("{}/", store_dir.trim_end_matches('/')));
-            if in_store && std::fs::symlink_metadata(&e.source).is_err() {
+            if spec.in_store(&e.source) && std::fs::symlink_metadata(&e.source).is_err() {
                 return Err(vec![source_err(format!("{} does not exist", e.source))]);
             }
             Ok(Ready::Link {
@@ -153,7 +150,7 @@ pub fn build(spec: &EtcSpec, users: &UsersInfo, out: &Path, in_place: bool) -> R
     let mut problems = Vec::new();
     let mut ready = Vec::new();
     for e in &entries {
-        match prepare(e, users, &spec.store_dir) {
+        match prepare(e, users, spec) {
             Ok(r) => ready.push(r),
             Err(errs) => problems.extend(errs),
         }
