@@ -39,9 +39,12 @@ let
   userOpt = optionPath "users.users";
   groupOpt = optionPath "users.groups";
 
-  # shadow's is_valid_name, as NixOS checks it.
+  # shadow's is_valid_name, as NixOS checks it, for a user or a group.
   nameRegex = "[a-zA-Z0-9_.][a-zA-Z0-9_.-]*";
-  validName = n: builtins.match nameRegex n != null && builtins.stringLength n <= 31;
+  nameAssertion = noun: opt: name: {
+    assertion = builtins.match nameRegex name != null && builtins.stringLength name <= 31;
+    message = "${opt "name"}: \"${name}\" is not a valid ${noun} name (it must match ${nameRegex} and have at most 31 characters)";
+  };
 
   subIdRange = idName: {
     options = {
@@ -442,10 +445,7 @@ let
       missing = lib.filter (g: !elem g groupNames) u.extraGroups;
     in
     [
-      {
-        assertion = validName u.name;
-        message = "${opt "name"}: \"${u.name}\" is not a valid user name (it must match ${nameRegex} and have at most 31 characters)";
-      }
+      (nameAssertion "user" opt u.name)
       {
         assertion = u.isNormalUser && u.uid != null -> u.uid >= 1000;
         message = "${opt "uid"}: ${toString u.uid} is below 1000 but isNormalUser is set: set isSystemUser instead, or a uid of 1000 or more";
@@ -480,10 +480,7 @@ let
       unknown = lib.filter (m: !elem m userNames) g.members;
     in
     [
-      {
-        assertion = validName g.name;
-        message = "${groupOpt attr "name"}: \"${g.name}\" is not a valid group name (it must match ${nameRegex} and have at most 31 characters)";
-      }
+      (nameAssertion "group" (groupOpt attr) g.name)
       {
         assertion = unknown == [ ];
         message = concatStringsSep "\n" (
