@@ -74,8 +74,11 @@ t_L3_users_adding_a_user_keeps_the_others_ids() {
   two=$(users_tree '{ image.name = "x"; users.users.alice.isNormalUser = true; users.users.svc = { isSystemUser = true; group = "svc"; }; users.groups.svc = { };
     users.users.aaron.isNormalUser = true; users.users.zed = { isSystemUser = true; group = "zed"; }; users.groups.zed = { }; }')
   for u in alice svc; do
+    # Both present: two missing lines would compare equal.
+    grep -q "^$u:" "$one/root/etc/passwd" || fail "$u is not in /etc/passwd"
     assert_eq "$(grep "^$u:" "$two/root/etc/passwd")" "$(grep "^$u:" "$one/root/etc/passwd")" "($u renumbered)"
   done
+  grep -q '^svc:' "$one/root/etc/group" || fail "svc is not in /etc/group"
   assert_eq "$(grep '^svc:' "$two/root/etc/group")" "$(grep '^svc:' "$one/root/etc/group")"
   # The same configuration built again gives the same tree.
   assert_eq "$(users_tree '{ image.name = "y"; users.users.alice.isNormalUser = true; users.users.svc = { isSystemUser = true; group = "svc"; }; users.groups.svc = { }; }')" "$one"
