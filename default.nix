@@ -6,6 +6,9 @@
   pkgs ? import ./nix/pinned-nixpkgs.nix { },
   # The helper executables; null: built from rust/ with pkgs.
   tools ? null,
+  # The NixOS service modules evaluated with ours (nix/nixos-modules.nix
+  # from pkgs' own nixpkgs tree by default).
+  nixosModules ? import ./nix/nixos-modules.nix { nixpkgs = pkgs.path; },
 }:
 let
   inherit (pkgs) lib;
@@ -14,7 +17,7 @@ let
     inherit lib;
     pkgsFor = _: pkgs;
     toolsFor = _: if tools != null then tools else built.tools;
-    nixosModules = import ./nix/nixos-modules.nix { nixpkgs = pkgs.path; };
+    inherit nixosModules;
     defaultSystem = pkgs.stdenv.hostPlatform.system;
   };
 in

@@ -153,13 +153,13 @@ t_L4_default_nix_builds_the_original_readme_example() {
   local archive ref
   archive=$(nix-build --no-out-link -I nixpkgs-lib="$NIXPKGS_LIB" -E "
     let h = import $ROOT/tests/hermetic { toolsDir = $TOOLS_DIR; }; in
-    with import $ROOT/default.nix { inherit (h) pkgs tools; };
+    with import $ROOT/default.nix { inherit (h) pkgs tools nixosModules; };
     lib.makeImage { config.image.name = \"empty\"; }")
   ref=$(load_image "$archive")
   [[ $ref == localhost/empty:* ]] || fail "unexpected reference $ref"
   nix-build --no-out-link -I nixpkgs-lib="$NIXPKGS_LIB" -E "
     let h = import $ROOT/tests/hermetic { toolsDir = $TOOLS_DIR; }; in
-    (import $ROOT/default.nix { inherit (h) pkgs tools; }).dockerImages.hello" >/dev/null
+    (import $ROOT/default.nix { inherit (h) pkgs tools nixosModules; }).dockerImages.nginx" >/dev/null
 }
 
 t_L3_options_reference_is_up_to_date() {

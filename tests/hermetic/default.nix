@@ -100,15 +100,16 @@ let
   };
 
   tools = import ../../nix/tools-prebuilt.nix { dir = toolsDir; };
+  # Offline stand-ins for the NixOS modules of nix/nixos-modules.nix.
+  nixosModules = [ ../modules/nginx-fixture.nix ];
 in
 {
-  inherit pkgs lib tools;
+  inherit pkgs lib tools nixosModules;
   makeImage = import ../../nix/make-image.nix {
     inherit lib;
     pkgsFor = _: pkgs;
     toolsFor = _: tools;
-    # Offline stand-ins for the NixOS modules of nix/nixos-modules.nix.
-    nixosModules = [ ../modules/nginx-fixture.nix ];
+    inherit nixosModules;
     defaultSystem = system;
   };
 }
