@@ -13,6 +13,7 @@ pub mod init_spec;
 pub mod nix_build;
 pub mod passwd;
 pub mod problems;
+pub mod profile;
 pub mod tar;
 pub mod tree_manifest;
 pub mod users_spec;

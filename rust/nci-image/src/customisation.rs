@@ -7,14 +7,11 @@
 use nci_core::error::{Error, Result};
 use nci_core::fs_walk::{walk, Modes};
 use nci_core::nix_build::read_json;
+use nci_core::profile::{self, ProfileItem};
 use nci_core::tar::{Entry, Kind};
 use nci_core::tree_manifest::TreeManifest;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-/// The profile directories linked into the image root, as NixOS'
-/// `environment.pathsToLink` does for the system path.
-pub const PROFILE_DIRS: [&str; 3] = ["bin", "sbin", "share"];
+use std::path::Path;
 
 /// Entries keyed by archive path, each remembering where it came from so
 /// that a conflict names both sources.
@@ -109,48 +106,20 @@ impl Layer {
         Ok(())
     }
 
-    /// Merges the packages' profile directories into the image root:
-    /// a directory provided by one package becomes a symlink to it, one
-    /// provided by several becomes a real directory merged recursively;
-    /// for a file provided twice the first package wins (NixOS' system
-    /// path ignores such collisions too).
+    /// Merges the packages' profile directories into the image root
+    /// (`nci_core::profile`); an entry a root tree already put there
+    /// stays.
     pub fn add_profile(&mut self, packages: &[String]) -> Result<()> {
-        for dir in PROFILE_DIRS {
-            let sources: Vec<PathBuf> = packages
-                .iter()
-                .map(|p| Path::new(p).join(dir))
-                .filter(|p| p.is_dir())
-                .collect();
-            if !sources.is_empty() {
-                self.add(Entry::directory(dir, 0o755), "environment.systemPackages")?;
-                self.merge_dirs(dir, &sources)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn merge_dirs(&mut self, at: &str, sources: &[PathBuf]) -> Result<()> {
-        let mut children: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
-        for src in sources {
-            let rd = std::fs::read_dir(src).map_err(|e| Error::io(src, e))?;
-            for item in rd {
-                let item = item.map_err(|e| Error::io(src, e))?;
-                let name = item.file_name().to_string_lossy().into_owned();
-                children.entry(name).or_default().push(item.path());
-            }
-        }
-        for (name, paths) in children {
-            let here = format!("{at}/{name}");
-            let dirs: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
-            if dirs.len() > 1 {
-                self.add(
-                    Entry::directory(here.clone(), 0o755),
-                    "environment.systemPackages",
-                )?;
-                self.merge_dirs(&here, &dirs)?;
-            } else if !self.entries.contains_key(&here) {
-                let target = paths[0].to_string_lossy().into_owned();
-                self.add(Entry::symlink(here, target), "environment.systemPackages")?;
+        for item in profile::merge("", packages)? {
+            match item {
+                ProfileItem::Directory(path) => {
+                    self.add(Entry::directory(path, 0o755), "environment.systemPackages")?
+                }
+                ProfileItem::Symlink { path, target } => {
+                    if !self.entries.contains_key(&path) {
+                        self.add(Entry::symlink(path, target), "environment.systemPackages")?;
+                    }
+                }
             }
         }
         Ok(())

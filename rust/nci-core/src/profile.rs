@@ -1,0 +1,112 @@
+//! Merging packages into a profile, as NixOS' `buildEnv` does for the
+//! system path and per-user profiles: each profile directory (`bin`,
+//! `sbin`, `share`) is a real directory; an entry one package provides is
+//! a symlink to it; a subdirectory several provide is merged the same way;
+//! for a file several provide, the first package wins (NixOS' system path
+//! ignores such collisions too).
+
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The package directories linked into a profile
+/// (NixOS' `environment.pathsToLink` for what images need).
+pub const PROFILE_DIRS: [&str; 3] = ["bin", "sbin", "share"];
+
+/// One thing a merged profile holds, named relative to the profile root
+/// given to [`merge`] (`at`), in path order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfileItem {
+    Directory(String),
+    Symlink { path: String, target: String },
+}
+
+/// The merge of `packages` (store paths) into a profile at `at` (`bin`,
+/// `etc/profiles/per-user/alice`, ...): the profile directories, merged
+/// subdirectories and symlinks, parents before children.
+pub fn merge(at: &str, packages: &[String]) -> Result<Vec<ProfileItem>> {
+    let mut items = Vec::new();
+    for dir in PROFILE_DIRS {
+        let sources: Vec<PathBuf> = packages
+            .iter()
+            .map(|p| Path::new(p).join(dir))
+            .filter(|p| p.is_dir())
+            .collect();
+        if !sources.is_empty() {
+            let here = if at.is_empty() {
+                dir.to_owned()
+            } else {
+                format!("{at}/{dir}")
+            };
+            merge_dirs(&here, &sources, &mut items)?;
+        }
+    }
+    Ok(items)
+}
+
+fn merge_dirs(at: &str, sources: &[PathBuf], items: &mut Vec<ProfileItem>) -> Result<()> {
+    items.push(ProfileItem::Directory(at.to_owned()));
+    let mut children: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for src in sources {
+        for item in std::fs::read_dir(src).map_err(|e| Error::io(src, e))? {
+            let item = item.map_err(|e| Error::io(src, e))?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            children.entry(name).or_default().push(item.path());
+        }
+    }
+    for (name, paths) in children {
+        let here = format!("{at}/{name}");
+        let dirs: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
+        if dirs.len() > 1 {
+            merge_dirs(&here, &dirs, items)?;
+        } else if let Some(first) = paths.first() {
+            items.push(ProfileItem::Symlink {
+                path: here,
+                target: first.to_string_lossy().into_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_directories_merge_and_the_first_package_wins() {
+        let d = tempfile::tempdir().unwrap();
+        for (pkg, file) in [
+            ("a", "bin/x"),
+            ("b", "bin/x"),
+            ("b", "bin/y"),
+            ("b", "share/man/y.1"),
+        ] {
+            let p = d.path().join(pkg).join(file);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, pkg).unwrap();
+        }
+        let pkgs: Vec<String> = ["a", "b"]
+            .iter()
+            .map(|p| d.path().join(p).display().to_string())
+            .collect();
+        let link = |path: &str, pkg: &str, rel: &str| ProfileItem::Symlink {
+            path: path.into(),
+            target: d.path().join(pkg).join(rel).display().to_string(),
+        };
+        assert_eq!(
+            merge("p", &pkgs).unwrap(),
+            [
+                ProfileItem::Directory("p/bin".into()),
+                link("p/bin/x", "a", "bin/x"),
+                link("p/bin/y", "b", "bin/y"),
+                ProfileItem::Directory("p/share".into()),
+                link("p/share/man", "b", "share/man"),
+            ]
+        );
+        assert_eq!(
+            merge("", &pkgs).unwrap()[0],
+            ProfileItem::Directory("bin".into())
+        );
+    }
+}
