@@ -3,7 +3,15 @@
 
 use crate::error::{Error, IoContext, Result};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
+
+/// The `outputs` of the structured attributes of a single-output
+/// derivation: where the builder writes its result.
+#[derive(Debug, Deserialize)]
+pub struct Outputs {
+    pub out: PathBuf,
+}
 
 /// Where the structured attributes are: `$NIX_ATTRS_JSON_FILE`, or
 /// `.attrs.json` in the build directory (older Nix).

@@ -15,17 +15,12 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use cli::{Builds, Cli, Command};
 use nci_core::etc_spec::EtcSpec;
-use nci_core::nix_build::{attrs_file, read_json};
+use nci_core::nix_build::{attrs_file, read_json, Outputs};
 use nci_core::users_spec::UsersSpec;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-#[derive(Deserialize)]
-struct Outputs {
-    out: PathBuf,
-}
 
 /// The structured attributes each kind of derivation has.
 #[derive(Deserialize)]

@@ -21,7 +21,7 @@ use clap::Parser;
 use cli::{Cli, Command, Format};
 use nci_core::closure::{Closure, PathInfo};
 use nci_core::image_spec::ImageSpec;
-use nci_core::nix_build::{attrs_file, read_json, store_path_hash};
+use nci_core::nix_build::{attrs_file, read_json, store_path_hash, Outputs};
 use serde::Deserialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,11 +35,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-#[derive(Deserialize)]
-struct Outputs {
-    out: PathBuf,
 }
 
 /// The structured attributes every step reads.

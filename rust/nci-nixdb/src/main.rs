@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use cli::{Cli, Command};
 use nci_core::closure::{Closure, PathInfo};
-use nci_core::nix_build::{attrs_file, read_json};
+use nci_core::nix_build::{attrs_file, read_json, Outputs};
 use registration::registration;
 use serde::Deserialize;
 use std::io::Write;
@@ -28,11 +28,6 @@ struct BuilderAttrs {
     #[serde(default)]
     store_graph: Vec<PathInfo>,
     outputs: Outputs,
-}
-
-#[derive(Deserialize)]
-struct Outputs {
-    out: PathBuf,
 }
 
 fn main() -> ExitCode {
