@@ -58,16 +58,11 @@ const SPECIFIERS: &str = "nNpPiIjJfthSCLETVuUgGsHlmbavwWA%";
 
 impl Specifiers {
     fn resolve(&self, c: char) -> String {
-        let prefix = self.unit.split('@').next().unwrap_or("").to_string();
         match c {
             'n' => format!("{}.service", self.unit),
-            'N' | 'p' | 'P' | 'j' | 'J' => {
-                if matches!(c, 'N') {
-                    self.unit.clone()
-                } else {
-                    prefix
-                }
-            }
+            'N' => self.unit.clone(),
+            // The prefix: the name before `@`.
+            'p' | 'P' | 'j' | 'J' => self.unit.split('@').next().unwrap_or("").to_string(),
             'i' | 'I' => self
                 .unit
                 .split_once('@')
@@ -396,6 +391,23 @@ mod tests {
                 "60",
                 "/var/empty",
                 "%"
+            ]
+        );
+        let templated = Specifiers {
+            unit: "getty@tty1".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            parse("/bin/p %n %N %p %j %i").unwrap()[0]
+                .argv(&templated, &e)
+                .1,
+            [
+                "/bin/p",
+                "getty@tty1.service",
+                "getty@tty1",
+                "getty",
+                "getty",
+                "tty1"
             ]
         );
         assert!(parse("/bin/p %q")
