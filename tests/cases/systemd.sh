@@ -509,6 +509,8 @@ t_L4_systemd_original_dependent_oneshot() {
   }' 4)
   echo "$out"
   assert_contains "$out" "MUSTNOTEXISTELSEWHERE_1"
+  # The order check below passes on one line: both must have run.
+  assert_contains "$out" "example-2: MUSTNOTEXISTELSEWHERE_2"
   grep "^example-.: MUSTNOTEXISTELSEWHERE" <<<"$out" | sort --check --reverse || fail "example-1 ran before example-2"
 }
 
@@ -520,6 +522,7 @@ t_L4_systemd_original_oneshot_post() {
   }' 6)
   echo "$out"
   assert_contains "$out" "MUSTNOTEXISTELSEWHERE_1"
+  assert_contains "$out" "example-2: MUSTNOTEXISTELSEWHERE_2"
   grep "^example-.: MUSTNOTEXISTELSEWHERE" <<<"$out" | head -n 2 | sort --check --reverse || fail "the oneshot-post ran before the long-run"
 }
 
