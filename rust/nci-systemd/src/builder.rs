@@ -5,15 +5,11 @@
 use crate::spec::{Unit, UnitSpec};
 use crate::tmpfiles;
 use anyhow::{anyhow, bail, Context, Result};
+use nci_core::nix_build::Outputs;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-
-#[derive(Deserialize)]
-struct Outputs {
-    out: PathBuf,
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
