@@ -253,6 +253,9 @@ in
 
   config.system.build.image = image;
 
+  # The tag all three outputs carry (`imageName:imageTag` after loading).
+  config.system.build.imageTag = tag;
+
   config.system.build.stream = derivation (
     builderArgs
     // {

@@ -47,17 +47,13 @@ let
     else
       lib.showWarnings config.warnings config.system.build.image;
 in
-# Everything else the modules build (`init`, `stream`, `oci`, ...) is
-# reachable from the image, as the original project's `.init` was.
+# Everything else the modules build (`init`, `stream`, `oci`,
+# `imageTag`, ...) is reachable from the image, as the original
+# project's `.init` was.
 image
 // removeAttrs config.system.build [ "image" ]
 // {
   inherit config;
   inherit (eval) options;
   imageName = config.image.name;
-  imageTag =
-    if config.image.tag != null then
-      config.image.tag
-    else
-      builtins.head (lib.splitString "-" (baseNameOf (builtins.unsafeDiscardStringContext image.outPath)));
 }

@@ -172,3 +172,13 @@ t_L5_flake_outputs_evaluate_with_the_pinned_nixpkgs() {
   fi
   (cd "$ROOT" && nix --extra-experimental-features 'nix-command flakes' flake check --no-build)
 }
+
+t_L3_image_tag_defaults_to_the_hash_part_of_the_archive_path() {
+  local out
+  out=$(nix-instantiate --eval --strict --json -I nixpkgs-lib="$NIXPKGS_LIB" -E "
+    let h = import $ROOT/tests/hermetic { toolsDir = $TOOLS_DIR; };
+        img = h.makeImage $ROOT/images/hello.nix;
+    in [ img.imageTag (builtins.substring 11 32 (builtins.unsafeDiscardStringContext img.outPath)) ]")
+  [ "$(jq -r '.[0]' <<<"$out")" = "$(jq -r '.[1]' <<<"$out")" ] || fail "imageTag is not the hash part: $out"
+  [ "$(jq -r '.[0] | length' <<<"$out")" = 32 ] || fail "unexpected tag: $out"
+}
