@@ -60,7 +60,8 @@
         }
       );
 
-      formatter = forAllSystems (pkgs: pkgs.nixfmt-rfc-style);
+      # RFC 166 style (`pkgs.nixfmt`; `nixfmt-rfc-style` is its deprecated alias).
+      formatter = forAllSystems (pkgs: pkgs.nixfmt);
 
       devShells = forAllSystems (pkgs: {
         default = pkgs.mkShell {
@@ -75,7 +76,7 @@
             pkgs.skopeo
             pkgs.umoci
             pkgs.patchelf
-            pkgs.nixfmt-rfc-style
+            pkgs.nixfmt
           ];
         };
       });

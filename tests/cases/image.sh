@@ -182,3 +182,10 @@ t_L3_image_tag_defaults_to_the_hash_part_of_the_archive_path() {
   [ "$(jq -r '.[0]' <<<"$out")" = "$(jq -r '.[1]' <<<"$out")" ] || fail "imageTag is not the hash part: $out"
   [ "$(jq -r '.[0] | length' <<<"$out")" = 32 ] || fail "unexpected tag: $out"
 }
+
+t_L1_nix_files_are_formatted_as_nix_fmt_formats_them() {
+  # `nix fmt` is nixpkgs' nixfmt (RFC 166 style); Debian 12 has no package
+  # of it, so machines without it skip this, saying so.
+  command -v nixfmt >/dev/null || skip "nixfmt is not installed (nix fmt installs it on machines with nixpkgs)"
+  (cd "$ROOT" && git ls-files -z '*.nix' | xargs -0 nixfmt --check)
+}
