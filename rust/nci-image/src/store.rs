@@ -2,14 +2,13 @@
 //! facts about a single path's layer (digest, size, hard links) that a
 //! small derivation per store path computes once and Nix caches.
 
-use crate::tree::{HashSink, TreeSink, Walker};
+use crate::tree::{hash_exact, HashSink, Links, TreeSink, Walker};
 use anyhow::{bail, Context, Result};
 use nci_core::fs_walk::{link_identical, walk, Modes};
 use nci_core::hash::{hex, Digest, Sha256};
 use nci_core::tar::{round_up, Entry, Kind};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 /// Version of [`PathLayer`] files and of the layer format: a change to
@@ -40,9 +39,6 @@ pub fn archive_prefix(store_dir: &str, path: &str) -> Result<String> {
     }
 }
 
-/// Hard links as (link path, target path) in archive names.
-pub type Links = Vec<(String, String)>;
-
 /// The walk of one store path, with identical files linked.
 pub fn path_entries(store_dir: &str, path: &str) -> Result<(Vec<Entry>, Links)> {
     let prefix = archive_prefix(store_dir, path)?;
@@ -71,19 +67,9 @@ pub fn digest_entries(entries: &[Entry], buf: &mut [u8]) -> Result<(String, u64)
         h.update(&header);
         size += header.len() as u64;
         if let Kind::File { source, size: want } = &e.kind {
-            let mut f = File::open(source).with_context(|| source.display().to_string())?;
-            let mut left = *want;
-            while left > 0 {
-                let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                let n = f
-                    .read(&mut buf[..want])
-                    .with_context(|| source.display().to_string())?;
-                if n == 0 {
-                    bail!("{}: file shrank while read", source.display());
-                }
-                h.update(&buf[..n]);
-                left -= n as u64;
-            }
+            let path = source.display().to_string();
+            let f = File::open(source).with_context(|| path.clone())?;
+            hash_exact(&mut h, f, *want, buf, &path)?;
             let padded = round_up(*want);
             h.update(&ZEROS[..(padded - want) as usize]);
             size += padded;

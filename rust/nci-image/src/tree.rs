@@ -400,6 +400,19 @@ fn digest_reader(f: &mut File, size: u64, buf: &mut Vec<u8>, path: &str) -> Resu
         buf.resize(IN_MEMORY as usize, 0);
     }
     let mut h = Sha256::new();
+    hash_exact(&mut h, f, size, buf, path)?;
+    Ok(h.finalize().into())
+}
+
+/// Feeds exactly the first `size` bytes of `f` to `h`, read through
+/// `buf`; a file that ends early is an error naming `path`.
+pub fn hash_exact(
+    h: &mut Sha256,
+    mut f: impl Read,
+    size: u64,
+    buf: &mut [u8],
+    path: &str,
+) -> Result<()> {
     let mut left = size;
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
@@ -410,7 +423,7 @@ fn digest_reader(f: &mut File, size: u64, buf: &mut Vec<u8>, path: &str) -> Resu
         h.update(&buf[..n]);
         left -= n as u64;
     }
-    Ok(h.finalize().into())
+    Ok(())
 }
 
 /// SHA-256 of the file at `path`, of `size` bytes.
@@ -454,22 +467,7 @@ impl TreeSink for HashSink {
         if let Some(d) = data {
             return self.bytes(d);
         }
-        let mut f = file;
-        let mut left = size;
-        while left > 0 {
-            let want = self
-                .buf
-                .len()
-                .min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = f
-                .read(&mut self.buf[..want])
-                .with_context(|| path.to_owned())?;
-            if n == 0 {
-                bail!("{path}: file shrank while read");
-            }
-            self.hasher.update(&self.buf[..n]);
-            left -= n as u64;
-        }
+        hash_exact(&mut self.hasher, file, size, &mut self.buf, path)?;
         self.size += size;
         Ok(())
     }
