@@ -3,6 +3,7 @@
 //! hashed here: the digests are the plan's, and file contents are copied
 //! by the kernel (`copy_file_range` into files, `sendfile` into pipes).
 
+use crate::parallel::on_every_core;
 use crate::plan::{Plan, Source};
 use crate::store;
 use crate::tree::{TreeSink, Walker};
@@ -372,37 +373,6 @@ fn docker_archive(out: &mut impl Archive, plan: &Plan, reference: &str) -> Resul
     Ok(())
 }
 
-/// Runs `work` on every item on every core, biggest first; the first
-/// error wins.
-fn on_every_core<T: Sync>(
-    mut items: Vec<T>,
-    weight: impl Fn(&T) -> u64,
-    work: impl Fn(&T) -> Result<()> + Sync,
-) -> Result<()> {
-    items.sort_by_key(|x| std::cmp::Reverse(weight(x)));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let errors: std::sync::Mutex<Vec<anyhow::Error>> = std::sync::Mutex::new(Vec::new());
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    std::thread::scope(|s| {
-        for _ in 0..threads.min(items.len()) {
-            s.spawn(|| loop {
-                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(item) = items.get(k) else { break };
-                if let Err(e) = work(item) {
-                    if let Ok(mut v) = errors.lock() {
-                        v.push(e);
-                    }
-                    next.store(usize::MAX / 2, std::sync::atomic::Ordering::Relaxed);
-                }
-            });
-        }
-    });
-    match errors.into_inner().ok().and_then(|mut v| v.pop()) {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
 /// Writes the docker-archive to `out` through a temporary file beside it,
 /// so that a failure leaves nothing behind. Every part's offset is known
 /// from the plan, so layers are written in parallel, each at its place.
@@ -422,7 +392,7 @@ pub fn docker_archive_file(plan: &Plan, reference: &str, out: &Path) -> Result<(
             .context("writing the output")?;
     }
     on_every_core(
-        layout.layers,
+        &layout.layers,
         |(_, i)| plan.layers[*i].size,
         |(at, i)| {
             let mut sink = Sink::at(file.try_clone()?, *at);
@@ -455,7 +425,7 @@ pub fn oci_dir(plan: &Plan, reference: &str, out: &Path) -> Result<()> {
     write_blob(&sha256(plan.config.as_bytes()), plan.config.as_bytes())?;
     write_blob(&sha256(plan.manifest.as_bytes()), plan.manifest.as_bytes())?;
     on_every_core(
-        distinct_layers(plan),
+        &distinct_layers(plan),
         |i| plan.layers[*i].size,
         |i| {
             let f = File::create(blobs.join(&plan.layers[*i].digest))?;

@@ -11,6 +11,7 @@ mod base;
 mod cli;
 mod customisation;
 mod layers;
+mod parallel;
 mod plan;
 mod run;
 mod store;

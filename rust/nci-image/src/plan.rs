@@ -8,6 +8,7 @@
 use crate::base::BaseImage;
 use crate::customisation;
 use crate::layers;
+use crate::parallel::on_every_core;
 use crate::store::{self, PathLayer, LAYER_FORMAT};
 use anyhow::{bail, Context, Result};
 use nci_core::closure::Closure;
@@ -18,8 +19,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 pub const VERSION: u32 = 1;
 pub const OCI_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
@@ -289,20 +288,15 @@ fn hash_jobs(
     cached: &BTreeMap<String, PathLayer>,
     jobs: Vec<(usize, Job)>,
 ) -> Result<Vec<(usize, PlannedLayer)>> {
-    let mut prepared: Vec<(usize, Job, u64)> = jobs
-        .into_iter()
-        .map(|(i, job)| {
-            let weight = match &job {
-                Job::Store(paths) => paths
-                    .iter()
-                    .map(|p| closure.paths.get(p).map_or(0, |info| info.nar_size))
-                    .sum(),
-                Job::Entries(entries) => entries.iter().map(Entry::content_size).sum(),
-            };
-            (i, job, weight)
-        })
-        .collect();
-    prepared.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+    let weight = |job: &Job| -> u64 {
+        match job {
+            Job::Store(paths) => paths
+                .iter()
+                .map(|p| closure.paths.get(p).map_or(0, |info| info.nar_size))
+                .sum(),
+            Job::Entries(entries) => entries.iter().map(Entry::content_size).sum(),
+        }
+    };
     let hash_one = |job: &Job| -> Result<PlannedLayer> {
         match job {
             Job::Store(paths) => {
@@ -340,41 +334,8 @@ fn hash_jobs(
             }
         }
     };
-    let results: Mutex<Vec<(usize, PlannedLayer)>> = Mutex::new(Vec::new());
-    let next = AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..threads.min(prepared.len()) {
-            s.spawn(|| loop {
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some((i, job, _)) = prepared.get(k) else {
-                    break;
-                };
-                match hash_one(job) {
-                    Ok(layer) => {
-                        if let Ok(mut r) = results.lock() {
-                            r.push((*i, layer));
-                        }
-                    }
-                    Err(e) => {
-                        if let Ok(mut f) = first_error.lock() {
-                            f.get_or_insert(e);
-                        }
-                        next.store(usize::MAX / 2, Ordering::Relaxed);
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = first_error.into_inner().ok().flatten() {
-        return Err(e);
-    }
-    let mut r = results
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("a hashing thread panicked"))?;
-    r.sort_by_key(|x| x.0);
-    Ok(r)
+    let layers = on_every_core(&jobs, |(_, job)| weight(job), |(_, job)| hash_one(job))?;
+    Ok(jobs.iter().map(|(i, _)| *i).zip(layers).collect())
 }
 
 /// The image config: ours over the base image's.
