@@ -188,7 +188,10 @@ fn write_entries(sink: &mut Sink, entries: &[Entry], planned: u64, what: &str) -
         sink.bytes(&e.header_blocks())?;
         if let Kind::File { source, size } = &e.kind {
             let f = File::open(source).with_context(|| source.display().to_string())?;
-            let actual = f.metadata()?.len();
+            let actual = f
+                .metadata()
+                .with_context(|| source.display().to_string())?
+                .len();
             if actual != *size {
                 bail!("{}: changed since the image was planned", source.display());
             }
@@ -418,24 +421,27 @@ pub fn oci_dir(plan: &Plan, reference: &str, out: &Path) -> Result<()> {
         .prefix(".oci-")
         .tempdir_in(parent)
         .with_context(|| format!("{}: cannot create the output", out.display()))?;
+    let cannot = || format!("{}: cannot write the output", out.display());
     let blobs = tmp.path().join("blobs/sha256");
-    std::fs::create_dir_all(&blobs)?;
-    std::fs::write(tmp.path().join("oci-layout"), OCI_LAYOUT)?;
-    let write_blob = |name: &str, bytes: &[u8]| std::fs::write(blobs.join(name), bytes);
+    std::fs::create_dir_all(&blobs).with_context(cannot)?;
+    std::fs::write(tmp.path().join("oci-layout"), OCI_LAYOUT).with_context(cannot)?;
+    let write_blob =
+        |name: &str, bytes: &[u8]| std::fs::write(blobs.join(name), bytes).with_context(cannot);
     write_blob(&sha256(plan.config.as_bytes()), plan.config.as_bytes())?;
     write_blob(&sha256(plan.manifest.as_bytes()), plan.manifest.as_bytes())?;
     on_every_core(
         &distinct_layers(plan),
         |i| plan.layers[*i].size,
         |i| {
-            let f = File::create(blobs.join(&plan.layers[*i].digest))?;
+            let f = File::create(blobs.join(&plan.layers[*i].digest)).with_context(cannot)?;
             let mut sink = Sink::new(f);
             write_layer(&mut sink, plan, *i)?;
             sink.finish()?;
             Ok(())
         },
     )?;
-    std::fs::write(tmp.path().join("index.json"), index_json(plan, reference))?;
+    std::fs::write(tmp.path().join("index.json"), index_json(plan, reference))
+        .with_context(cannot)?;
     let kept = tmp.keep();
     std::fs::rename(&kept, out).with_context(|| {
         let _ = std::fs::remove_dir_all(&kept);

@@ -258,7 +258,8 @@ fn nix_builder() -> Result<()> {
                     );
                     write_atomically(&out, script.as_bytes())?;
                     use std::os::unix::fs::PermissionsExt;
-                    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o555))?;
+                    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o555))
+                        .with_context(|| format!("{}: cannot write the output", out.display()))?;
                     Ok(())
                 }
             }
