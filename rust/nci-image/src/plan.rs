@@ -148,9 +148,9 @@ enum Job {
     Entries(Vec<Entry>),
 }
 
-/// Computes the plan of `spec`'s image.
+/// Computes the plan of `spec`'s image; the caller has validated `spec`
+/// (`ImageSpec::validate`, in `make_plan`).
 pub fn make(spec: &ImageSpec, closure: &Closure, inputs: &Inputs) -> Result<Plan> {
-    spec.validate()?;
     let store_dir = spec.store_dir.clone();
     let store_paths = store_paths(spec, closure)?;
     for p in &store_paths {
@@ -201,14 +201,10 @@ pub fn make(spec: &ImageSpec, closure: &Closure, inputs: &Inputs) -> Result<Plan
     if slots == 0 && !store_paths.is_empty() {
         // maxLayers leaves no room for store layers: the store paths go
         // into the customisation layer.
-        let all: Vec<String> = store_paths.iter().cloned().collect();
-        let mut merged = Vec::new();
-        for p in &all {
-            let (entries, _) = store::path_entries(&store_dir, p)?;
-            merged.extend(entries);
-        }
         let mut entries = store::store_dirs().to_vec();
-        entries.extend(merged);
+        for p in &store_paths {
+            entries.extend(store::path_entries(&store_dir, p)?);
+        }
         entries.extend(
             custom
                 .into_iter()

@@ -39,15 +39,13 @@ pub fn archive_prefix(store_dir: &str, path: &str) -> Result<String> {
     }
 }
 
-/// The walk of one store path, with identical files linked.
-pub fn path_entries(store_dir: &str, path: &str) -> Result<(Vec<Entry>, Links)> {
+/// The walk of one store path (which the plan has checked is on disk),
+/// with identical files linked.
+pub fn path_entries(store_dir: &str, path: &str) -> Result<Vec<Entry>> {
     let prefix = archive_prefix(store_dir, path)?;
-    if std::fs::symlink_metadata(path).is_err() {
-        bail!("{path}: store path of the closure is missing on disk");
-    }
     let mut entries = walk(Path::new(path), &prefix, Modes::AsOnDisk)?;
-    let links = link_identical(&mut entries)?;
-    Ok((entries, links))
+    link_identical(&mut entries)?;
+    Ok(entries)
 }
 
 /// The two directories every store layer starts with.
