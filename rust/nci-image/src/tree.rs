@@ -262,9 +262,11 @@ impl<'a, S: TreeSink> Walker<'a, S> {
         st: &Stat,
     ) -> Result<()> {
         let size = st.st_size as u64;
-        let open = |w: &Self| -> Result<File> {
+        // The path on disk: for errors, and to read a group's first file.
+        let path = self.path();
+        let open = || -> Result<File> {
             let fd = openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-                .with_context(|| w.path())?;
+                .with_context(|| path.clone())?;
             Ok(File::from(fd))
         };
         // Decide or apply the link.
@@ -298,7 +300,7 @@ impl<'a, S: TreeSink> Walker<'a, S> {
                         let g = Group {
                             pending: Some((
                                 self.name.clone(),
-                                format!("{}{}", self.root, &self.name[self.prefix_len..]),
+                                path.clone(),
                                 (st.st_dev, st.st_ino),
                             )),
                             ..Group::default()
@@ -307,8 +309,8 @@ impl<'a, S: TreeSink> Walker<'a, S> {
                         None
                     }
                     Some(g) => {
-                        if let Some((first, path, inode)) = g.pending.take() {
-                            let d = digest_file(&path, size, &mut self.buf)?;
+                        if let Some((first, first_path, inode)) = g.pending.take() {
+                            let d = digest_file(&first_path, size, &mut self.buf)?;
                             g.by_inode.insert(inode, d);
                             g.first_with.entry(d).or_insert(first);
                         }
@@ -316,16 +318,7 @@ impl<'a, S: TreeSink> Walker<'a, S> {
                         let digest = match g.by_inode.get(&inode) {
                             Some(d) => *d,
                             None => {
-                                let path =
-                                    format!("{}{}", self.root, &self.name[self.prefix_len..]);
-                                let fd = openat(
-                                    dir,
-                                    name,
-                                    OFlags::RDONLY | OFlags::CLOEXEC,
-                                    Mode::empty(),
-                                )
-                                .with_context(|| path.clone())?;
-                                let mut f = File::from(fd);
+                                let mut f = open()?;
                                 let d = if size <= IN_MEMORY {
                                     read_exact_size(&mut f, size, &mut self.buf, &path)?;
                                     data_len = Some(size as usize);
@@ -362,9 +355,8 @@ impl<'a, S: TreeSink> Walker<'a, S> {
         }
         let file = match opened {
             Some(f) => f,
-            None => open(self)?,
+            None => open()?,
         };
-        let path = self.path();
         match data_len {
             Some(n) => self
                 .sink
