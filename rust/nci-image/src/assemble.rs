@@ -1,189 +1,24 @@
 //! Writes a plan out: as a docker-archive (a file, or a stream on
 //! standard output) or as an OCI image layout directory. Nothing is
 //! hashed here: the digests are the plan's, and file contents are copied
-//! by the kernel (`copy_file_range` into files, `sendfile` into pipes).
+//! by the kernel (see [`Sink`]).
 
 use crate::parallel::on_every_core;
 use crate::plan::{Plan, Source};
+use crate::sink::Sink;
 use crate::store;
-use crate::tree::{TreeSink, Walker};
+use crate::tree::Walker;
 use anyhow::{bail, Context, Result};
 use nci_core::hash::{hex, Digest, Sha256};
 use nci_core::tar::{file_header, padding, round_up, Entry, Kind};
 use serde_json::json;
 use std::fs::File;
-use std::io::Write;
 use std::os::fd::AsFd;
 use std::path::Path;
 
-/// Files smaller than this go through the write buffer; larger ones are
-/// copied by the kernel.
-const SMALL: u64 = 64 * 1024;
-const BUF: usize = 1 << 20;
-
-/// A destination that can take bytes and ranges of files.
-pub struct Sink {
-    file: File,
-    buf: Vec<u8>,
-    /// `copy_file_range` works (regular file), else `sendfile`.
-    regular: bool,
-    kernel_copy: bool,
-    written: u64,
-    /// Where the next byte goes, for positional writes (several threads
-    /// writing one file); `None`: at the file's current position.
-    pos: Option<u64>,
-}
-
-impl Sink {
-    pub fn new(file: File) -> Self {
-        let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
-        Sink {
-            file,
-            buf: Vec::with_capacity(BUF),
-            regular,
-            kernel_copy: true,
-            written: 0,
-            pos: None,
-        }
-    }
-
-    /// A sink writing `file` from `offset` on, without moving its position.
-    pub fn at(file: File, offset: u64) -> Self {
-        let mut s = Sink::new(file);
-        s.pos = Some(offset);
-        s
-    }
-
-    fn write_raw(&mut self, b: &[u8]) -> Result<()> {
-        match &mut self.pos {
-            Some(p) => {
-                std::os::unix::fs::FileExt::write_all_at(&self.file, b, *p)
-                    .context("writing the output")?;
-                *p += b.len() as u64;
-            }
-            None => self.file.write_all(b).context("writing the output")?,
-        }
-        Ok(())
-    }
-
-    pub fn bytes(&mut self, b: &[u8]) -> Result<()> {
-        if self.buf.len() + b.len() > BUF {
-            self.flush()?;
-        }
-        if b.len() >= BUF {
-            self.write_raw(b)?;
-        } else {
-            self.buf.extend_from_slice(b);
-        }
-        self.written += b.len() as u64;
-        Ok(())
-    }
-
-    pub fn flush(&mut self) -> Result<()> {
-        if !self.buf.is_empty() {
-            let buf = std::mem::take(&mut self.buf);
-            let r = self.write_raw(&buf);
-            self.buf = buf;
-            self.buf.clear();
-            r?;
-        }
-        Ok(())
-    }
-
-    /// Copies `len` bytes of `src` from `offset`.
-    pub fn copy(&mut self, src: &File, offset: u64, len: u64, name: &Path) -> Result<()> {
-        if len < SMALL || !self.kernel_copy {
-            return self.copy_by_reading(src, offset, len, name);
-        }
-        self.flush()?;
-        let mut off = i64::try_from(offset)?;
-        let mut left = len;
-        while left > 0 {
-            let chunk = usize::try_from(left.min(1 << 30))?;
-            let mut out_off = self.pos.map(i64::try_from).transpose()?;
-            let r = if self.regular {
-                nix::fcntl::copy_file_range(
-                    src.as_fd(),
-                    Some(&mut off),
-                    self.file.as_fd(),
-                    out_off.as_mut(),
-                    chunk,
-                )
-            } else {
-                nix::sys::sendfile::sendfile64(
-                    self.file.as_fd(),
-                    src.as_fd(),
-                    Some(&mut off),
-                    chunk,
-                )
-            };
-            match r {
-                Ok(0) => bail!("{}: file shrank while read", name.display()),
-                Ok(n) => {
-                    left -= n as u64;
-                    self.written += n as u64;
-                    if let (Some(p), Some(o)) = (&mut self.pos, out_off) {
-                        *p = u64::try_from(o)?;
-                    }
-                }
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(_) if left == len => {
-                    // No kernel copy between these two (filesystem or
-                    // kernel without it): read and write instead.
-                    self.kernel_copy = false;
-                    return self.copy_by_reading(src, offset, len, name);
-                }
-                Err(e) => return Err(e).with_context(|| name.display().to_string()),
-            }
-        }
-        Ok(())
-    }
-
-    fn copy_by_reading(&mut self, src: &File, offset: u64, len: u64, name: &Path) -> Result<()> {
-        let mut at = offset;
-        let mut left = len;
-        while left > 0 {
-            if self.buf.len() == BUF {
-                self.flush()?;
-            }
-            let start = self.buf.len();
-            let want = (BUF - start).min(usize::try_from(left.min(BUF as u64))?);
-            self.buf.resize(start + want, 0);
-            let n = std::os::unix::fs::FileExt::read_at(src, &mut self.buf[start..], at)
-                .with_context(|| name.display().to_string())?;
-            at += n as u64;
-            self.buf.truncate(start + n);
-            if n == 0 {
-                bail!("{}: file shrank while read", name.display());
-            }
-            left -= n as u64;
-            self.written += n as u64;
-        }
-        Ok(())
-    }
-
-    pub fn finish(mut self) -> Result<File> {
-        self.flush()?;
-        Ok(self.file)
-    }
-}
-
-impl TreeSink for &mut Sink {
-    fn bytes(&mut self, b: &[u8]) -> Result<()> {
-        Sink::bytes(self, b)
-    }
-
-    fn content(&mut self, file: &File, size: u64, data: Option<&[u8]>, path: &str) -> Result<()> {
-        match data {
-            Some(d) => Sink::bytes(self, d),
-            None => self.copy(file, 0, size, Path::new(path)),
-        }
-    }
-}
-
 /// Writes the tar of `entries` (a whole layer) and checks its size.
 fn write_entries(sink: &mut Sink, entries: &[Entry], planned: u64, what: &str) -> Result<()> {
-    let start = sink.written;
+    let start = sink.written();
     for e in entries {
         sink.bytes(&e.header_blocks())?;
         if let Kind::File { source, size } = &e.kind {
@@ -200,7 +35,7 @@ fn write_entries(sink: &mut Sink, entries: &[Entry], planned: u64, what: &str) -
         }
     }
     sink.bytes(&ZEROS)?;
-    let got = sink.written - start;
+    let got = sink.written() - start;
     if got != planned {
         bail!("{what}: is {got} bytes, the plan says {planned}: a store path changed since the image was planned");
     }
@@ -218,7 +53,7 @@ fn write_layer(sink: &mut Sink, plan: &Plan, i: usize) -> Result<()> {
             sink.copy(&f, *offset, layer.size, Path::new(file))
         }
         Source::Store { paths, links } => {
-            let start = sink.written;
+            let start = sink.written();
             for e in store::store_dirs() {
                 sink.bytes(&e.header_blocks())?;
             }
@@ -228,7 +63,7 @@ fn write_layer(sink: &mut Sink, plan: &Plan, i: usize) -> Result<()> {
             }
             let sink = walker.finish()?;
             sink.bytes(&ZEROS)?;
-            let got = sink.written - start;
+            let got = sink.written() - start;
             if got != layer.size {
                 bail!("{}: is {got} bytes, the plan says {}: a store path changed since the image was planned", layer.comment, layer.size);
             }
@@ -380,34 +215,73 @@ fn docker_archive(out: &mut impl Archive, plan: &Plan, reference: &str) -> Resul
 /// so that a failure leaves nothing behind. Every part's offset is known
 /// from the plan, so layers are written in parallel, each at its place.
 pub fn docker_archive_file(plan: &Plan, reference: &str, out: &Path) -> Result<()> {
+    let (file, path) = output_beside(out)?;
+    fill_docker_archive(&file, plan, reference, |at, i| {
+        write_layer_at(&file, plan, i, at)
+    })?;
+    finish_output(file, path, out)
+}
+
+/// A temporary file in `out`'s directory, to become `out`.
+pub fn output_beside(out: &Path) -> Result<(File, tempfile::TempPath)> {
     let dir = out
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("{}: cannot create the output", out.display()))?;
-    let (file, path) = tmp.into_parts();
-    let mut layout = Layout::default();
-    docker_archive(&mut layout, plan, reference)?;
-    file.set_len(layout.len).context("sizing the output")?;
-    for (at, bytes) in &layout.chunks {
-        std::os::unix::fs::FileExt::write_all_at(&file, bytes, *at)
-            .context("writing the output")?;
-    }
-    on_every_core(
-        &layout.layers,
-        |(_, i)| plan.layers[*i].size,
-        |(at, i)| {
-            let mut sink = Sink::at(file.try_clone()?, *at);
-            write_layer(&mut sink, plan, *i)?;
-            sink.finish()?;
-            Ok(())
-        },
-    )?;
+    Ok(tmp.into_parts())
+}
+
+/// Renames the finished temporary file to `out`.
+pub fn finish_output(file: File, path: tempfile::TempPath, out: &Path) -> Result<()> {
     drop(file);
     path.persist(out)
         .with_context(|| format!("{}: cannot write the output", out.display()))?;
     Ok(())
+}
+
+/// Makes `file` the docker-archive of `plan`: sizes it, writes its small
+/// parts, and has `layer(offset, index)` write each distinct layer's
+/// content at its offset, on every core (biggest first).
+pub fn fill_docker_archive(
+    file: &File,
+    plan: &Plan,
+    reference: &str,
+    layer: impl Fn(u64, usize) -> Result<()> + Sync,
+) -> Result<()> {
+    let mut layout = Layout::default();
+    docker_archive(&mut layout, plan, reference)?;
+    file.set_len(layout.len).context("sizing the output")?;
+    for (at, bytes) in &layout.chunks {
+        std::os::unix::fs::FileExt::write_all_at(file, bytes, *at).context("writing the output")?;
+    }
+    on_every_core(
+        &layout.layers,
+        |(_, i)| plan.layers[*i].size,
+        |(at, i)| layer(*at, *i),
+    )?;
+    Ok(())
+}
+
+/// Writes layer `i`'s content into `file` at `at`.
+pub fn write_layer_at(file: &File, plan: &Plan, i: usize, at: u64) -> Result<()> {
+    let mut sink = Sink::at(file.try_clone().context("writing the output")?, at);
+    write_layer(&mut sink, plan, i)?;
+    sink.finish()?;
+    Ok(())
+}
+
+/// Where the content of the first layer goes when the archive is
+/// written: after the `oci-layout` member and the layer's own header.
+pub fn first_layer_offset() -> u64 {
+    512 + round_up(OCI_LAYOUT.len() as u64) + 512
+}
+
+/// The space a layer's member takes in the archive: header, content,
+/// padding.
+pub fn member_len(size: u64) -> u64 {
+    512 + round_up(size)
 }
 
 /// Writes the OCI image layout directory `out` (through a temporary

@@ -8,12 +8,14 @@
 
 mod assemble;
 mod base;
+mod build;
 mod cli;
 mod customisation;
 mod layers;
 mod parallel;
 mod plan;
 mod run;
+mod sink;
 mod store;
 mod tree;
 
@@ -109,9 +111,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             }
         }
         Command::Build { spec, graphs, out } => {
-            let plan = plan_from_files(&spec, &graphs)?;
-            let reference = default_reference(&plan, Some(&out));
-            assemble::docker_archive_file(&plan, &reference, &out)
+            let (spec, closure) = read_spec_and_graphs(&spec, &graphs)?;
+            build_archive(&spec, &closure, &out)
         }
         Command::Stream { file, reference } => stream(&file, reference),
     }
@@ -131,28 +132,50 @@ fn default_reference(plan: &plan::Plan, out: Option<&Path>) -> String {
     format!("{}:{}", plan.name, tag)
 }
 
-fn plan_from_files(spec: &Path, graphs: &[PathBuf]) -> Result<plan::Plan> {
+fn read_spec_and_graphs(spec: &Path, graphs: &[PathBuf]) -> Result<(ImageSpec, Closure)> {
     let spec: ImageSpec = read_json(spec)?;
     let mut closure = Closure::default();
     for g in graphs {
         let infos: Vec<PathInfo> = read_json(g)?;
         closure.extend(Closure::from_infos(infos));
     }
+    Ok((spec, closure))
+}
+
+fn plan_from_files(spec: &Path, graphs: &[PathBuf]) -> Result<plan::Plan> {
+    let (spec, closure) = read_spec_and_graphs(spec, graphs)?;
     make_plan(&spec, &closure)
 }
 
-fn make_plan(spec: &ImageSpec, closure: &Closure) -> Result<plan::Plan> {
+/// Checks `spec` and reads what the plan needs besides it.
+fn plan_inputs(spec: &ImageSpec) -> Result<plan::Inputs> {
     spec.validate()?;
-    let mut inputs = plan::Inputs {
-        path_layers: plan::read_path_layers(&spec.layer_infos)?,
-        base: None,
-    };
-    inputs.base = match (&spec.from_info, &spec.from) {
+    let base = match (&spec.from_info, &spec.from) {
         (Some(info), _) => Some(read_json(Path::new(info))?),
         (None, Some(from)) => Some(base::read(Path::new(from))?),
         (None, None) => None,
     };
-    plan::make(spec, closure, &inputs)
+    Ok(plan::Inputs {
+        path_layers: plan::read_path_layers(&spec.layer_infos)?,
+        base,
+    })
+}
+
+fn make_plan(spec: &ImageSpec, closure: &Closure) -> Result<plan::Plan> {
+    plan::make(spec, closure, &plan_inputs(spec)?)
+}
+
+/// Plans and writes the docker-archive `out` in one pass (see build.rs).
+fn build_archive(spec: &ImageSpec, closure: &Closure, out: &Path) -> Result<()> {
+    let inputs = plan_inputs(spec)?;
+    let draft = plan::draft(spec, closure, &inputs)?;
+    build::docker_archive_file(
+        draft,
+        &inputs.path_layers,
+        &spec.store_dir,
+        |plan| default_reference(plan, Some(out)),
+        out,
+    )
 }
 
 fn write_json<T: serde::Serialize>(value: &T, out: Option<&Path>) -> Result<()> {
@@ -226,12 +249,10 @@ fn nix_builder() -> Result<()> {
                 .with_context(|| format!("{}: the spec attribute", attrs_path.display()))?;
             let mut closure = Closure::from_infos(a.store_graph);
             closure.extend(Closure::from_infos(a.tree_graph));
-            let plan = make_plan(&spec, &closure)?;
             if common.step == "plan" {
-                write_json(&plan, Some(&out))
+                write_json(&make_plan(&spec, &closure)?, Some(&out))
             } else {
-                let reference = default_reference(&plan, Some(&out));
-                assemble::docker_archive_file(&plan, &reference, &out)
+                build_archive(&spec, &closure, &out)
             }
         }
         "archive" | "oci" | "stream" => {

@@ -10,6 +10,7 @@ use crate::customisation;
 use crate::layers;
 use crate::parallel::on_every_core;
 use crate::store::{self, PathLayer, LAYER_FORMAT};
+use crate::tree::Links;
 use anyhow::{bail, Context, Result};
 use nci_core::closure::Closure;
 use nci_core::hash::{hex, Digest, Sha256};
@@ -142,19 +143,29 @@ pub struct Inputs {
     pub base: Option<BaseImage>,
 }
 
-/// A layer still to hash.
-enum Job {
-    Store(Vec<String>),
-    Entries(Vec<Entry>),
+/// A plan whose store layers are not all hashed yet: what [`make`]
+/// completes by hashing them, and what `build` completes by hashing
+/// them while it writes them.
+pub struct Draft<'a> {
+    spec: &'a ImageSpec,
+    base: Option<&'a BaseImage>,
+    /// Every layer in image order (the base image's first); `None` for
+    /// the layers in `pending`.
+    pub layers: Vec<Option<PlannedLayer>>,
+    /// (index in `layers`, store paths) of the store layers to hash.
+    pub pending: Vec<(usize, Vec<String>)>,
 }
 
-/// Computes the plan of `spec`'s image; the caller has validated `spec`
+/// Plans `spec`'s image up to hashing its store layers: the layers whose
+/// digest a per-path derivation already computed are taken as they are,
+/// the customisation layer is hashed, the other store layers are left
+/// in [`Draft::pending`]. The caller has validated `spec`
 /// (`ImageSpec::validate`, in `make_plan`).
-pub fn make(spec: &ImageSpec, closure: &Closure, inputs: &Inputs) -> Result<Plan> {
-    let store_dir = spec.store_dir.clone();
+pub fn draft<'a>(spec: &'a ImageSpec, closure: &Closure, inputs: &'a Inputs) -> Result<Draft<'a>> {
+    let store_dir = &spec.store_dir;
     let store_paths = store_paths(spec, closure)?;
     for p in &store_paths {
-        store::archive_prefix(&store_dir, p)?;
+        store::archive_prefix(store_dir, p)?;
         if std::fs::symlink_metadata(p).is_err() {
             bail!("{p}: store path of the closure is missing on disk");
         }
@@ -169,41 +180,39 @@ pub fn make(spec: &ImageSpec, closure: &Closure, inputs: &Inputs) -> Result<Plan
     let slots = spec.max_layers - base_layers - 1;
     let order = closure.popularity_order(&store_paths);
     let groups = layers::group(order, slots);
-    let custom = customisation::build(&spec.root_trees, &spec.profile, &spec.symlinks)?;
+    let mut custom = customisation::build(&spec.root_trees, &spec.profile, &spec.symlinks)?;
 
-    // Layers whose digest a per-path derivation already computed are
-    // taken as they are; the others are hashed here, in parallel.
-    let mut planned: Vec<Option<PlannedLayer>> = Vec::new();
-    let mut jobs: Vec<(usize, Job)> = Vec::new();
+    let mut layers: Vec<Option<PlannedLayer>> = inputs
+        .base
+        .iter()
+        .flat_map(|b| b.layers.iter().cloned().map(Some))
+        .collect();
+    let mut pending = Vec::new();
     for g in &groups {
         let cached = match g.as_slice() {
             [only] => inputs.path_layers.get(only),
             _ => None,
         };
         match cached {
-            Some(pl) => planned.push(Some(PlannedLayer {
-                digest: pl.digest.clone(),
-                size: pl.size,
-                media_type: OCI_TAR.into(),
-                comment: format!("/{}", store::archive_prefix(&store_dir, &pl.path)?),
-                source: Source::Store {
-                    paths: vec![pl.path.clone()],
-                    links: pl.links.clone(),
-                },
-            })),
+            Some(pl) => layers.push(Some(store_layer(
+                store_dir,
+                std::slice::from_ref(&pl.path),
+                pl.digest.clone(),
+                pl.size,
+                pl.links.clone(),
+            )?)),
             None => {
-                jobs.push((planned.len(), Job::Store(g.clone())));
-                planned.push(None);
+                pending.push((layers.len(), g.clone()));
+                layers.push(None);
             }
         }
     }
-    let mut custom = custom;
     if slots == 0 && !store_paths.is_empty() {
         // maxLayers leaves no room for store layers: the store paths go
         // into the customisation layer.
         let mut entries = store::store_dirs().to_vec();
         for p in &store_paths {
-            entries.extend(store::path_entries(&store_dir, p)?);
+            entries.extend(store::path_entries(store_dir, p)?);
         }
         entries.extend(
             custom
@@ -212,30 +221,99 @@ pub fn make(spec: &ImageSpec, closure: &Closure, inputs: &Inputs) -> Result<Plan
         );
         custom = entries;
     }
-    jobs.push((planned.len(), Job::Entries(custom)));
-    planned.push(None);
-
-    let done = hash_jobs(&store_dir, closure, &inputs.path_layers, jobs)?;
-    for (i, layer) in done {
-        planned[i] = Some(layer);
-    }
-    let mut layers: Vec<PlannedLayer> = inputs
-        .base
-        .as_ref()
-        .map(|b| b.layers.clone())
-        .unwrap_or_default();
-    layers.extend(planned.into_iter().flatten());
-
-    let config = config_blob(spec, inputs.base.as_ref(), &layers)?;
-    let manifest = manifest_blob(&config, &layers);
-    Ok(Plan {
-        version: VERSION,
-        name: spec.name.clone(),
-        tag: spec.tag.clone(),
-        store_dir,
+    layers.push(Some(customisation_layer(&custom)?));
+    Ok(Draft {
+        spec,
+        base: inputs.base.as_ref(),
         layers,
-        config,
-        manifest,
+        pending,
+    })
+}
+
+impl Draft<'_> {
+    /// The plan, given the pending layers, hashed: (index, layer).
+    pub fn complete(self, hashed: Vec<(usize, PlannedLayer)>) -> Result<Plan> {
+        let mut layers = self.layers;
+        for (i, layer) in hashed {
+            layers[i] = Some(layer);
+        }
+        let layers = layers
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| l.with_context(|| format!("layer {i} was not hashed")))
+            .collect::<Result<Vec<_>>>()?;
+        let config = config_blob(self.spec, self.base, &layers)?;
+        let manifest = manifest_blob(&config, &layers);
+        Ok(Plan {
+            version: VERSION,
+            name: self.spec.name.clone(),
+            tag: self.spec.tag.clone(),
+            store_dir: self.spec.store_dir.clone(),
+            layers,
+            config,
+            manifest,
+        })
+    }
+}
+
+/// Computes the plan of `spec`'s image, hashing the store layers no
+/// derivation has hashed on every core, biggest first (by the closure's
+/// NAR sizes).
+pub fn make(spec: &ImageSpec, closure: &Closure, inputs: &Inputs) -> Result<Plan> {
+    let draft = draft(spec, closure, inputs)?;
+    let store_dir = &spec.store_dir;
+    let weight = |(_, paths): &(usize, Vec<String>)| -> u64 {
+        paths
+            .iter()
+            .map(|p| closure.paths.get(p).map_or(0, |info| info.nar_size))
+            .sum()
+    };
+    let hashed = on_every_core(&draft.pending, weight, |(i, paths)| {
+        let (digest, size, links) = store::hash_store_layer(store_dir, paths, &inputs.path_layers)?;
+        Ok((*i, store_layer(store_dir, paths, digest, size, links)?))
+    })?;
+    draft.complete(hashed)
+}
+
+/// The planned layer of store `paths`, hashed.
+pub fn store_layer(
+    store_dir: &str,
+    paths: &[String],
+    digest: String,
+    size: u64,
+    links: Links,
+) -> Result<PlannedLayer> {
+    let comment = paths
+        .iter()
+        .map(|p| store::archive_prefix(store_dir, p).map(|n| format!("/{n}")))
+        .collect::<Result<Vec<_>>>()?
+        .join(" ");
+    Ok(PlannedLayer {
+        digest,
+        size,
+        media_type: OCI_TAR.into(),
+        comment,
+        source: Source::Store {
+            paths: paths.to_vec(),
+            links,
+        },
+    })
+}
+
+/// The customisation layer of `entries`, hashed.
+fn customisation_layer(entries: &[Entry]) -> Result<PlannedLayer> {
+    let planned = entries
+        .iter()
+        .map(PlannedEntry::from_entry)
+        .collect::<Result<Vec<_>>>()?;
+    let mut buf = vec![0u8; 1 << 20];
+    let (digest, size) = store::digest_entries(entries, &mut buf)?;
+    Ok(PlannedLayer {
+        digest,
+        size,
+        media_type: OCI_TAR.into(),
+        comment: "customisation layer".into(),
+        source: Source::Entries { entries: planned },
     })
 }
 
@@ -274,64 +352,6 @@ fn store_paths(spec: &ImageSpec, closure: &Closure) -> Result<BTreeSet<String>> 
         }
     }
     Ok(paths)
-}
-
-/// Hashes layers on every core, biggest first (by the closure's NAR
-/// sizes); returns (index, layer).
-fn hash_jobs(
-    store_dir: &str,
-    closure: &Closure,
-    cached: &BTreeMap<String, PathLayer>,
-    jobs: Vec<(usize, Job)>,
-) -> Result<Vec<(usize, PlannedLayer)>> {
-    let weight = |job: &Job| -> u64 {
-        match job {
-            Job::Store(paths) => paths
-                .iter()
-                .map(|p| closure.paths.get(p).map_or(0, |info| info.nar_size))
-                .sum(),
-            Job::Entries(entries) => entries.iter().map(Entry::content_size).sum(),
-        }
-    };
-    let hash_one = |job: &Job| -> Result<PlannedLayer> {
-        match job {
-            Job::Store(paths) => {
-                let (digest, size, links) = store::hash_store_layer(store_dir, paths, cached)?;
-                let comment = paths
-                    .iter()
-                    .map(|p| store::archive_prefix(store_dir, p).map(|n| format!("/{n}")))
-                    .collect::<Result<Vec<_>>>()?
-                    .join(" ");
-                Ok(PlannedLayer {
-                    digest,
-                    size,
-                    media_type: OCI_TAR.into(),
-                    comment,
-                    source: Source::Store {
-                        paths: paths.clone(),
-                        links,
-                    },
-                })
-            }
-            Job::Entries(entries) => {
-                let planned = entries
-                    .iter()
-                    .map(PlannedEntry::from_entry)
-                    .collect::<Result<Vec<_>>>()?;
-                let mut buf = vec![0u8; 1 << 20];
-                let (digest, size) = store::digest_entries(entries, &mut buf)?;
-                Ok(PlannedLayer {
-                    digest,
-                    size,
-                    media_type: OCI_TAR.into(),
-                    comment: "customisation layer".into(),
-                    source: Source::Entries { entries: planned },
-                })
-            }
-        }
-    };
-    let layers = on_every_core(&jobs, |(_, job)| weight(job), |(_, job)| hash_one(job))?;
-    Ok(jobs.iter().map(|(i, _)| *i).zip(layers).collect())
 }
 
 /// The image config: ours over the base image's.

@@ -80,42 +80,48 @@ pub fn digest_entries(entries: &[Entry], buf: &mut [u8]) -> Result<(String, u64)
 
 static ZEROS: [u8; 1024] = [0; 1024];
 
-/// Hashes the layer of store `paths` in one pass: `cached` gives the
-/// links of paths whose facts are known (applied), the others' links are
-/// decided. Returns (hex digest, size, links of every path in order).
+/// Writes the tar of the layer of store `paths` into `sink` in one pass:
+/// `cached` gives the links of paths whose facts are known (applied),
+/// the others' links are decided. Returns the sink and the links of
+/// every path in order.
+pub fn store_layer<S: TreeSink>(
+    mut sink: S,
+    store_dir: &str,
+    paths: &[String],
+    cached: &std::collections::BTreeMap<String, PathLayer>,
+) -> Result<(S, Links)> {
+    for e in store_dirs() {
+        sink.bytes(&e.header_blocks())?;
+    }
+    let mut links = Vec::new();
+    for p in paths {
+        let prefix = archive_prefix(store_dir, p)?;
+        match cached.get(p) {
+            Some(pl) => {
+                let mut walker = Walker::applying(sink, &pl.links);
+                walker.tree(p, &prefix)?;
+                sink = walker.finish()?;
+                links.extend(pl.links.iter().cloned());
+            }
+            None => {
+                let mut walker = Walker::deciding(sink);
+                links.extend(walker.tree(p, &prefix)?);
+                sink = walker.sink;
+            }
+        }
+    }
+    sink.bytes(&ZEROS)?;
+    Ok((sink, links))
+}
+
+/// Hashes the layer of store `paths` without writing it (see
+/// [`store_layer`]): (hex digest, size, links).
 pub fn hash_store_layer(
     store_dir: &str,
     paths: &[String],
     cached: &std::collections::BTreeMap<String, PathLayer>,
 ) -> Result<(String, u64, Links)> {
-    let known: Links = paths
-        .iter()
-        .filter_map(|p| cached.get(p))
-        .flat_map(|pl| pl.links.iter().cloned())
-        .collect();
-    let mut sink = HashSink::default();
-    for e in store_dirs() {
-        sink.bytes(&e.header_blocks())?;
-    }
-    let mut deciding = Walker::deciding(sink);
-    let mut applying = Walker::applying(HashSink::default(), &known);
-    let mut links = Vec::new();
-    for p in paths {
-        let prefix = archive_prefix(store_dir, p)?;
-        // The walkers share one hash: hand the sink over as needed.
-        match cached.get(p) {
-            Some(pl) => {
-                std::mem::swap(&mut applying.sink, &mut deciding.sink);
-                applying.tree(p, &prefix)?;
-                std::mem::swap(&mut applying.sink, &mut deciding.sink);
-                links.extend(pl.links.iter().cloned());
-            }
-            None => links.extend(deciding.tree(p, &prefix)?),
-        }
-    }
-    applying.finish()?;
-    let mut sink = deciding.finish()?;
-    sink.bytes(&ZEROS)?;
+    let (sink, links) = store_layer(HashSink::default(), store_dir, paths, cached)?;
     let (digest, size) = sink.finish();
     Ok((digest, size, links))
 }

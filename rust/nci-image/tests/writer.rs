@@ -352,3 +352,130 @@ fn writer_bad_inputs_are_errors_naming_them_with_no_output() {
     );
     assert!(!out.exists());
 }
+
+/// `build` hashes layers while writing them, in image order on every
+/// core, keeping a layer in memory or in a temporary file until its
+/// place is known: whatever the timing, its bytes must be those of
+/// `plan` then `assemble`. A store of 40 paths, the most popular one
+/// bigger than what a layer keeps in memory, so that the layers after
+/// it wait; then an image over that one (`from`), whose store layers are
+/// identical to base layers and so are stored once.
+#[test]
+fn writer_one_pass_build_writes_what_plan_then_assemble_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let mut paths = Vec::new();
+    for k in 0..40u32 {
+        let p = store.join(format!("{:032}-p{k}", k));
+        std::fs::create_dir_all(p.join("d")).unwrap();
+        // Path 0 (used by all) is 9 MB; the others from 1 KB to 400 KB.
+        let size = if k == 0 {
+            9_000_000
+        } else {
+            1_000 * (k as usize * 37 % 400 + 1)
+        };
+        let bytes: Vec<u8> = (0..size).map(|i| (i as u32 * 31 + k) as u8).collect();
+        std::fs::write(p.join("d/data"), &bytes).unwrap();
+        std::fs::write(p.join("small"), format!("path {k}\n")).unwrap();
+        std::fs::write(p.join("d/copy"), format!("path {k}\n")).unwrap();
+        paths.push(p.display().to_string());
+    }
+    let graph: Vec<Value> = paths
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let refs = if k == 0 {
+                vec![p.clone()]
+            } else {
+                vec![p.clone(), paths[0].clone()]
+            };
+            json!({"path": p, "references": refs})
+        })
+        .collect();
+    let g = dir.path().join("graph.json");
+    std::fs::write(&g, Value::Array(graph).to_string()).unwrap();
+    let spec = |extra: Value| {
+        let mut spec = json!({
+            "version": 1, "name": "many", "tag": "t",
+            "created": "1970-01-01T00:00:01Z", "architecture": "amd64",
+            "config": {}, "maxLayers": 100,
+            "storeRoots": paths[1..],
+            "storeDir": store.display().to_string(),
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        let s = dir.path().join("spec.json");
+        std::fs::write(&s, spec.to_string()).unwrap();
+        s
+    };
+    let check = |extra: Value, name: &str| -> PathBuf {
+        let s = spec(extra);
+        let (s, g) = (s.to_str().unwrap(), g.to_str().unwrap());
+        let plan = dir.path().join(format!("{name}.plan.json"));
+        let assembled = dir.path().join(format!("{name}.assembled.tar"));
+        for args in [
+            vec![
+                "plan",
+                "--spec",
+                s,
+                "--graph",
+                g,
+                "--out",
+                plan.to_str().unwrap(),
+            ],
+            vec![
+                "assemble",
+                "--plan",
+                plan.to_str().unwrap(),
+                "--out",
+                assembled.to_str().unwrap(),
+            ],
+        ] {
+            let (ok, err) = run(&args);
+            assert!(ok, "{err}");
+        }
+        let want = std::fs::read(&assembled).unwrap();
+        let built = dir.path().join(format!("{name}.tar"));
+        for _ in 0..3 {
+            let (ok, err) = run(&[
+                "build",
+                "--spec",
+                s,
+                "--graph",
+                g,
+                "--out",
+                built.to_str().unwrap(),
+            ]);
+            assert!(ok, "{err}");
+            assert!(
+                std::fs::read(&built).unwrap() == want,
+                "{name}: build differs from plan + assemble"
+            );
+        }
+        built
+    };
+    let base = check(json!({}), "base");
+    assert_eq!(digests(&base)["diff_ids"].as_array().unwrap().len(), 41);
+    check(json!({"from": base, "name": "derived"}), "derived");
+    // Nothing is left beside the outputs (temporary files are unnamed).
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "base.assembled.tar",
+            "base.plan.json",
+            "base.tar",
+            "derived.assembled.tar",
+            "derived.plan.json",
+            "derived.tar",
+            "graph.json",
+            "spec.json",
+            "store"
+        ]
+    );
+}
