@@ -1,11 +1,8 @@
-//! Deterministic tar writing: entries carry every header field explicitly
-//! (no host uid, mtime or umask leaks in), long names use PAX records, and
-//! the exact archive size is known before any byte is written, so a layer
-//! can be nested in an outer archive without a temporary copy.
+//! Deterministic tar headers: entries carry every header field
+//! explicitly (no host uid, mtime or umask leaks in) and long names use
+//! PAX records. The writers (nci-image) put the members together: header
+//! blocks, content, [`padding`].
 
-use crate::error::{IoContext, Result};
-use std::fs::File;
-use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 /// The mtime of every entry: Nix's store timestamp, so images do not
@@ -126,41 +123,6 @@ impl Entry {
         );
         out
     }
-
-    /// Bytes this entry takes in an archive, headers and padding included.
-    pub fn encoded_len(&self) -> u64 {
-        self.header_blocks().len() as u64 + round_up(self.content_size())
-    }
-
-    /// Writes the entry: headers, content, padding. A file whose size
-    /// changed since it was listed is an error, never a corrupt archive.
-    pub fn write_to(&self, w: &mut impl Write, buf: &mut [u8]) -> Result<()> {
-        let io_err = |e| crate::Error::io(self.path.clone(), e);
-        w.write_all(&self.header_blocks()).map_err(io_err)?;
-        match &self.kind {
-            Kind::File { source, size } => {
-                let mut f = File::open(source).at(source)?;
-                let mut left = *size;
-                while left > 0 {
-                    let want = buf.len().min(left as usize);
-                    let n = f.read(&mut buf[..want]).at(source)?;
-                    if n == 0 {
-                        return Err(crate::Error::io(
-                            source,
-                            io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while read"),
-                        ));
-                    }
-                    w.write_all(&buf[..n]).map_err(io_err)?;
-                    left -= n as u64;
-                }
-            }
-            Kind::Bytes(b) => w.write_all(b).map_err(io_err)?,
-            _ => {}
-        }
-        let pad = round_up(self.content_size()) - self.content_size();
-        w.write_all(&ZEROS[..pad as usize]).map_err(io_err)?;
-        Ok(())
-    }
 }
 
 /// The type of a tar member, for [`header_into`].
@@ -256,20 +218,6 @@ pub fn header_into(out: &mut Vec<u8>, m: &Header<'_>) {
 
 static ZEROS: [u8; 1024] = [0; 1024];
 
-/// The size of a whole archive of these entries (end marker included).
-pub fn archive_len(entries: &[Entry]) -> u64 {
-    entries.iter().map(Entry::encoded_len).sum::<u64>() + 2 * BLOCK
-}
-
-/// Writes a complete archive: the entries then the two zero blocks.
-pub fn write_archive(entries: &[Entry], w: &mut impl Write) -> Result<()> {
-    let mut buf = vec![0u8; 1 << 20];
-    for e in entries {
-        e.write_to(w, &mut buf)?;
-    }
-    write_end(w)
-}
-
 /// The header blocks of a regular-file member of `size` bytes whose
 /// content the caller streams itself, followed by [`padding`].
 pub fn file_header(name: &str, mode: u32, size: u64) -> Vec<u8> {
@@ -283,11 +231,6 @@ pub fn file_header(name: &str, mode: u32, size: u64) -> Vec<u8> {
 /// The zero bytes that complete a member of `size` bytes to a block.
 pub fn padding(size: u64) -> &'static [u8] {
     &ZEROS[..(round_up(size) - size) as usize]
-}
-
-/// The end-of-archive marker.
-pub fn write_end(w: &mut impl Write) -> Result<()> {
-    w.write_all(&ZEROS).at("<archive>")
 }
 
 fn base_header(kind: tar::EntryType, mode: u32, uid: u64, gid: u64, size: u64) -> tar::Header {
@@ -351,10 +294,22 @@ pub fn round_up(n: u64) -> u64 {
 mod tests {
     use super::*;
 
+    /// An archive of in-memory entries, as the writers put one together:
+    /// header blocks, content, padding, then two zero blocks.
+    fn write_archive(entries: &[Entry], out: &mut Vec<u8>) {
+        for e in entries {
+            out.extend_from_slice(&e.header_blocks());
+            if let Kind::Bytes(b) = &e.kind {
+                out.extend_from_slice(b);
+            }
+            out.extend_from_slice(padding(e.content_size()));
+        }
+        out.extend_from_slice(&ZEROS);
+    }
+
     fn read_back(entries: &[Entry]) -> Vec<(String, u64, String)> {
         let mut bytes = Vec::new();
-        write_archive(entries, &mut bytes).unwrap();
-        assert_eq!(bytes.len() as u64, archive_len(entries));
+        write_archive(entries, &mut bytes);
         let mut ar = tar::Archive::new(&bytes[..]);
         ar.entries()
             .unwrap()
@@ -411,7 +366,7 @@ mod tests {
         let mut e = Entry::bytes("f", 0o644, b"x".to_vec());
         e.uid = 5_000_000;
         let mut bytes = Vec::new();
-        write_archive(&[e], &mut bytes).unwrap();
+        write_archive(&[e], &mut bytes);
         let mut ar = tar::Archive::new(&bytes[..]);
         let mut got = ar.entries().unwrap().next().unwrap().unwrap();
         let pax: Vec<String> = got
@@ -427,8 +382,8 @@ mod tests {
     fn same_entries_give_same_bytes() {
         let entries = vec![Entry::bytes("a", 0o600, b"x".to_vec())];
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        write_archive(&entries, &mut a).unwrap();
-        write_archive(&entries, &mut b).unwrap();
+        write_archive(&entries, &mut a);
+        write_archive(&entries, &mut b);
         assert_eq!(a, b);
     }
 }
