@@ -14,7 +14,7 @@
 let
   standin =
     name:
-    { binaries ? [ ], debPackages ? [ ], links ? { }, binPrefix ? "" }:
+    { binaries ? [ ], debPackages ? [ ], links ? { }, binPrefix ? "", libs ? [ ], libraries ? [ ], librariesOnly ? false }:
     derivation ({
       inherit name system;
       builder = "/bin/bash";
@@ -22,7 +22,21 @@ let
       binaries = toString binaries;
       debPackages = toString debPackages;
       links = toString (lib.mapAttrsToList (n: t: "${n}=${t}") links);
-    } // lib.optionalAttrs (binPrefix != "") { inherit binPrefix; });
+    } // lib.optionalAttrs (binPrefix != "") { inherit binPrefix; }
+      // lib.optionalAttrs (libs != [ ]) { libs = toString libs; }
+      // lib.optionalAttrs (libraries != [ ]) { libraries = toString libraries; }
+      // lib.optionalAttrs librariesOnly { librariesOnly = "1"; });
+
+  # s6's and execline's shared libraries in store paths of their own, as
+  # in nixpkgs (glibc; skalibs.lib, and s6's and execline's libraries):
+  # a copy of a few s6 programs (s6.programs) then takes the libraries
+  # along, not the 65 programs of the package.
+  glibc = standin "glibc-2.36-standin" { libraries = [ "libc.so.6" ]; };
+  skawareLibs = standin "skaware-libs-standin" {
+    debPackages = [ "s6" "execline" ];
+    libs = [ glibc ];
+    librariesOnly = true;
+  };
 
   busyboxApplets = [ "sh" "ls" "cat" "id" "env" "grep" "head" "sleep" "wget" "ps" "stat" "getent" "echo" "touch" "mkdir" "kill" "whoami" "true" "false" "test" "printf" "rm" "wc" "find" "du" "nc" "pwd" "sed" ];
 
@@ -45,8 +59,12 @@ let
     # Debian builds s6 with /usr/bin/ compiled in (s6-svscan runs
     # /usr/bin/s6-supervise); like a build without that prefix, the
     # stand-in finds its programs on PATH (nci-init puts s6 there).
-    s6 = standin "s6-2.11" { debPackages = [ "s6" ]; binPrefix = "/usr/bin/"; };
-    execline = standin "execline-2.9" { debPackages = [ "execline" ]; };
+    s6 = standin "s6-2.11" { debPackages = [ "s6" ]; binPrefix = "/usr/bin/"; libs = [ skawareLibs glibc ]; };
+    execline = standin "execline-2.9" { debPackages = [ "execline" ]; libs = [ skawareLibs glibc ]; };
+    # nixpkgs' static (musl) builds, which s6.package defaults to: offline
+    # there are no sources to build them, and Debian has no static s6, so
+    # these are the dynamic stand-ins above (glibc and all).
+    pkgsStatic = { inherit (pkgs) s6 execline; };
     nginx = standin "nginx-1.22" { binaries = [ "/usr/sbin/nginx" ]; };
     # The host's CA bundle, where nixpkgs' cacert keeps it.
     cacert = derivation {

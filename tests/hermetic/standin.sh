@@ -2,18 +2,38 @@
 # (Debian) executables into $out/bin with every shared library they need
 # in $out/lib, and rewrites their ELF interpreter and rpath to point there,
 # so the store path runs in an image that contains nothing else.
+# Libraries found in the lib/ of a `libs` store path are used from there
+# instead of copied, as nixpkgs keeps glibc and skalibs' libraries in
+# store paths of their own; a library-only stand-in (`librariesOnly`)
+# holds the libraries its executables need (less those of `libs`) and no
+# executables.
 # Runs with the host's bash and patchelf: Nix here builds with
 # sandbox = false, and these paths exist only to stand in for nixpkgs.
 #
 # Environment: out, binaries (space-separated host paths), debPackages
 # (Debian packages whose bin/ and sbin/ executables are all taken),
-# links ("name=target" pairs, target relative to $out), PATH unset.
+# libraries (sonames of host libraries to take, library-only stand-ins),
+# libs (store paths with a lib/ of shared libraries to link to),
+# librariesOnly (non-empty: no bin/), links ("name=target" pairs, target
+# relative to $out), PATH unset.
 set -euo pipefail
 shopt -s nullglob
 export PATH=/usr/bin:/bin:/usr/sbin:/sbin
 
 mkdir -p "$out/bin" "$out/lib"
 declare -A seen=()
+
+# Where a library of this basename is: a `libs` path's lib/, or "" when
+# it must be copied here.
+provided() {
+  local dir
+  for dir in ${libs:-}; do
+    if [ -e "$dir/lib/$1" ]; then
+      echo "$dir/lib"
+      return
+    fi
+  done
+}
 
 copy_libs() {
   local lib
@@ -24,12 +44,22 @@ copy_libs() {
     base=$(basename "$lib")
     if [ -z "${seen[$base]:-}" ]; then
       seen[$base]=1
+      [ -z "$(provided "$base")" ] || continue
       cp -L "$lib" "$out/lib/$base"
       chmod u+w "$out/lib/$base"
       copy_libs "$lib"
     fi
   done
 }
+
+for soname in ${libraries:-}; do
+  lib=$(ldconfig -p | awk -v n="$soname" '$1 == n { print $NF; exit }')
+  [ -n "$lib" ] || { echo "standin: no host library $soname" >&2; exit 1; }
+  seen[$soname]=1
+  cp -L "$lib" "$out/lib/$soname"
+  chmod u+w "$out/lib/$soname"
+  copy_libs "$lib"
+done
 
 for pkg in ${debPackages:-}; do
   for f in $(dpkg -L "$pkg" | grep -E '/(s?bin|lib/execline/bin)/[^/]+$'); do
@@ -38,19 +68,36 @@ for pkg in ${debPackages:-}; do
 done
 
 for bin in ${binaries:-}; do
+  if [ -n "${librariesOnly:-}" ]; then
+    copy_libs "$bin"
+    continue
+  fi
   dest="$out/bin/$(basename "$bin")"
   cp -L "$bin" "$dest"
   chmod u+w "$dest"
-  if interp=$(patchelf --print-interpreter "$dest" 2>/dev/null); then
+  if patchelf --print-interpreter "$dest" >/dev/null 2>&1; then
     copy_libs "$bin"
-    patchelf --set-interpreter "$out/lib/$(basename "$interp")" --set-rpath "$out/lib" "$dest"
+  fi
+done
+
+# The rpath: this path's lib/ (only if it has libraries: the rpath is a
+# reference), then the `libs`'.
+rpath=
+[ -z "$(ls "$out/lib")" ] || rpath=$out/lib
+for dir in ${libs:-}; do rpath=${rpath:+$rpath:}$dir/lib; done
+
+for f in "$out"/bin/*; do
+  if interp=$(patchelf --print-interpreter "$f" 2>/dev/null); then
+    interp=$(basename "$interp")
+    dir=$(provided "$interp")
+    patchelf --set-interpreter "${dir:-$out/lib}/$interp" --set-rpath "$rpath" "$f"
   fi
 done
 
 for lib in "$out"/lib/*; do
   case "$lib" in
     */ld-linux*) ;;
-    *) patchelf --set-rpath "$out/lib" "$lib" ;;
+    *) patchelf --set-rpath "$rpath" "$lib" ;;
   esac
 done
 
@@ -70,5 +117,5 @@ if [ -n "${binPrefix:-}" ]; then
   done
 fi
 
-rmdir "$out/lib" 2>/dev/null || true
+rmdir "$out/bin" "$out/lib" 2>/dev/null || true
 chmod -R a-w "$out"
