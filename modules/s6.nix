@@ -4,7 +4,8 @@
 # groups, `path` and `preStart`. The module checks the services, writes the
 # init spec (docs/spec.md, "Init spec") and builds it with `nci-init`
 # into the init file (the entry point, `system.build.init`) and the
-# service directories.
+# service directories; the image carries `s6.programs`, copied out of
+# `s6.package` (`system.build.s6Programs`).
 {
   config,
   options,
@@ -218,11 +219,12 @@ let
         execLogger = mkOption {
           type = types.nullOr (types.either types.str types.package);
           default = null;
-          example = literalExpression ''"''${pkgs.s6}/bin/s6-log -b n3 s1000000 T /var/log/app"'';
+          example = "s6-log -b n3 s1000000 T /var/log/app";
           description = ''
             A command that receives the service's stdout and stderr on its
             stdin (for a long-run, as s6's `log` service). It runs as the
-            service's user.
+            service's user, with the service's `PATH` (so `s6-log`, of
+            `s6.programs`, needs no store path).
           '';
         };
 
@@ -280,7 +282,7 @@ let
   spec = {
     version = 1;
     nciInit = nciTools.init;
-    s6Bin = "${cfg.package}/bin";
+    s6Bin = "${programs}/bin";
     inherit (cfg) shell stateDir graceTime exitCodeFrom;
     users = userNames;
     groups = groupNames;
@@ -326,6 +328,28 @@ let
     ];
     inherit spec;
   };
+
+  # `s6.programs` copied out of `s6.package` (`nci-init
+  # nix-programs-builder`): what the image carries of s6. The output has
+  # the package's store path name, so the package's own path compiled into
+  # its programs (nixpkgs' s6 runs `<s6>/bin/s6-supervise`) can become
+  # this one's in place, and the image refers to the package no more.
+  packageBase = baseNameOf (builtins.unsafeDiscardStringContext (toString cfg.package));
+  programs = derivation {
+    name = builtins.substring 33 (builtins.stringLength packageBase) packageBase;
+    system = pkgs.stdenv.hostPlatform.system;
+    builder = nciTools.init;
+    args = [ "nix-programs-builder" ];
+    __structuredAttrs = true;
+    package = "${cfg.package}";
+    programs = cfg.programs;
+    option = "s6.programs";
+  };
+  # What the init itself runs.
+  initPrograms = [
+    "s6-svscan"
+    "s6-supervise"
+  ];
 
   # --- checks (nci-init checks the same when it generates) ----------------
   opt = n: f: "s6.services.${lib.strings.escapeNixIdentifier n}${lib.optionalString (f != "") ".${f}"}";
@@ -415,6 +439,14 @@ let
     ++ optional (
       m != null && cfg.services ? ${m} && !cfg.services.${m}.enable
     ) "s6.exitCodeFrom: '${m}' is disabled (s6.services.${m}.enable = false)";
+
+  programErrors =
+    map (p: "s6.programs: '${p}' is not a program name (a file name in s6.package's bin/)") (
+      filter (p: p == "" || p == "." || p == ".." || lib.hasInfix "/" p) cfg.programs
+    )
+    ++ map (
+      p: "s6.programs: '${p}' is missing: the init runs ${concatStringsSep " and " initPrograms} (add it to the list)"
+    ) (filter (p: !elem p cfg.programs) initPrograms);
 in
 {
   # interface
@@ -453,13 +485,44 @@ in
 
     package = mkOption {
       type = types.package;
-      default = pkgs.s6;
-      defaultText = literalExpression "pkgs.s6";
-      example = literalExpression "pkgs.s6.override { }";
+      default = pkgs.pkgsStatic.s6;
+      defaultText = literalExpression "pkgs.pkgsStatic.s6";
+      example = literalExpression "pkgs.s6";
       description = ''
         The s6 whose `s6-svscan` and `s6-supervise` supervise the
-        long-runs; its programs (`s6-svc`, `s6-svstat`, ...) are also
-        installed in the image.
+        long-runs. The image gets only its programs listed in
+        `s6.programs`, copied out of it. The default, nixpkgs' static
+        (musl) build, needs no C library or shared skalibs in the image.
+      '';
+    };
+
+    programs = mkOption {
+      type = types.listOf types.str;
+      default = [
+        "s6-svscan"
+        "s6-supervise"
+        "s6-svc"
+        "s6-svstat"
+        "s6-svok"
+        "s6-svscanctl"
+        "s6-log"
+      ];
+      example = [
+        "s6-svscan"
+        "s6-supervise"
+        "s6-svc"
+        "s6-svstat"
+        "s6-svwait"
+        "s6-setuidgid"
+      ];
+      description = ''
+        The programs of `s6.package` (names in its `bin/`) the image
+        carries, copied into a store path of their own and put on the
+        services' `PATH` (last) and the image's `PATH`: the init runs
+        `s6-svscan` and `s6-supervise`, which must be listed. A file of
+        the package that a listed program names (nixpkgs' `s6-svwait` runs
+        `<s6>/libexec/s6-ftrigrd`) comes along. A name that is not in
+        the package's `bin/` fails the build, naming it.
       '';
     };
 
@@ -516,14 +579,15 @@ in
     image.entryPoint = mkDefault [ "${config.s6.init}" ];
     image.contents = [ config.s6.init ];
     image.rootTrees = [ generated.tree ];
-    environment.systemPackages = [ cfg.package ];
+    environment.systemPackages = [ programs ];
     system.build.init = config.s6.init;
+    system.build.s6Programs = programs;
 
     assertions =
       map (m: {
         assertion = false;
         message = m;
-      }) (concatMap serviceErrors names ++ exitCodeErrors)
+      }) (concatMap serviceErrors names ++ exitCodeErrors ++ programErrors)
       ++ [
         {
           assertion = cycle == null;

@@ -103,6 +103,61 @@ t_L3_s6_a_command_line_nci_init_cannot_split_fails_the_build() {
     "s6.services.a.execStart: cannot be split into words: a double quote is not closed"
 }
 
+t_L3_s6_programs_default_to_the_supervision_set_of_pkgsStatic_s6() {
+  local expr='{ pkgs, ... }: { image.name = "x"; s6.services.a.execStart = "${pkgs.hello}/bin/hello"; }'
+  local h='(import '"$ROOT"'/tests/hermetic { toolsDir = '"$TOOLS_DIR"'; }).pkgs'
+  assert_eq "$(eval_image "$expr" config.s6.programs)" \
+    '["s6-svscan","s6-supervise","s6-svc","s6-svstat","s6-svok","s6-svscanctl","s6-log"]'
+  local pkg programs
+  pkg=$(nix-instantiate --eval --json -I nixpkgs-lib="$NIXPKGS_LIB" -E "($h).pkgsStatic.s6.outPath")
+  assert_eq "$(eval_image "$expr" config.s6.package.outPath)" "$pkg"
+  # The image and the init get the copy (named like the package), not the package.
+  programs=$(eval_image "$expr" s6Programs.outPath)
+  [ "$programs" != "$pkg" ] || fail "s6Programs is the package itself"
+  assert_eq "${programs#*-}" "${pkg#*-}" "(the copy has the package's name)"
+  assert_eq "$(eval_image "$expr" init.spec.s6Bin)" "\"${programs//\"/}/bin\""
+  assert_eq "$(eval_image "$expr" config.environment.systemPackages)" "[$programs]"
+  assert_eq "$(eval_image "$expr" s6Programs.programs)" "$(eval_image "$expr" config.s6.programs)"
+  assert_eq "$(eval_image "$expr" s6Programs.package)" "$pkg"
+}
+
+t_L3_s6_programs_a_custom_list_is_used_and_checked() {
+  assert_eq "$(eval_image '{ image.name = "x"; s6.services.a.script = "x";
+      s6.programs = [ "s6-svscan" "s6-supervise" "s6-svwait" ]; }' s6Programs.programs)" \
+    '["s6-svscan","s6-supervise","s6-svwait"]'
+  # What the init runs must be there; a name is a file name of bin/.
+  expect_build_error '{ image.name = "x"; s6.services.a.script = "x"; s6.programs = [ "s6-svscan" "bin/s6-svc" ]; }' \
+    "s6.programs: 's6-supervise' is missing: the init runs s6-svscan and s6-supervise \(add it to the list\)" >out
+  grep -qF "s6.programs: 'bin/s6-svc' is not a program name (a file name in s6.package's bin/)" out ||
+    fail "the path is not reported: $(cat out)"
+}
+
+t_L3_s6_a_program_missing_from_the_package_fails_the_build_naming_it() {
+  # Known only once the package is built: the builder of the copy says it.
+  expect_build_error '{ image.name = "x"; s6.services.a.script = "x";
+      s6.programs = [ "s6-svscan" "s6-supervise" "s6-nope" ]; }' \
+    "s6.programs: program 's6-nope' not in /nix/store/[a-z0-9]{32}-s6-2.11/bin \(it has: s6-accessrules-cdb-from-fs, .*s6-svc, "
+}
+
+t_L4_s6_image_carries_only_the_listed_s6_programs() {
+  local module=$ROOT/tests/modules/s6-programs.nix
+  local ref out init closure pkg
+  ref=$(load_image "$(build_image "$module")")
+  out=$(timeout 60 "${PODMAN_RUN[@]}" "$ref" 2>&1)
+  echo "$out"
+  grep -qx 'bin: s6-supervise s6-svscan s6-svstat' <<<"$out" || fail "not only the listed programs"
+  grep -Eq '^web: up \(pid [0-9]+\)' <<<"$out" || fail "s6-svstat (the copy, with its libraries) did not report web up"
+  assert_contains "$out" "svc: none"
+  assert_contains "$out" "ftrigrd: none"
+  # The closure: the copy and the libraries, not the package.
+  init=$(nbuild "$ROOT/tests/build.nix" --arg module "$module" -A init)
+  closure=$(nix-store -qR "$init")
+  pkg=$(nix-instantiate --eval --json -I nixpkgs-lib="$NIXPKGS_LIB" \
+    --arg toolsDir "$TOOLS_DIR" "$ROOT/tests/build.nix" --arg module "$module" -A config.s6.package.outPath | tr -d '"')
+  ! grep -qxF "$pkg" <<<"$closure" || fail "the whole s6 package is in the init's closure"
+  grep -q -- '-skaware-libs-standin$' <<<"$closure" || fail "the libraries are not in the closure: $closure"
+}
+
 t_L4_s6_image_failing_service_stops_the_container() {
   # The original project's s6-image test.
   local ref log code name

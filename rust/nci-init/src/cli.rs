@@ -33,6 +33,10 @@ pub enum Command {
     /// Run as a Nix builder: generate the init file, the service
     /// directories and the image tree from the structured attributes.
     NixBuilder,
+    /// Run as a Nix builder: copy the programs `programs` of the package
+    /// `package` (`bin/<name>`), with the files they name in it, into the
+    /// output, which has the package's name (see `s6.programs`).
+    NixProgramsBuilder,
     /// Generate the init file and service directories from a spec file
     /// (for tests and use outside Nix).
     Generate {

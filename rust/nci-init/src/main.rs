@@ -6,6 +6,7 @@ mod boot;
 mod cli;
 mod generate;
 mod layout;
+mod programs;
 mod records;
 mod service;
 mod stages;
@@ -28,6 +29,16 @@ struct BuilderAttrs {
     outputs: Outputs,
 }
 
+/// The structured attributes of the derivation of `s6.programs`.
+#[derive(Deserialize)]
+struct ProgramsAttrs {
+    package: PathBuf,
+    programs: Vec<String>,
+    /// The option the programs come from, for the errors.
+    option: String,
+    outputs: nci_core::nix_build::Outputs,
+}
+
 #[derive(Deserialize)]
 struct Outputs {
     out: PathBuf,
@@ -42,6 +53,7 @@ fn main() -> ExitCode {
     let prefix = match cli.command {
         Command::Boot { .. }
         | Command::NixBuilder
+        | Command::NixProgramsBuilder
         | Command::Generate { .. }
         | Command::Check { .. } => "nci-init: error",
         _ => "[init] error",
@@ -80,6 +92,16 @@ fn run(cli: Cli) -> Result<i32> {
                 &attrs.outputs.out,
                 &attrs.outputs.services,
                 attrs.outputs.tree.as_deref(),
+            )?;
+            Ok(0)
+        }
+        Command::NixProgramsBuilder => {
+            let attrs: ProgramsAttrs = read_json(&attrs_file())?;
+            programs::copy(
+                &attrs.package,
+                &attrs.programs,
+                &attrs.option,
+                &attrs.outputs.out,
             )?;
             Ok(0)
         }
