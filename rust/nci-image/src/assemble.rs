@@ -324,12 +324,23 @@ pub fn oci_dir(plan: &Plan, reference: &str, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The pipe size asked for when streaming (1 MiB: the default maximum
+/// an unprivileged process may set, /proc/sys/fs/pipe-max-size).
+const PIPE_SIZE: nix::libc::c_int = 1 << 20;
+
 /// Writes the docker-archive to standard output.
 pub fn stream_stdout(plan: &Plan, reference: &str) -> Result<()> {
     let fd = std::io::stdout()
         .as_fd()
         .try_clone_to_owned()
         .context("standard output")?;
+    // A pipe holds 64 KiB by default: the reader would be woken every
+    // 64 KiB. A bigger one (if allowed; else the default) halves the
+    // time of a stream through `| podman load`.
+    let _ = nix::fcntl::fcntl(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE),
+    );
     let mut sink = Sink::new(File::from(fd));
     docker_archive(&mut sink, plan, reference)?;
     sink.finish()?;
