@@ -68,6 +68,7 @@ pub fn docker_archive_file(
                 .collect(),
         ),
         parked: Mutex::new(0),
+        buffers: Mutex::new(Vec::new()),
         out: &file,
         dir,
     };
@@ -105,6 +106,9 @@ struct Shared<'a> {
     known: Mutex<Vec<Option<(String, u64)>>>,
     /// Bytes of finished layers waiting in memory.
     parked: Mutex<usize>,
+    /// Buffers of finished layers, for the next ones (a fresh buffer
+    /// costs page faults and zeroing).
+    buffers: Mutex<Vec<Vec<u8>>>,
     out: &'a File,
     /// Where temporary files go.
     dir: &'a Path,
@@ -142,6 +146,20 @@ impl Shared<'_> {
         }
     }
 
+    fn buffer(&self) -> Vec<u8> {
+        self.buffers
+            .lock()
+            .ok()
+            .and_then(|mut b| b.pop())
+            .unwrap_or_default()
+    }
+
+    fn give_back(&self, buffer: Vec<u8>) {
+        if let Ok(mut b) = self.buffers.lock() {
+            b.push(buffer);
+        }
+    }
+
     fn temporary_file(&self) -> Result<File> {
         tempfile::tempfile_in(self.dir)
             .with_context(|| format!("{}: cannot create a temporary file", self.dir.display()))
@@ -173,25 +191,46 @@ enum Place {
 }
 
 /// Bytes of a layer whose place is not known yet: the first `len` in a
-/// temporary file, the rest in memory.
+/// temporary file, then the first `filled` bytes of `tail`. The rest of
+/// `tail` is room, kept initialised so that reading into it costs no
+/// zeroing.
 #[derive(Default)]
 struct Waiting {
     aside: Option<(File, u64)>,
     tail: Vec<u8>,
+    filled: usize,
 }
 
 impl Waiting {
+    /// The bytes in memory.
+    fn pending(&self) -> &[u8] {
+        &self.tail[..self.filled]
+    }
+
+    /// `n` bytes of room after the bytes in memory.
+    fn room(&mut self, n: usize) -> &mut [u8] {
+        if self.tail.len() < self.filled + n {
+            self.tail.resize(self.filled + n, 0);
+        }
+        &mut self.tail[self.filled..self.filled + n]
+    }
+
+    fn push(&mut self, b: &[u8]) {
+        self.room(b.len()).copy_from_slice(b);
+        self.filled += b.len();
+    }
+
     /// Moves the bytes in memory to the temporary file.
     fn spill(&mut self, shared: &Shared) -> Result<()> {
         if self.aside.is_none() {
             self.aside = Some((shared.temporary_file()?, 0));
         }
         if let Some((f, len)) = &mut self.aside {
-            f.write_all(&self.tail)
+            f.write_all(&self.tail[..self.filled])
                 .context("writing a temporary file")?;
-            *len += self.tail.len() as u64;
+            *len += self.filled as u64;
         }
-        self.tail.clear();
+        self.filled = 0;
         Ok(())
     }
 
@@ -204,9 +243,9 @@ impl Waiting {
             sink.finish()?;
             at += len;
         }
-        out.write_all_at(&self.tail, at)
+        out.write_all_at(self.pending(), at)
             .context("writing the output")?;
-        Ok(at + self.tail.len() as u64)
+        Ok(at + self.filled as u64)
     }
 }
 
@@ -233,7 +272,8 @@ impl<'a> LayerOut<'a> {
             at: None,
             waiting: Waiting {
                 aside: None,
-                tail: Vec::with_capacity(WAITING + CHUNK),
+                tail: shared.buffer(),
+                filled: 0,
             },
         }
     }
@@ -248,9 +288,9 @@ impl<'a> LayerOut<'a> {
             Some(at) => {
                 self.at = Some(self.waiting.write_at(self.shared.out, at)?);
                 self.waiting.aside = None;
-                self.waiting.tail.clear();
+                self.waiting.filled = 0;
             }
-            None if self.waiting.tail.len() >= WAITING => self.waiting.spill(self.shared)?,
+            None if self.waiting.filled >= WAITING => self.waiting.spill(self.shared)?,
             None => {}
         }
         Ok(())
@@ -264,14 +304,20 @@ impl<'a> LayerOut<'a> {
         let place = match self.at {
             Some(at) => Place::Written(at - self.size),
             None => {
-                self.waiting.tail.shrink_to_fit();
-                if !self.shared.park(self.waiting.tail.capacity()) {
+                if !self.shared.park(self.waiting.filled) {
                     self.waiting.spill(self.shared)?;
-                    self.waiting.tail = Vec::new();
                 }
-                Place::Waiting(self.waiting)
+                // Keep only the bytes; the buffer serves the next layer.
+                let kept = self.waiting.pending().to_vec();
+                Place::Waiting(Waiting {
+                    aside: self.waiting.aside.take(),
+                    filled: kept.len(),
+                    tail: kept,
+                })
             }
         };
+        self.shared
+            .give_back(std::mem::take(&mut self.waiting.tail));
         Ok((digest, self.size, place))
     }
 }
@@ -280,8 +326,8 @@ impl TreeSink for LayerOut<'_> {
     fn bytes(&mut self, b: &[u8]) -> Result<()> {
         self.hasher.update(b);
         self.size += b.len() as u64;
-        self.waiting.tail.extend_from_slice(b);
-        if self.waiting.tail.len() >= CHUNK {
+        self.waiting.push(b);
+        if self.waiting.filled >= CHUNK {
             self.drain()?;
         }
         Ok(())
@@ -293,23 +339,21 @@ impl TreeSink for LayerOut<'_> {
         }
         let mut offset = 0u64;
         while offset < size {
-            let tail = &mut self.waiting.tail;
-            let start = tail.len();
             let want = usize::try_from(size - offset)
                 .unwrap_or(usize::MAX)
                 .min(CHUNK);
-            tail.resize(start + want, 0);
+            let room = self.waiting.room(want);
             let n = file
-                .read_at(&mut tail[start..], offset)
+                .read_at(room, offset)
                 .with_context(|| path.to_owned())?;
-            tail.truncate(start + n);
             if n == 0 {
                 bail!("{path}: file shrank while read");
             }
-            self.hasher.update(&tail[start..]);
+            self.hasher.update(&room[..n]);
+            self.waiting.filled += n;
             self.size += n as u64;
             offset += n as u64;
-            if tail.len() >= CHUNK {
+            if self.waiting.filled >= CHUNK {
                 self.drain()?;
             }
         }
@@ -353,6 +397,7 @@ mod tests {
         Shared {
             known: Mutex::new(vec![None; layers]),
             parked: Mutex::new(0),
+            buffers: Mutex::new(Vec::new()),
             out,
             dir,
         }
@@ -410,7 +455,7 @@ mod tests {
         let Ok((_, _, Place::Waiting(aside))) = other.finish() else {
             panic!("the place of layer 2 is not known")
         };
-        assert!(aside.aside.is_some() && aside.tail.is_empty());
+        assert!(aside.aside.is_some() && aside.pending().is_empty());
         assert_eq!(aside.write_at(&out, 100).unwrap(), 111);
         assert_eq!(kept.write_at(&out, 111).unwrap(), 122);
         assert_eq!(bytes_at(&out, 100, 22), b"another onesmall layer");
@@ -423,15 +468,17 @@ mod tests {
         let shared = Shared {
             known: Mutex::new(vec![]),
             parked: Mutex::new(0),
+            buffers: Mutex::new(Vec::new()),
             out: &out,
             dir: dir.path(),
         };
         let mut w = Waiting {
             aside: None,
             tail: b"hello ".to_vec(),
+            filled: 6,
         };
         w.spill(&shared).unwrap();
-        w.tail.extend_from_slice(b"world");
+        w.push(b"world");
         assert_eq!(w.write_at(&out, 3).unwrap(), 3 + 11);
         let mut got = vec![0; 14];
         out.read_exact_at(&mut got, 0).unwrap();
