@@ -9,20 +9,20 @@ pub enum Error {
     #[error("{field}: {reason}")]
     InvalidSpec { field: String, reason: String },
 
+    // The causes below are part of the message and not also given as a
+    // `source`: printed with their chain (`{:#}`), they would show twice.
     /// A spec file is not valid JSON or does not have the expected shape.
-    #[error("{file}: not a valid spec: {source}")]
+    #[error("{file}: not a valid spec: {cause}")]
     SpecSyntax {
         file: PathBuf,
-        #[source]
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
 
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     /// Two sources want to put different things at one path in the image.
@@ -44,10 +44,10 @@ impl Error {
         }
     }
 
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 }

@@ -24,9 +24,9 @@ pub fn attrs_file() -> PathBuf {
 /// Reads and parses a JSON file into `T`, naming the file on failure.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let bytes = std::fs::read(path).at(path)?;
-    serde_json::from_slice(&bytes).map_err(|source| Error::SpecSyntax {
+    serde_json::from_slice(&bytes).map_err(|cause| Error::SpecSyntax {
         file: path.to_owned(),
-        source,
+        cause,
     })
 }
 

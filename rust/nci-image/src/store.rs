@@ -67,7 +67,7 @@ pub fn digest_entries(entries: &[Entry], buf: &mut [u8]) -> Result<(String, u64)
         if let Kind::File { source, size: want } = &e.kind {
             let path = source.display().to_string();
             let f = File::open(source).with_context(|| path.clone())?;
-            hash_exact(&mut h, f, *want, buf, &path)?;
+            hash_exact(&mut h, &f, *want, buf, &path)?;
             let padded = round_up(*want);
             h.update(&ZEROS[..(padded - want) as usize]);
             size += padded;

@@ -19,6 +19,7 @@ use std::ffi::CStr;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::BorrowedFd;
+use std::os::unix::fs::FileExt;
 
 /// Where the members go: a hasher, or an archive being written.
 pub trait TreeSink {
@@ -397,23 +398,23 @@ fn digest_reader(f: &mut File, size: u64, buf: &mut Vec<u8>, path: &str) -> Resu
 }
 
 /// Feeds exactly the first `size` bytes of `f` to `h`, read through
-/// `buf`; a file that ends early is an error naming `path`.
-pub fn hash_exact(
-    h: &mut Sha256,
-    mut f: impl Read,
-    size: u64,
-    buf: &mut [u8],
-    path: &str,
-) -> Result<()> {
-    let mut left = size;
-    while left > 0 {
-        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = f.read(&mut buf[..want]).with_context(|| path.to_owned())?;
+/// `buf` from offset 0 whatever the file's position (the walker may have
+/// read the file already, to compare it); a file that ends early is an
+/// error naming `path`.
+pub fn hash_exact(h: &mut Sha256, f: &File, size: u64, buf: &mut [u8], path: &str) -> Result<()> {
+    let mut offset = 0;
+    while offset < size {
+        let want = buf
+            .len()
+            .min(usize::try_from(size - offset).unwrap_or(usize::MAX));
+        let n = f
+            .read_at(&mut buf[..want], offset)
+            .with_context(|| path.to_owned())?;
         if n == 0 {
             bail!("{path}: file shrank while read");
         }
         h.update(&buf[..n]);
-        left -= n as u64;
+        offset += n as u64;
     }
     Ok(())
 }

@@ -479,3 +479,81 @@ fn writer_one_pass_build_writes_what_plan_then_assemble_write() {
         ]
     );
 }
+
+/// Files over 1 MiB of one size and mode are compared by reading them
+/// before they are written; hashing the layer must then read them again
+/// from their start (it once read on from where the comparison stopped,
+/// and failed with "file shrank while read"). The copy becomes a hard
+/// link; `layer`, `plan` and `build` agree.
+#[test]
+fn writer_big_files_of_one_size_are_compared_and_linked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let p = store.join("cccccccccccccccccccccccccccccccc-big");
+    std::fs::create_dir_all(&p).unwrap();
+    let one: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
+    let two: Vec<u8> = (0..2_000_000u32).map(|i| (i % 241) as u8).collect();
+    std::fs::write(p.join("one"), &one).unwrap();
+    std::fs::write(p.join("two"), &two).unwrap();
+    std::fs::write(p.join("zcopy"), &two).unwrap();
+    let path = p.display().to_string();
+    let g = dir.path().join("graph.json");
+    std::fs::write(&g, json!([{"path": path, "references": []}]).to_string()).unwrap();
+    let s = dir.path().join("spec.json");
+    std::fs::write(
+        &s,
+        json!({
+            "version": 1, "name": "big", "tag": "t",
+            "created": "1970-01-01T00:00:01Z", "architecture": "amd64",
+            "config": {}, "maxLayers": 100, "storeRoots": [path],
+            "storeDir": store.display().to_string(),
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["layer", &path, "--store-dir", store.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let layer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        layer["links"],
+        json!([[
+            "nix/store/cccccccccccccccccccccccccccccccc-big/zcopy",
+            "nix/store/cccccccccccccccccccccccccccccccc-big/two"
+        ]])
+    );
+    let (s, g) = (s.to_str().unwrap(), g.to_str().unwrap());
+    let plan = dir.path().join("plan.json");
+    let (ok, err) = run(&[
+        "plan",
+        "--spec",
+        s,
+        "--graph",
+        g,
+        "--out",
+        plan.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let built = dir.path().join("built.tar");
+    let (ok, err) = run(&[
+        "build",
+        "--spec",
+        s,
+        "--graph",
+        g,
+        "--out",
+        built.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let ids = digests(&built)["diff_ids"].clone();
+    assert_eq!(
+        ids[0],
+        json!(format!("sha256:{}", layer["digest"].as_str().unwrap()))
+    );
+}
