@@ -13,12 +13,14 @@
 use anyhow::{bail, Context, Result};
 use nci_core::hash::{Digest, Sha256};
 use nci_core::tar::{header_into, padding, Header, Type};
-use rustix::fs::{openat, readlinkat, statat, AtFlags, Dir, FileType, Mode, OFlags, Stat, CWD};
+use rustix::fs::{
+    fstat, openat, readlinkat, statat, AtFlags, Dir, FileType, Mode, OFlags, Stat, CWD,
+};
 use std::collections::{HashMap, HashSet};
 use std::ffi::CStr;
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 
 /// Where the members go: a hasher, or an archive being written.
@@ -30,6 +32,15 @@ pub trait TreeSink {
     /// `path` names the file in errors.
     fn content(&mut self, file: &File, size: u64, data: Option<&[u8]>, path: &str) -> Result<()>;
 }
+
+/// How directories and files of a tree are opened.
+const DIRECTORY: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+const REGULAR: OFlags = OFlags::RDONLY
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
 
 /// Hard links: (link path, target path) in archive names.
 pub type Links = Vec<(String, String)>;
@@ -133,7 +144,7 @@ impl<'a, S: TreeSink> Walker<'a, S> {
         self.prefix_len = prefix.len();
         let st = statat(CWD, root, AtFlags::SYMLINK_NOFOLLOW)
             .with_context(|| format!("{root}: store path of the closure is missing on disk"))?;
-        self.entry(CWD, root, st)?;
+        self.entry(CWD, root, st, None)?;
         match &mut self.policy {
             Policy::Decide { made, .. } => {
                 let mut links = std::mem::take(made);
@@ -185,24 +196,25 @@ impl<'a, S: TreeSink> Walker<'a, S> {
         self.sink.bytes(&self.header)
     }
 
-    /// One entry `name` of the directory `dir`, then its children.
+    /// One entry `name` of the directory `dir`, then its children;
+    /// `opened` is the entry, if it is open already.
     fn entry<P: rustix::path::Arg + Copy>(
         &mut self,
         dir: BorrowedFd<'_>,
         name: P,
         st: Stat,
+        opened: Option<OwnedFd>,
     ) -> Result<()> {
         let mode = st.st_mode & 0o7777;
         match FileType::from_raw_mode(st.st_mode) {
             FileType::Directory => {
                 self.emit_header(Type::Directory, mode, 0, None)?;
-                let fd = openat(
-                    dir,
-                    name,
-                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .with_context(|| self.path())?;
+                let fd = match opened {
+                    Some(fd) => fd,
+                    None => {
+                        openat(dir, name, DIRECTORY, Mode::empty()).with_context(|| self.path())?
+                    }
+                };
                 self.children(Dir::new(fd).with_context(|| self.path())?)
             }
             FileType::Symlink => {
@@ -212,7 +224,7 @@ impl<'a, S: TreeSink> Walker<'a, S> {
                     .with_context(|| format!("{}: symlink target is not UTF-8", self.path()))?;
                 self.emit_header(Type::Symlink, 0o777, 0, Some(target))
             }
-            FileType::RegularFile => self.file(dir, name, mode, &st),
+            FileType::RegularFile => self.file(dir, name, mode, &st, opened.map(File::from)),
             _ => bail!(
                 "{}: only directories, files and symlinks can go into an image",
                 self.path()
@@ -223,19 +235,19 @@ impl<'a, S: TreeSink> Walker<'a, S> {
     fn children(&mut self, mut d: Dir) -> Result<()> {
         // Names in one buffer, NUL-terminated, sorted by bytes.
         let mut names: Vec<u8> = Vec::new();
-        let mut spans: Vec<(usize, usize)> = Vec::new();
+        let mut spans: Vec<(usize, usize, FileType)> = Vec::new();
         while let Some(e) = d.read() {
             let e = e.with_context(|| self.path())?;
             let n = e.file_name().to_bytes_with_nul();
             if n == b".\0" || n == b"..\0" {
                 continue;
             }
-            spans.push((names.len(), names.len() + n.len()));
+            spans.push((names.len(), names.len() + n.len(), e.file_type()));
             names.extend_from_slice(n);
         }
         spans.sort_unstable_by(|a, b| names[a.0..a.1].cmp(&names[b.0..b.1]));
         let fd = d.fd().with_context(|| self.path())?;
-        for (s, e) in spans {
+        for (s, e, kind) in spans {
             let cname = CStr::from_bytes_with_nul(&names[s..e])
                 .with_context(|| format!("{}: bad file name", self.path()))?;
             let Ok(utf8) = cname.to_str() else {
@@ -248,8 +260,26 @@ impl<'a, S: TreeSink> Walker<'a, S> {
             let len = self.name.len();
             self.name.push('/');
             self.name.push_str(utf8);
-            let st = statat(fd, cname, AtFlags::SYMLINK_NOFOLLOW).with_context(|| self.path())?;
-            self.entry(fd, cname, st)?;
+            // A directory or file (as the directory entry says) is opened
+            // and asked for its metadata through the descriptor: one
+            // lookup of the name instead of two (`fstatat`, `openat`).
+            let flags = match kind {
+                FileType::Directory => Some(DIRECTORY),
+                FileType::RegularFile => Some(REGULAR),
+                _ => None,
+            };
+            let (st, opened) = match flags {
+                Some(flags) => {
+                    let opened =
+                        openat(fd, cname, flags, Mode::empty()).with_context(|| self.path())?;
+                    (fstat(&opened).with_context(|| self.path())?, Some(opened))
+                }
+                None => (
+                    statat(fd, cname, AtFlags::SYMLINK_NOFOLLOW).with_context(|| self.path())?,
+                    None,
+                ),
+            };
+            self.entry(fd, cname, st, opened)?;
             self.name.truncate(len);
         }
         Ok(())
@@ -261,18 +291,18 @@ impl<'a, S: TreeSink> Walker<'a, S> {
         name: P,
         mode: u32,
         st: &Stat,
+        opened: Option<File>,
     ) -> Result<()> {
         let size = st.st_size as u64;
         // The path on disk: for errors, and to read a group's first file.
         let path = self.path();
         let open = || -> Result<File> {
-            let fd = openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-                .with_context(|| path.clone())?;
+            let fd = openat(dir, name, REGULAR, Mode::empty()).with_context(|| path.clone())?;
             Ok(File::from(fd))
         };
         // Decide or apply the link.
         let mut data_len = None;
-        let mut opened = None;
+        let mut opened = opened;
         let link: Option<String> = match &mut self.policy {
             Policy::Apply {
                 links,
@@ -319,7 +349,10 @@ impl<'a, S: TreeSink> Walker<'a, S> {
                         let digest = match g.by_inode.get(&inode) {
                             Some(d) => *d,
                             None => {
-                                let mut f = open()?;
+                                let mut f = match opened.take() {
+                                    Some(f) => f,
+                                    None => open()?,
+                                };
                                 let d = if size <= IN_MEMORY {
                                     read_exact_size(&mut f, size, &mut self.buf, &path)?;
                                     data_len = Some(size as usize);
