@@ -94,22 +94,22 @@ pub fn store_layer<S: TreeSink>(
         sink.bytes(&e.header_blocks())?;
     }
     let mut links = Vec::new();
+    let mut walker = Walker::deciding(sink);
     for p in paths {
         let prefix = archive_prefix(store_dir, p)?;
         match cached.get(p) {
             Some(pl) => {
-                let mut walker = Walker::applying(sink, &pl.links);
+                walker.apply(&pl.links)?;
                 walker.tree(p, &prefix)?;
-                sink = walker.finish()?;
                 links.extend(pl.links.iter().cloned());
             }
             None => {
-                let mut walker = Walker::deciding(sink);
+                walker.decide()?;
                 links.extend(walker.tree(p, &prefix)?);
-                sink = walker.sink;
             }
         }
     }
+    let mut sink = walker.finish()?;
     sink.bytes(&ZEROS)?;
     Ok((sink, links))
 }

@@ -92,29 +92,46 @@ pub struct Walker<'a, S: TreeSink> {
 impl<'a, S: TreeSink> Walker<'a, S> {
     /// A walker that turns identical files into hard links.
     pub fn deciding(sink: S) -> Self {
-        Self::new(
-            sink,
-            Policy::Decide {
-                groups: HashMap::new(),
-                made: Vec::new(),
-            },
-        )
+        Self::new(sink, Self::decide_policy())
     }
 
     /// A walker that writes the hard links a plan recorded.
     pub fn applying(sink: S, links: &'a [(String, String)]) -> Self {
-        Self::new(
-            sink,
-            Policy::Apply {
-                links: links
-                    .iter()
-                    .map(|(l, t)| (l.as_str(), t.as_str()))
-                    .collect(),
-                targets: links.iter().map(|(_, t)| t.as_str()).collect(),
-                seen: HashSet::new(),
-                applied: 0,
-            },
-        )
+        Self::new(sink, Self::apply_policy(links))
+    }
+
+    /// From the next tree on, decide links by content (one walker serves
+    /// every tree of a layer, with its buffers).
+    pub fn decide(&mut self) -> Result<()> {
+        self.check_applied()?;
+        self.policy = Self::decide_policy();
+        Ok(())
+    }
+
+    /// From the next tree on, write these links.
+    pub fn apply(&mut self, links: &'a [(String, String)]) -> Result<()> {
+        self.check_applied()?;
+        self.policy = Self::apply_policy(links);
+        Ok(())
+    }
+
+    fn decide_policy() -> Policy<'a> {
+        Policy::Decide {
+            groups: HashMap::new(),
+            made: Vec::new(),
+        }
+    }
+
+    fn apply_policy(links: &'a [(String, String)]) -> Policy<'a> {
+        Policy::Apply {
+            links: links
+                .iter()
+                .map(|(l, t)| (l.as_str(), t.as_str()))
+                .collect(),
+            targets: links.iter().map(|(_, t)| t.as_str()).collect(),
+            seen: HashSet::new(),
+            applied: 0,
+        }
     }
 
     fn new(sink: S, policy: Policy<'a>) -> Self {
@@ -157,6 +174,12 @@ impl<'a, S: TreeSink> Walker<'a, S> {
 
     /// After the last tree: every planned link must have been written.
     pub fn finish(self) -> Result<S> {
+        self.check_applied()?;
+        Ok(self.sink)
+    }
+
+    /// Every link of the plan being applied has been written.
+    fn check_applied(&self) -> Result<()> {
         if let Policy::Apply { links, applied, .. } = &self.policy {
             if *applied != links.len() {
                 let mut missing: Vec<_> = links.iter().collect();
@@ -165,7 +188,7 @@ impl<'a, S: TreeSink> Walker<'a, S> {
                 bail!("/{l}: planned as a hard link to /{t}, but the tree changed since it was planned");
             }
         }
-        Ok(self.sink)
+        Ok(())
     }
 
     /// The path on disk of the current entry.
@@ -422,11 +445,15 @@ fn read_exact_size(f: &mut File, size: u64, buf: &mut Vec<u8>, path: &str) -> Re
 
 /// SHA-256 of the first `size` bytes of `f`.
 fn digest_reader(f: &mut File, size: u64, buf: &mut Vec<u8>, path: &str) -> Result<[u8; 32]> {
-    if buf.len() < IN_MEMORY as usize {
-        buf.resize(IN_MEMORY as usize, 0);
+    // As much buffer as the file needs, up to IN_MEMORY: a buffer grown
+    // (and zeroed) to 1 MiB for every small file would cost more than
+    // hashing it.
+    let want = usize::try_from(size.min(IN_MEMORY))?;
+    if buf.len() < want {
+        buf.resize(want, 0);
     }
     let mut h = Sha256::new();
-    hash_exact(&mut h, f, size, buf, path)?;
+    hash_exact(&mut h, f, size, &mut buf[..want], path)?;
     Ok(h.finalize().into())
 }
 
