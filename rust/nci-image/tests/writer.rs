@@ -118,6 +118,12 @@ fn run(args: &[&str]) -> (bool, String) {
     )
 }
 
+/// Runs the binary, failing the test with its error output if it fails.
+fn run_ok(args: &[&str]) {
+    let (ok, err) = run(args);
+    assert!(ok, "{err}");
+}
+
 fn build(store: &Store, extra: Value, out: &Path) -> (bool, String) {
     let (s, g) = store.spec(extra);
     run(&[
@@ -246,10 +252,7 @@ fn writer_plan_assemble_and_stream_write_the_same_archive_and_an_oci_layout() {
     let store = tiny_store();
     let (s, g) = store.spec(json!({}));
     let plan = store.root.join("plan.json");
-    let r = |args: &[&str]| {
-        let (ok, err) = run(args);
-        assert!(ok, "{err}");
-    };
+    let r = run_ok;
     r(&[
         "plan",
         "--spec",
@@ -432,8 +435,7 @@ fn writer_one_pass_build_writes_what_plan_then_assemble_write() {
                 assembled.to_str().unwrap(),
             ],
         ] {
-            let (ok, err) = run(&args);
-            assert!(ok, "{err}");
+            run_ok(&args);
         }
         let want = std::fs::read(&assembled).unwrap();
         let built = dir.path().join(format!("{name}.tar"));
@@ -530,27 +532,18 @@ fn writer_big_files_of_one_size_are_compared_and_linked() {
     );
     let (s, g) = (s.to_str().unwrap(), g.to_str().unwrap());
     let plan = dir.path().join("plan.json");
-    let (ok, err) = run(&[
-        "plan",
-        "--spec",
-        s,
-        "--graph",
-        g,
-        "--out",
-        plan.to_str().unwrap(),
-    ]);
-    assert!(ok, "{err}");
     let built = dir.path().join("built.tar");
-    let (ok, err) = run(&[
-        "build",
-        "--spec",
-        s,
-        "--graph",
-        g,
-        "--out",
-        built.to_str().unwrap(),
-    ]);
-    assert!(ok, "{err}");
+    for (step, out) in [("plan", &plan), ("build", &built)] {
+        run_ok(&[
+            step,
+            "--spec",
+            s,
+            "--graph",
+            g,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+    }
     let ids = digests(&built)["diff_ids"].clone();
     assert_eq!(
         ids[0],
