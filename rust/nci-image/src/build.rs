@@ -72,7 +72,8 @@ pub fn docker_archive_file(
         out: &file,
         dir,
     };
-    // The pending layers in image order (the heaviest go first).
+    // on_every_core starts the heaviest first: weighed by their index
+    // backwards, the pending layers go in image order.
     let written = on_every_core(
         &draft.pending,
         |(i, _)| u64::MAX - *i as u64,
