@@ -291,17 +291,14 @@ impl<'a, S: TreeSink> Walker<'a, S> {
                 FileType::RegularFile => Some(REGULAR),
                 _ => None,
             };
-            let (st, opened) = match flags {
-                Some(flags) => {
-                    let opened =
-                        openat(fd, cname, flags, Mode::empty()).with_context(|| self.path())?;
-                    (fstat(&opened).with_context(|| self.path())?, Some(opened))
-                }
-                None => (
-                    statat(fd, cname, AtFlags::SYMLINK_NOFOLLOW).with_context(|| self.path())?,
-                    None,
-                ),
-            };
+            // One that cannot be opened (an empty file without read
+            // permission needs no opening) is stat'ed by name.
+            let opened = flags.and_then(|flags| openat(fd, cname, flags, Mode::empty()).ok());
+            let st = match &opened {
+                Some(opened) => fstat(opened),
+                None => statat(fd, cname, AtFlags::SYMLINK_NOFOLLOW),
+            }
+            .with_context(|| self.path())?;
             self.entry(fd, cname, st, opened)?;
             self.name.truncate(len);
         }

@@ -550,3 +550,39 @@ fn writer_big_files_of_one_size_are_compared_and_linked() {
         json!(format!("sha256:{}", layer["digest"].as_str().unwrap()))
     );
 }
+
+/// An empty file without read permission needs no reading: the walk,
+/// which opens files to stat them, falls back to stat'ing it by name.
+/// Run as a user the permission applies to (root reads anything).
+#[test]
+fn writer_an_empty_unreadable_file_is_written() {
+    use std::os::unix::{fs::MetadataExt, process::CommandExt};
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o755);
+    let store = dir.path().join("store");
+    let p = store.join("dddddddddddddddddddddddddddddddd-empty");
+    std::fs::create_dir_all(&p).unwrap();
+    std::fs::write(p.join("locked"), "").unwrap();
+    std::fs::write(p.join("open"), "text\n").unwrap();
+    chmod(&p.join("locked"), 0o000);
+    chmod(&p.join("open"), 0o444);
+    chmod(&store, 0o755);
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "layer",
+        p.to_str().unwrap(),
+        "--store-dir",
+        store.to_str().unwrap(),
+    ]);
+    if std::fs::metadata("/proc/self").unwrap().uid() == 0 {
+        cmd.uid(65534).gid(65534);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let layer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(layer["size"].as_u64().unwrap() > 0);
+}
