@@ -1,8 +1,9 @@
 //! Store-path trees turned into tar members in one pass, walked with
 //! directory file descriptors: every lookup is one path component
-//! (`openat`, `fstatat`, `readlinkat` relative to the open directory),
-//! one `fstatat` per entry, and a file is opened once, when its content
-//! is needed. Headers are built into one reused buffer.
+//! (`openat`, `fstatat`, `readlinkat` relative to the open directory).
+//! Directories and files (as their directory entry says) are opened once
+//! and stat'ed through the descriptor; other entries are stat'ed by name.
+//! Headers are built into one reused buffer.
 //!
 //! The members are exactly those of `nci_core::fs_walk::walk` (sorted
 //! depth-first, modes as on disk) with hard links either decided by
