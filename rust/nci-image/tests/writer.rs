@@ -124,17 +124,22 @@ fn run_ok(args: &[&str]) {
     assert!(ok, "{err}");
 }
 
-fn build(store: &Store, extra: Value, out: &Path) -> (bool, String) {
-    let (s, g) = store.spec(extra);
+/// Runs `step` (`plan` or `build`) on a spec and a reference graph.
+fn run_step(step: &str, spec: &Path, graph: &Path, out: &Path) -> (bool, String) {
     run(&[
-        "build",
+        step,
         "--spec",
-        s.to_str().unwrap(),
+        spec.to_str().unwrap(),
         "--graph",
-        g.to_str().unwrap(),
+        graph.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
     ])
+}
+
+fn build(store: &Store, extra: Value, out: &Path) -> (bool, String) {
+    let (s, g) = store.spec(extra);
+    run_step("build", &s, &g, out)
 }
 
 fn member(archive: &Path, name: &str) -> Vec<u8> {
@@ -252,20 +257,12 @@ fn writer_plan_assemble_and_stream_write_the_same_archive_and_an_oci_layout() {
     let store = tiny_store();
     let (s, g) = store.spec(json!({}));
     let plan = store.root.join("plan.json");
-    let r = run_ok;
-    r(&[
-        "plan",
-        "--spec",
-        s.to_str().unwrap(),
-        "--graph",
-        g.to_str().unwrap(),
-        "--out",
-        plan.to_str().unwrap(),
-    ]);
+    let (ok, err) = run_step("plan", &s, &g, &plan);
+    assert!(ok, "{err}");
     let built = store.root.join("built.tar");
     assert!(build(&store, json!({}), &built).0);
     let assembled = store.root.join("assembled.tar");
-    r(&[
+    run_ok(&[
         "assemble",
         "--plan",
         plan.to_str().unwrap(),
@@ -283,7 +280,7 @@ fn writer_plan_assemble_and_stream_write_the_same_archive_and_an_oci_layout() {
     assert!(streamed.status.success());
     assert_eq!(streamed.stdout, std::fs::read(&built).unwrap());
     let oci = store.root.join("oci");
-    r(&[
+    run_ok(&[
         "assemble",
         "--plan",
         plan.to_str().unwrap(),
@@ -339,15 +336,7 @@ fn writer_bad_inputs_are_errors_naming_them_with_no_output() {
     let lib = store.path("-lib-1.0");
     let (s, g) = store.spec(json!({}));
     std::fs::rename(&lib, store.root.join("moved")).unwrap();
-    let (ok, err) = run(&[
-        "build",
-        "--spec",
-        s.to_str().unwrap(),
-        "--graph",
-        g.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, err) = run_step("build", &s, &g, &out);
     assert!(!ok);
     assert!(
         err.contains("-lib-1.0: store path of the closure is missing on disk"),
@@ -414,41 +403,21 @@ fn writer_one_pass_build_writes_what_plan_then_assemble_write() {
     };
     let check = |extra: Value, name: &str| -> PathBuf {
         let s = spec(extra);
-        let (s, g) = (s.to_str().unwrap(), g.to_str().unwrap());
         let plan = dir.path().join(format!("{name}.plan.json"));
         let assembled = dir.path().join(format!("{name}.assembled.tar"));
-        for args in [
-            vec![
-                "plan",
-                "--spec",
-                s,
-                "--graph",
-                g,
-                "--out",
-                plan.to_str().unwrap(),
-            ],
-            vec![
-                "assemble",
-                "--plan",
-                plan.to_str().unwrap(),
-                "--out",
-                assembled.to_str().unwrap(),
-            ],
-        ] {
-            run_ok(&args);
-        }
+        let (ok, err) = run_step("plan", &s, &g, &plan);
+        assert!(ok, "{err}");
+        run_ok(&[
+            "assemble",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--out",
+            assembled.to_str().unwrap(),
+        ]);
         let want = std::fs::read(&assembled).unwrap();
         let built = dir.path().join(format!("{name}.tar"));
         for _ in 0..3 {
-            let (ok, err) = run(&[
-                "build",
-                "--spec",
-                s,
-                "--graph",
-                g,
-                "--out",
-                built.to_str().unwrap(),
-            ]);
+            let (ok, err) = run_step("build", &s, &g, &built);
             assert!(ok, "{err}");
             assert!(
                 std::fs::read(&built).unwrap() == want,
@@ -530,19 +499,11 @@ fn writer_big_files_of_one_size_are_compared_and_linked() {
             "nix/store/cccccccccccccccccccccccccccccccc-big/two"
         ]])
     );
-    let (s, g) = (s.to_str().unwrap(), g.to_str().unwrap());
     let plan = dir.path().join("plan.json");
     let built = dir.path().join("built.tar");
     for (step, out) in [("plan", &plan), ("build", &built)] {
-        run_ok(&[
-            step,
-            "--spec",
-            s,
-            "--graph",
-            g,
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let (ok, err) = run_step(step, &s, &g, out);
+        assert!(ok, "{err}");
     }
     let ids = digests(&built)["diff_ids"].clone();
     assert_eq!(
