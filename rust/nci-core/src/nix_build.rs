@@ -30,6 +30,15 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     })
 }
 
+/// The directory `out` goes in (`.` for a bare file name): where an
+/// output's temporary files go, so that renaming them into place is
+/// atomic.
+pub fn dir_of(out: &Path) -> &Path {
+    out.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// The hash part of a store path (`/nix/store/<hash>-name` → `<hash>`),
 /// which nixpkgs uses as a content-derived image tag.
 pub fn store_path_hash(path: &str) -> Option<&str> {

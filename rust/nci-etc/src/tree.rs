@@ -106,10 +106,7 @@ pub fn write_at(
     if out.exists() {
         anyhow::bail!("{}: already exists", out.display());
     }
-    let parent = out
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = nci_core::nix_build::dir_of(out);
     let tmp = tempfile::Builder::new()
         .prefix(".nci-etc-")
         .tempdir_in(parent)

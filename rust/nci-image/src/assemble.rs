@@ -224,10 +224,7 @@ pub fn docker_archive_file(plan: &Plan, reference: &str, out: &Path) -> Result<(
 
 /// A temporary file in `out`'s directory, to become `out`.
 pub fn output_beside(out: &Path) -> Result<(File, tempfile::TempPath)> {
-    let dir = out
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = nci_core::nix_build::dir_of(out);
     let tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("{}: cannot create the output", out.display()))?;
     Ok(tmp.into_parts())
@@ -287,10 +284,7 @@ pub fn member_len(size: u64) -> u64 {
 /// Writes the OCI image layout directory `out` (through a temporary
 /// directory beside it); layer blobs are written on every core.
 pub fn oci_dir(plan: &Plan, reference: &str, out: &Path) -> Result<()> {
-    let parent = out
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = nci_core::nix_build::dir_of(out);
     let tmp = tempfile::Builder::new()
         .prefix(".oci-")
         .tempdir_in(parent)

@@ -55,10 +55,7 @@ pub fn docker_archive_file(
     out: &Path,
 ) -> Result<()> {
     let (file, path) = assemble::output_beside(out)?;
-    let dir = out
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = nci_core::nix_build::dir_of(out);
     let shared = Shared {
         known: Mutex::new(
             draft

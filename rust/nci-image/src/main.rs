@@ -192,10 +192,7 @@ fn write_json<T: serde::Serialize>(value: &T, out: Option<&Path>) -> Result<()> 
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = nci_core::nix_build::dir_of(path);
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("{}: cannot create the output", path.display()))?;
     tmp.write_all(bytes)?;
