@@ -23,7 +23,25 @@ let
   sdLib = import ./systemd-lib.nix { inherit lib; };
   inherit (sdLib) unitOption;
 
-  unitNames = types.listOf types.str;
+  # Environment variables as NixOS declares them (`null` unsets one).
+  environmentVariables = types.attrsOf (
+    types.nullOr (
+      types.oneOf [
+        types.str
+        types.path
+        types.package
+      ]
+    )
+  );
+
+  # A list of unit names (`after`, `wantedBy`, ...): empty by default.
+  unitList =
+    example: description:
+    mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      inherit example description;
+    };
 
   # A job script (`script`, `preStart`, ...) as NixOS makes it: an
   # executable running the text with `set -e`, written by `nci-systemd`.
@@ -83,97 +101,32 @@ let
           example = "asDropin";
           description = "Accepted for NixOS compatibility; without unit files it has no effect.";
         };
-        wantedBy = mkOption {
-          type = unitNames;
-          default = [ ];
-          example = [ "multi-user.target" ];
-          description = ''
-            Units that want this one. In an image every enabled service is
-            started, whatever this says, except a service that only has
-            `startAt` (a timer's job, which is not run: see the warnings).
-          '';
-        };
-        requiredBy = mkOption {
-          type = unitNames;
-          default = [ ];
-          example = [ "multi-user.target" ];
-          description = "As `wantedBy` (informational in an image).";
-        };
-        upheldBy = mkOption {
-          type = unitNames;
-          default = [ ];
-          example = [ "multi-user.target" ];
-          description = "As `wantedBy` (informational in an image).";
-        };
-        aliases = mkOption {
-          type = unitNames;
-          default = [ ];
-          example = [ "web.service" ];
-          description = "Other names of the unit, accepted in `after`, `before` and `requires` of other units.";
-        };
-        requires = mkOption {
-          type = unitNames;
-          default = [ ];
-          example = [ "postgresql.service" ];
-          description = ''
-            Units this one needs. A required service of the image starts
-            first (as `after` does); one that does not exist in the image
-            gives a warning.
-          '';
-        };
-        wants = mkOption {
-          type = unitNames;
-          default = [ ];
-          example = [ "network-online.target" ];
-          description = "Units this one wants (every service of the image is started anyway).";
-        };
-        upholds = mkOption {
-          type = unitNames;
-          default = [ ];
-          example = [ "helper.service" ];
-          description = "As `wants` (informational in an image).";
-        };
-        after = mkOption {
-          type = unitNames;
-          default = [ ];
-          example = [ "network.target" "postgresql.service" ];
-          description = ''
-            Start this unit after these have started (been ready, for a
-            long-run with readiness; finished, for a oneshot). Units that
-            are not in the image (targets, ...) order nothing, as in
-            systemd.
-          '';
-        };
-        before = mkOption {
-          type = unitNames;
-          default = [ ];
-          example = [ "nginx.service" ];
-          description = "Start these units after this one: the reverse of `after`.";
-        };
-        bindsTo = mkOption {
-          type = unitNames;
-          default = [ ];
-          example = [ "postgresql.service" ];
-          description = "As `requires`; stopping together is not supported (warning).";
-        };
-        partOf = mkOption {
-          type = unitNames;
-          default = [ ];
-          example = [ "app.target" ];
-          description = "Accepted; restarting or stopping together is not supported (warning when set).";
-        };
-        conflicts = mkOption {
-          type = unitNames;
-          default = [ ];
-          example = [ "shutdown.target" ];
-          description = "Accepted; conflicts with other services of the image give a warning.";
-        };
-        requisite = mkOption {
-          type = unitNames;
-          default = [ ];
-          example = [ "postgresql.service" ];
-          description = "As `requires`.";
-        };
+        wantedBy = unitList [ "multi-user.target" ] ''
+          Units that want this one. In an image every enabled service is
+          started, whatever this says, except a service that only has
+          `startAt` (a timer's job, which is not run: see the warnings).
+        '';
+        requiredBy = unitList [ "multi-user.target" ] "As `wantedBy` (informational in an image).";
+        upheldBy = unitList [ "multi-user.target" ] "As `wantedBy` (informational in an image).";
+        aliases = unitList [ "web.service" ] "Other names of the unit, accepted in `after`, `before` and `requires` of other units.";
+        requires = unitList [ "postgresql.service" ] ''
+          Units this one needs. A required service of the image starts
+          first (as `after` does); one that does not exist in the image
+          gives a warning.
+        '';
+        wants = unitList [ "network-online.target" ] "Units this one wants (every service of the image is started anyway).";
+        upholds = unitList [ "helper.service" ] "As `wants` (informational in an image).";
+        after = unitList [ "network.target" "postgresql.service" ] ''
+          Start this unit after these have started (been ready, for a
+          long-run with readiness; finished, for a oneshot). Units that
+          are not in the image (targets, ...) order nothing, as in
+          systemd.
+        '';
+        before = unitList [ "nginx.service" ] "Start these units after this one: the reverse of `after`.";
+        bindsTo = unitList [ "postgresql.service" ] "As `requires`; stopping together is not supported (warning).";
+        partOf = unitList [ "app.target" ] "Accepted; restarting or stopping together is not supported (warning when set).";
+        conflicts = unitList [ "shutdown.target" ] "Accepted; conflicts with other services of the image give a warning.";
+        requisite = unitList [ "postgresql.service" ] "As `requires`.";
         unitConfig = mkOption {
           type = types.attrsOf unitOption;
           default = { };
@@ -187,18 +140,8 @@ let
             warning naming the service and the setting (docs/systemd.md).
           '';
         };
-        onFailure = mkOption {
-          type = unitNames;
-          default = [ ];
-          example = [ "notify-failure.service" ];
-          description = "Not supported (warning when set): a failure stops the container instead.";
-        };
-        onSuccess = mkOption {
-          type = unitNames;
-          default = [ ];
-          example = [ "next-step.service" ];
-          description = "Not supported (warning when set).";
-        };
+        onFailure = unitList [ "notify-failure.service" ] "Not supported (warning when set): a failure stops the container instead.";
+        onSuccess = unitList [ "next-step.service" ] "Not supported (warning when set).";
         startLimitBurst = mkOption {
           type = types.nullOr types.int;
           default = null;
@@ -275,15 +218,7 @@ let
       imports = [ commonUnitOptions ];
       options = {
         environment = mkOption {
-          type = types.attrsOf (
-            types.nullOr (
-              types.oneOf [
-                types.str
-                types.path
-                types.package
-              ]
-            )
-          );
+          type = environmentVariables;
           default = { };
           example = {
             LANG = "C.UTF-8";
@@ -577,15 +512,7 @@ in
       description = "Accepted for NixOS compatibility; ignored.";
     };
     globalEnvironment = mkOption {
-      type = types.attrsOf (
-        types.nullOr (
-          types.oneOf [
-            types.str
-            types.path
-            types.package
-          ]
-        )
-      );
+      type = environmentVariables;
       default = { };
       example = {
         TZ = "UTC";
