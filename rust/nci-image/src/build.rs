@@ -5,45 +5,44 @@
 //! while it is written, so every file is read once.
 //!
 //! A layer's place in the archive follows from the sizes of the layers
-//! before it, known only once those are hashed. Layers are taken in
-//! image order on every core; a layer's bytes are kept in memory until
-//! its place is known (usually soon: when the layer before it, on the
-//! other core, is done) and then written straight into place. What
-//! cannot wait in memory within the bounds below goes to an unnamed
-//! temporary file beside the output and is copied into place (by the
-//! kernel) at the end. The bytes are those of writing the plan
-//! (`assemble`): every small part is written from the finished plan, and
-//! a layer that did not land where the finished plan puts it (one that
-//! turned out identical to an earlier layer) is written from its source.
+//! before it. So the store layers are taken in image order, as a
+//! pipeline over two cores: one core walks the store and reads files
+//! into chunks, the other hashes the chunks, layer after layer, and so
+//! knows where each chunk goes as soon as it has hashed it. Hashed
+//! chunks are written into place by whichever core has nothing better to
+//! do: the hashing core when no chunk is waiting to be hashed, the
+//! reading core when every chunk is in use. No layer waits for its
+//! place, and nothing is copied twice.
 //!
-//! Memory: besides the plan, at most [`WAITING`] bytes per core for the
-//! layer in progress and [`PARKED`] bytes for finished layers whose place
-//! is not known yet.
+//! The bytes are those of writing the plan (`assemble`): every small part
+//! is written from the finished plan, and a layer that did not land where
+//! the finished plan puts it (one that turned out identical to an earlier
+//! layer, so stored once) is written again from its source.
+//!
+//! Memory: besides the plan, [`CHUNKS`] chunks of [`CHUNK`] bytes.
 
 use crate::assemble::{self, first_layer_offset, member_len};
-use crate::parallel::on_every_core;
 use crate::plan::{self, Draft, PlannedLayer};
-use crate::sink::Sink;
 use crate::store::{self, PathLayer};
-use crate::tree::TreeSink;
+use crate::tree::{Links, TreeSink};
 use anyhow::{anyhow, bail, Context, Result};
 use nci_core::hash::{hex, Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, MutexGuard};
 
-/// Bytes gathered before a write (and before looking for the place
-/// again while it is unknown).
+/// Bytes read, hashed and written at a time.
 const CHUNK: usize = 1 << 20;
-/// Bytes of the layer in progress kept in memory while its place is
-/// unknown; beyond, they go to a temporary file.
-const WAITING: usize = 4 << 20;
-/// Bytes of finished layers kept in memory, all together, until the
-/// end; beyond, they go to temporary files.
-const PARKED: usize = 16 << 20;
+/// The reading core leaves files for the hashing core to read into a
+/// chunk when fewer than this many chunks wait to be hashed: the hashing
+/// core is about to run out of work, the reading core has too much.
+const DEFER_BELOW: usize = 2;
+/// Chunks in use at most: being filled, waiting to be hashed, or waiting
+/// to be written. Enough for the reading core to run ahead of the
+/// hashing core over many small files.
+const CHUNKS: usize = 8;
 
 /// Completes `draft` and writes its docker-archive to `out`, named
 /// `reference(plan)`.
@@ -55,113 +54,102 @@ pub fn docker_archive_file(
     out: &Path,
 ) -> Result<()> {
     let (file, path) = assemble::output_beside(out)?;
-    let dir = nci_core::nix_build::dir_of(out);
-    let shared = Shared {
-        known: Mutex::new(
-            draft
-                .layers
-                .iter()
-                .map(|l| l.as_ref().map(|l| (l.digest.clone(), l.size)))
-                .collect(),
-        ),
-        parked: Mutex::new(0),
-        buffers: Mutex::new(Vec::new()),
-        out: &file,
-        dir,
-    };
-    // on_every_core starts the heaviest first: weighed by their index
-    // backwards, the pending layers go in image order.
-    let written = on_every_core(
-        &draft.pending,
-        |(i, _)| u64::MAX - *i as u64,
-        |(i, paths)| {
-            let (sink, links) =
-                store::store_layer(LayerOut::new(&shared, *i), store_dir, paths, cached)?;
-            let (digest, size, place) = sink.finish()?;
-            let layer = plan::store_layer(store_dir, paths, digest, size, links)?;
-            Ok((*i, layer, place))
-        },
-    )?;
-    let mut hashed: Vec<(usize, PlannedLayer)> = Vec::new();
-    let mut places: BTreeMap<usize, Place> = BTreeMap::new();
-    for (i, layer, place) in written {
-        hashed.push((i, layer));
-        places.insert(i, place);
+    let known: Vec<Option<(String, u64)>> = draft
+        .layers
+        .iter()
+        .map(|l| l.as_ref().map(|l| (l.digest.clone(), l.size)))
+        .collect();
+    let pipe = &Pipe::new(&file);
+    let pending = &draft.pending;
+    let hashed = std::thread::scope(|s| {
+        let hashing = s.spawn(move || pipe.run(|| hash_layers(pipe, pending, known, store_dir)));
+        pipe.run(|| read_layers(pipe, pending, store_dir, cached));
+        pipe.run(|| pipe.write_until_hashed());
+        hashing.join()
+    })
+    .map_err(|_| anyhow!("the hashing thread panicked"))?;
+    if let Some(e) = pipe.error() {
+        return Err(e);
     }
-    let plan = draft.complete(hashed)?;
+    let hashed = hashed.context("the hashing thread stopped")?;
+    let plan = draft.complete(hashed.layers)?;
     let reference = reference(&plan);
-    assemble::fill_docker_archive(&file, &plan, &reference, |at, i| match places.get(&i) {
-        Some(Place::Written(was)) if *was == at => Ok(()),
-        Some(Place::Waiting(bytes)) => bytes.write_at(&file, at).map(|_| ()),
-        _ => assemble::write_layer_at(&file, &plan, i, at),
+    assemble::fill_docker_archive(&file, &plan, &reference, |at, i| {
+        if hashed.written.get(&i) == Some(&at) {
+            Ok(())
+        } else {
+            assemble::write_layer_at(&file, &plan, i, at)
+        }
     })?;
     assemble::finish_output(file, path, out)
 }
 
-/// What the workers share.
-struct Shared<'a> {
-    /// (digest, size) of every layer, as far as known, in image order.
-    known: Mutex<Vec<Option<(String, u64)>>>,
-    /// Bytes of finished layers waiting in memory.
-    parked: Mutex<usize>,
-    /// Buffers of finished layers, for the next ones (a fresh buffer
-    /// costs page faults and zeroing).
-    buffers: Mutex<Vec<Vec<u8>>>,
-    out: &'a File,
-    /// Where temporary files go.
-    dir: &'a Path,
+/// The reading core's part: walks the pending layers in order into
+/// chunks, each layer ended by its links.
+fn read_layers(
+    pipe: &Pipe,
+    pending: &[(usize, Vec<String>)],
+    store_dir: &str,
+    cached: &BTreeMap<String, PathLayer>,
+) -> Result<()> {
+    for (_, paths) in pending {
+        let reader = LayerReader { pipe, chunk: None };
+        let (mut reader, links) = store::store_layer(reader, store_dir, paths, cached)?;
+        reader.send()?;
+        pipe.push(Item::End(links))?;
+    }
+    Ok(())
 }
 
-impl Shared<'_> {
-    /// The offset of layer `i`'s content in the archive, if every layer
-    /// before it is hashed.
-    fn place_of(&self, i: usize) -> Result<Option<u64>> {
-        let known = self
-            .known
-            .lock()
-            .map_err(|_| anyhow!("a worker thread panicked"))?;
-        Ok(known.get(..i).and_then(place_after))
-    }
-
-    fn hashed(&self, i: usize, digest: &str, size: u64) -> Result<()> {
-        let mut known = self
-            .known
-            .lock()
-            .map_err(|_| anyhow!("a worker thread panicked"))?;
-        let slot = known.get_mut(i).context("no such layer")?;
-        *slot = Some((digest.to_owned(), size));
-        Ok(())
-    }
-
-    /// Takes `n` bytes of the in-memory allowance for finished layers.
-    fn park(&self, n: usize) -> bool {
-        match self.parked.lock() {
-            Ok(mut parked) if *parked + n <= PARKED => {
-                *parked += n;
-                true
+/// The hashing core's part: hashes the chunks of the pending layers in
+/// order, each right after the layers before it, so each chunk's place
+/// is known once hashed. Returns the hashed layers and where each was
+/// written.
+fn hash_layers(
+    pipe: &Pipe,
+    pending: &[(usize, Vec<String>)],
+    mut known: Vec<Option<(String, u64)>>,
+    store_dir: &str,
+) -> Result<Hashed> {
+    let mut hashed = Hashed::default();
+    for (i, paths) in pending {
+        let start = known
+            .get(..*i)
+            .and_then(place_after)
+            .context("a layer before a store layer is not hashed")?;
+        let mut hasher = Sha256::new();
+        let mut at = start;
+        let links = loop {
+            match pipe.next_to_hash()? {
+                Item::Bytes(mut chunk) => {
+                    chunk.read_fills()?;
+                    hasher.update(chunk.bytes());
+                    let len = chunk.filled as u64;
+                    pipe.hashed(chunk, at)?;
+                    at += len;
+                }
+                Item::End(links) => break links,
             }
-            _ => false,
-        }
+        };
+        let (digest, size) = (hex(&hasher.finalize()), at - start);
+        *known.get_mut(*i).context("no such layer")? = Some((digest.clone(), size));
+        hashed.written.insert(*i, start);
+        let layer = plan::store_layer(store_dir, paths, digest, size, links)?;
+        hashed.layers.push((*i, layer));
     }
+    pipe.lock()?.hashed_all = true;
+    pipe.changed.notify_all();
+    pipe.write_until_hashed()?;
+    Ok(hashed)
+}
 
-    fn buffer(&self) -> Vec<u8> {
-        self.buffers
-            .lock()
-            .ok()
-            .and_then(|mut b| b.pop())
-            .unwrap_or_default()
-    }
-
-    fn give_back(&self, buffer: Vec<u8>) {
-        if let Ok(mut b) = self.buffers.lock() {
-            b.push(buffer);
-        }
-    }
-
-    fn temporary_file(&self) -> Result<File> {
-        tempfile::tempfile_in(self.dir)
-            .with_context(|| format!("{}: cannot create a temporary file", self.dir.display()))
-    }
+/// What the hashing core found.
+#[derive(Default)]
+struct Hashed {
+    /// The pending layers, by index.
+    layers: Vec<(usize, PlannedLayer)>,
+    /// Where each was written.
+    written: BTreeMap<usize, u64>,
 }
 
 /// The offset of the content of the layer after `before` (every layer
@@ -180,180 +168,299 @@ fn place_after(before: &[Option<(String, u64)>]) -> Option<u64> {
     Some(at)
 }
 
-/// Where a finished layer's bytes are.
-enum Place {
-    /// In the output, from this offset.
-    Written(u64),
-    /// Still to write: its place was not known when it was finished.
-    Waiting(Waiting),
-}
-
-/// Bytes of a layer whose place is not known yet: the first `len` in a
-/// temporary file, then the first `filled` bytes of `tail`. The rest of
-/// `tail` is room, kept initialised so that reading into it costs no
-/// zeroing.
-#[derive(Default)]
-struct Waiting {
-    aside: Option<(File, u64)>,
-    tail: Vec<u8>,
+/// A buffer of [`CHUNK`] bytes (kept initialised, so that reading into
+/// it costs no zeroing), the first `filled` of which are layer bytes,
+/// but for the files in `fills`, which the hashing core reads in.
+struct Chunk {
+    buf: Vec<u8>,
     filled: usize,
+    fills: Vec<Fill>,
+    /// Files that fit are left to the hashing core to read: it was idle
+    /// when the chunk was taken.
+    defer: bool,
 }
 
-impl Waiting {
-    /// The bytes in memory.
-    fn pending(&self) -> &[u8] {
-        &self.tail[..self.filled]
-    }
-
-    /// `n` bytes of room after the bytes in memory.
-    fn room(&mut self, n: usize) -> &mut [u8] {
-        if self.tail.len() < self.filled + n {
-            self.tail.resize(self.filled + n, 0);
-        }
-        &mut self.tail[self.filled..self.filled + n]
-    }
-
-    fn push(&mut self, b: &[u8]) {
-        self.room(b.len()).copy_from_slice(b);
-        self.filled += b.len();
-    }
-
-    /// Moves the bytes in memory to the temporary file.
-    fn spill(&mut self, shared: &Shared) -> Result<()> {
-        if self.aside.is_none() {
-            self.aside = Some((shared.temporary_file()?, 0));
-        }
-        if let Some((f, len)) = &mut self.aside {
-            f.write_all(&self.tail[..self.filled])
-                .context("writing a temporary file")?;
-            *len += self.filled as u64;
-        }
-        self.filled = 0;
-        Ok(())
-    }
-
-    /// Writes every byte into `out` from `at`; returns where they end.
-    fn write_at(&self, out: &File, at: u64) -> Result<u64> {
-        let mut at = at;
-        if let Some((f, len)) = &self.aside {
-            let mut sink = Sink::at(out.try_clone().context("writing the output")?, at);
-            sink.copy(f, 0, *len, Path::new("a temporary file"))?;
-            sink.finish()?;
-            at += len;
-        }
-        out.write_all_at(self.pending(), at)
-            .context("writing the output")?;
-        Ok(at + self.filled as u64)
-    }
+/// A file whose content goes into a chunk from `at`.
+struct Fill {
+    file: File,
+    at: usize,
+    len: usize,
+    path: String,
 }
 
-/// One layer being written: hashed as it goes, written into place as
-/// soon as its place is known, waiting until then.
-struct LayerOut<'a> {
-    shared: &'a Shared<'a>,
-    index: usize,
-    hasher: Sha256,
-    size: u64,
-    /// Where the next byte goes, once known.
-    at: Option<u64>,
-    /// Bytes not written out yet.
-    waiting: Waiting,
-}
-
-impl<'a> LayerOut<'a> {
-    fn new(shared: &'a Shared<'a>, index: usize) -> Self {
-        LayerOut {
-            shared,
-            index,
-            hasher: Sha256::new(),
-            size: 0,
-            at: None,
-            waiting: Waiting {
-                aside: None,
-                tail: shared.buffer(),
-                filled: 0,
-            },
-        }
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.filled]
     }
 
-    /// Writes what is waiting if the place is known (or now found out);
-    /// else keeps it in memory up to [`WAITING`] bytes.
-    fn drain(&mut self) -> Result<()> {
-        if self.at.is_none() {
-            self.at = self.shared.place_of(self.index)?;
-        }
-        match self.at {
-            Some(at) => {
-                self.at = Some(self.waiting.write_at(self.shared.out, at)?);
-                self.waiting.aside = None;
-                self.waiting.filled = 0;
-            }
-            None if self.waiting.filled >= WAITING => self.waiting.spill(self.shared)?,
-            None => {}
-        }
-        Ok(())
+    fn room(&mut self) -> &mut [u8] {
+        &mut self.buf[self.filled..]
     }
 
-    /// (hex digest, size, where the bytes are).
-    fn finish(mut self) -> Result<(String, u64, Place)> {
-        self.drain()?;
-        let digest = hex(&self.hasher.finalize());
-        self.shared.hashed(self.index, &digest, self.size)?;
-        let place = match self.at {
-            Some(at) => Place::Written(at - self.size),
-            None => {
-                if !self.shared.park(self.waiting.filled) {
-                    self.waiting.spill(self.shared)?;
+    /// Reads the files left to the hashing core into place (and closes
+    /// them).
+    fn read_fills(&mut self) -> Result<()> {
+        let mut fills = std::mem::take(&mut self.fills);
+        for f in fills.drain(..) {
+            let room = &mut self.buf[f.at..f.at + f.len];
+            let mut got = 0;
+            while got < f.len {
+                let n = f
+                    .file
+                    .read_at(&mut room[got..], got as u64)
+                    .with_context(|| f.path.clone())?;
+                if n == 0 {
+                    bail!("{}: file shrank while read", f.path);
                 }
-                // Keep only the bytes; the buffer serves the next layer.
-                let kept = self.waiting.pending().to_vec();
-                Place::Waiting(Waiting {
-                    aside: self.waiting.aside.take(),
-                    filled: kept.len(),
-                    tail: kept,
-                })
+                got += n;
             }
-        };
-        self.shared
-            .give_back(std::mem::take(&mut self.waiting.tail));
-        Ok((digest, self.size, place))
+        }
+        self.fills = fills;
+        Ok(())
     }
 }
 
-impl TreeSink for LayerOut<'_> {
+/// What the reading core hands the hashing core.
+enum Item {
+    /// The next bytes of the layer.
+    Bytes(Chunk),
+    /// The layer is complete: its links.
+    End(Links),
+}
+
+/// The queues between the two cores.
+#[derive(Default)]
+struct Queues {
+    to_hash: VecDeque<Item>,
+    /// Hashed chunks and their offsets in the output.
+    to_write: VecDeque<(Chunk, u64)>,
+    free: Vec<Chunk>,
+    /// Chunks made so far, at most [`CHUNKS`].
+    made: usize,
+    /// The hashing core has hashed every layer.
+    hashed_all: bool,
+    /// The first error of either core; both stop.
+    error: Option<anyhow::Error>,
+    stopped: bool,
+}
+
+/// The queues, a condition variable for every change to them, and the
+/// output.
+struct Pipe<'a> {
+    queues: Mutex<Queues>,
+    changed: Condvar,
+    out: &'a File,
+}
+
+impl<'a> Pipe<'a> {
+    fn new(out: &'a File) -> Self {
+        Pipe {
+            queues: Mutex::new(Queues::default()),
+            changed: Condvar::new(),
+            out,
+        }
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Queues>> {
+        self.queues
+            .lock()
+            .map_err(|_| anyhow!("a worker thread panicked"))
+    }
+
+    /// Runs one core's part; on an error, keeps it (if it is the first)
+    /// and stops the other core. Returns the part's result, if any.
+    fn run<T>(&self, part: impl FnOnce() -> Result<T>) -> Option<T> {
+        match part() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                if let Ok(mut q) = self.queues.lock() {
+                    if !q.stopped {
+                        q.error = Some(e);
+                        q.stopped = true;
+                    }
+                }
+                self.changed.notify_all();
+                None
+            }
+        }
+    }
+
+    /// The first error, if a core stopped.
+    fn error(&self) -> Option<anyhow::Error> {
+        let mut q = self.queues.lock().ok()?;
+        q.error.take()
+    }
+
+    fn push(&self, item: Item) -> Result<()> {
+        let mut q = self.lock()?;
+        if q.stopped {
+            bail!("stopped");
+        }
+        q.to_hash.push_back(item);
+        drop(q);
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// Waits until `ready` takes what a core needs from the queues,
+    /// writing hashed chunks meanwhile (or waiting for a change when
+    /// there is none).
+    fn until<T>(&self, mut ready: impl FnMut(&mut Queues) -> Option<T>) -> Result<T> {
+        let mut q = self.lock()?;
+        loop {
+            if q.stopped {
+                bail!("stopped");
+            }
+            if let Some(t) = ready(&mut q) {
+                return Ok(t);
+            }
+            if let Some((c, at)) = q.to_write.pop_front() {
+                drop(q);
+                self.write_and_free(c, at)?;
+                q = self.lock()?;
+            } else {
+                q = self
+                    .changed
+                    .wait(q)
+                    .map_err(|_| anyhow!("a worker thread panicked"))?;
+            }
+        }
+    }
+
+    /// An empty chunk for the reading core: a free one, a new one while
+    /// fewer than [`CHUNKS`] are made, else one freed by writing a hashed
+    /// chunk (or by waiting for the hashing core to write one).
+    fn empty_chunk(&self) -> Result<Chunk> {
+        self.until(|q| {
+            let defer = q.to_hash.len() < DEFER_BELOW;
+            let mut c = match q.free.pop() {
+                Some(c) => c,
+                None if q.made < CHUNKS => {
+                    q.made += 1;
+                    Chunk {
+                        buf: vec![0; CHUNK],
+                        filled: 0,
+                        fills: Vec::new(),
+                        defer,
+                    }
+                }
+                None => return None,
+            };
+            c.filled = 0;
+            c.defer = defer;
+            Some(c)
+        })
+    }
+
+    /// The next item for the hashing core.
+    fn next_to_hash(&self) -> Result<Item> {
+        self.until(|q| q.to_hash.pop_front())
+    }
+
+    /// Queues a hashed chunk for writing at `at`.
+    fn hashed(&self, chunk: Chunk, at: u64) -> Result<()> {
+        self.lock()?.to_write.push_back((chunk, at));
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// Writes hashed chunks until every layer is hashed and every chunk
+    /// written (both cores end here).
+    fn write_until_hashed(&self) -> Result<()> {
+        self.until(|q| (q.hashed_all && q.to_write.is_empty()).then_some(()))
+    }
+
+    /// Writes `chunk` at `at`, then frees it.
+    fn write_and_free(&self, chunk: Chunk, at: u64) -> Result<()> {
+        self.out
+            .write_all_at(chunk.bytes(), at)
+            .context("writing the output")?;
+        self.lock()?.free.push(chunk);
+        self.changed.notify_all();
+        Ok(())
+    }
+}
+
+/// The tar of one layer, read into chunks for the hashing core.
+struct LayerReader<'p, 'a> {
+    pipe: &'p Pipe<'a>,
+    chunk: Option<Chunk>,
+}
+
+impl LayerReader<'_, '_> {
+    /// The chunk being filled, with room in it.
+    fn chunk(&mut self) -> Result<&mut Chunk> {
+        if self.chunk.is_none() {
+            self.chunk = Some(self.pipe.empty_chunk()?);
+        }
+        self.chunk.as_mut().context("no chunk")
+    }
+
+    /// Hands the chunk being filled, if any, to the hashing core.
+    fn send(&mut self) -> Result<()> {
+        match self.chunk.take() {
+            Some(c) if c.filled > 0 => self.pipe.push(Item::Bytes(c)),
+            Some(c) => {
+                self.pipe.lock()?.free.push(c);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Sends the chunk if it is full.
+    fn filled(&mut self, n: usize) -> Result<()> {
+        let c = self.chunk()?;
+        c.filled += n;
+        if c.filled == CHUNK {
+            self.send()?;
+        }
+        Ok(())
+    }
+}
+
+impl TreeSink for LayerReader<'_, '_> {
     fn bytes(&mut self, b: &[u8]) -> Result<()> {
-        self.hasher.update(b);
-        self.size += b.len() as u64;
-        self.waiting.push(b);
-        if self.waiting.filled >= CHUNK {
-            self.drain()?;
+        let mut b = b;
+        while !b.is_empty() {
+            let room = self.chunk()?.room();
+            let n = room.len().min(b.len());
+            room[..n].copy_from_slice(&b[..n]);
+            b = &b[n..];
+            self.filled(n)?;
         }
         Ok(())
     }
 
-    fn content(&mut self, file: &File, size: u64, data: Option<&[u8]>, path: &str) -> Result<()> {
+    fn content(&mut self, file: File, size: u64, data: Option<&[u8]>, path: &str) -> Result<()> {
         if let Some(d) = data {
             return self.bytes(d);
         }
+        let c = self.chunk()?;
+        if c.defer && size <= c.room().len() as u64 {
+            let len = size as usize;
+            c.fills.push(Fill {
+                file,
+                at: c.filled,
+                len,
+                path: path.to_owned(),
+            });
+            return self.filled(len);
+        }
         let mut offset = 0u64;
         while offset < size {
+            let room = self.chunk()?.room();
             let want = usize::try_from(size - offset)
                 .unwrap_or(usize::MAX)
-                .min(CHUNK);
-            let room = self.waiting.room(want);
+                .min(room.len());
             let n = file
-                .read_at(room, offset)
+                .read_at(&mut room[..want], offset)
                 .with_context(|| path.to_owned())?;
             if n == 0 {
                 bail!("{path}: file shrank while read");
             }
-            self.hasher.update(&room[..n]);
-            self.waiting.filled += n;
-            self.size += n as u64;
             offset += n as u64;
-            if self.waiting.filled >= CHUNK {
-                self.drain()?;
-            }
+            self.filled(n)?;
         }
         Ok(())
     }
@@ -391,95 +498,85 @@ mod tests {
         );
     }
 
-    fn shared<'a>(out: &'a File, dir: &'a Path, layers: usize) -> Shared<'a> {
-        Shared {
-            known: Mutex::new(vec![None; layers]),
-            parked: Mutex::new(0),
-            buffers: Mutex::new(Vec::new()),
-            out,
-            dir,
+    fn chunk_with(fills: Vec<Fill>, filled: usize) -> Chunk {
+        Chunk {
+            buf: vec![b'-'; CHUNK],
+            filled,
+            fills,
+            defer: true,
         }
     }
 
-    fn bytes_at(out: &File, at: u64, len: usize) -> Vec<u8> {
-        let mut got = vec![0; len];
-        out.read_exact_at(&mut got, at).unwrap();
-        got
-    }
-
-    fn data(len: usize) -> Vec<u8> {
-        (0..len).map(|i| (i * 7 % 251) as u8).collect()
-    }
-
-    #[test]
-    fn a_layer_waits_for_its_place_then_goes_straight_into_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = tempfile::tempfile_in(dir.path()).unwrap();
-        let shared = shared(&out, dir.path(), 2);
-        let mut layer = LayerOut::new(&shared, 1);
-        let first = data(WAITING + 3 * CHUNK);
-        layer.bytes(&first).unwrap();
-        // More than it may keep in memory: the beginning went aside.
-        assert!(layer.waiting.aside.is_some());
-        assert!(layer.at.is_none());
-        shared.hashed(0, "zero", 5000).unwrap();
-        let second = data(CHUNK + 10);
-        layer.bytes(&second).unwrap();
-        let at = first_layer_offset() + member_len(5000);
-        assert_eq!(layer.at, Some(at + (first.len() + second.len()) as u64));
-        let (digest, size, place) = layer.finish().unwrap();
-        let all = [first, second].concat();
-        assert_eq!(digest, hex(&Sha256::digest(&all)));
-        assert_eq!(size, all.len() as u64);
-        assert!(matches!(place, Place::Written(p) if p == at));
-        assert_eq!(bytes_at(&out, at, all.len()), all);
+    fn fill(dir: &Path, name: &str, content: &[u8], at: usize, len: usize) -> Fill {
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        Fill {
+            file: File::open(&path).unwrap(),
+            at,
+            len,
+            path: path.display().to_string(),
+        }
     }
 
     #[test]
-    fn a_finished_layer_without_a_place_waits_in_memory_or_aside() {
+    fn files_left_to_the_hashing_core_are_read_into_their_place() {
         let dir = tempfile::tempdir().unwrap();
-        let out = tempfile::tempfile_in(dir.path()).unwrap();
-        let shared = shared(&out, dir.path(), 3);
-        let mut small = LayerOut::new(&shared, 1);
-        small.bytes(b"small layer").unwrap();
-        let Ok((_, _, Place::Waiting(kept))) = small.finish() else {
-            panic!("the place of layer 1 is not known")
-        };
-        assert!(kept.aside.is_none());
-        // With the allowance for waiting layers used up, it goes aside.
-        *shared.parked.lock().unwrap() = PARKED;
-        let mut other = LayerOut::new(&shared, 2);
-        other.bytes(b"another one").unwrap();
-        let Ok((_, _, Place::Waiting(aside))) = other.finish() else {
-            panic!("the place of layer 2 is not known")
-        };
-        assert!(aside.aside.is_some() && aside.pending().is_empty());
-        assert_eq!(aside.write_at(&out, 100).unwrap(), 111);
-        assert_eq!(kept.write_at(&out, 111).unwrap(), 122);
-        assert_eq!(bytes_at(&out, 100, 22), b"another onesmall layer");
+        let fills = vec![
+            fill(dir.path(), "a", b"hello", 2, 5),
+            fill(dir.path(), "b", b"world", 9, 5),
+        ];
+        let mut c = chunk_with(fills, 16);
+        c.read_fills().unwrap();
+        assert_eq!(c.bytes(), b"--hello--world--");
+        assert!(c.fills.is_empty());
     }
 
     #[test]
-    fn waiting_bytes_are_written_in_order_from_file_then_memory() {
+    fn a_file_that_shrank_before_the_hashing_core_read_it_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let out = tempfile::tempfile_in(dir.path()).unwrap();
-        let shared = Shared {
-            known: Mutex::new(vec![]),
-            parked: Mutex::new(0),
-            buffers: Mutex::new(Vec::new()),
-            out: &out,
-            dir: dir.path(),
-        };
-        let mut w = Waiting {
-            aside: None,
-            tail: b"hello ".to_vec(),
-            filled: 6,
-        };
-        w.spill(&shared).unwrap();
-        w.push(b"world");
-        assert_eq!(w.write_at(&out, 3).unwrap(), 3 + 11);
-        let mut got = vec![0; 14];
+        let mut c = chunk_with(vec![fill(dir.path(), "short", b"abc", 0, 10)], 10);
+        let err = c.read_fills().unwrap_err().to_string();
+        assert!(err.ends_with("/short: file shrank while read"), "{err}");
+    }
+
+    #[test]
+    fn the_first_error_of_either_core_stops_the_other() {
+        let out = tempfile::tempfile().unwrap();
+        let pipe = Pipe::new(&out);
+        assert!(pipe
+            .run(|| -> Result<()> { bail!("/nix/store/x: gone") })
+            .is_none());
+        // The other core, waiting for work, stops too; its own error is
+        // not the one reported.
+        assert!(pipe.run(|| pipe.next_to_hash()).is_none());
+        assert_eq!(pipe.error().unwrap().to_string(), "/nix/store/x: gone");
+    }
+
+    #[test]
+    fn a_core_out_of_chunks_writes_a_hashed_one_and_reuses_it() {
+        let out = tempfile::tempfile().unwrap();
+        let pipe = Pipe::new(&out);
+        let mut taken: Vec<Chunk> = (0..CHUNKS).map(|_| pipe.empty_chunk().unwrap()).collect();
+        let mut c = taken.pop().unwrap();
+        c.buf[..3].copy_from_slice(b"abc");
+        c.filled = 3;
+        pipe.hashed(c, 7).unwrap();
+        let again = pipe.empty_chunk().unwrap();
+        assert_eq!(again.filled, 0);
+        assert_eq!(pipe.lock().unwrap().made, CHUNKS);
+        let mut got = [0; 10];
         out.read_exact_at(&mut got, 0).unwrap();
-        assert_eq!(&got, b"\0\0\0hello world");
+        assert_eq!(&got, b"\0\0\0\0\0\0\0abc");
+    }
+
+    #[test]
+    fn files_are_left_to_the_hashing_core_only_while_it_is_short_of_work() {
+        let out = tempfile::tempfile().unwrap();
+        let pipe = Pipe::new(&out);
+        assert!(pipe.empty_chunk().unwrap().defer);
+        for _ in 0..DEFER_BELOW {
+            pipe.push(Item::End(Vec::new())).unwrap();
+        }
+        assert!(!pipe.empty_chunk().unwrap().defer);
     }
 }

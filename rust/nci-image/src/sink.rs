@@ -172,10 +172,10 @@ impl TreeSink for &mut Sink {
         Sink::bytes(self, b)
     }
 
-    fn content(&mut self, file: &File, size: u64, data: Option<&[u8]>, path: &str) -> Result<()> {
+    fn content(&mut self, file: File, size: u64, data: Option<&[u8]>, path: &str) -> Result<()> {
         match data {
             Some(d) => Sink::bytes(self, d),
-            None => self.copy(file, 0, size, Path::new(path)),
+            None => self.copy(&file, 0, size, Path::new(path)),
         }
     }
 }

@@ -29,9 +29,10 @@ pub trait TreeSink {
     /// Header blocks or padding.
     fn bytes(&mut self, b: &[u8]) -> Result<()>;
     /// The content of a regular file of `size` bytes: `data` when it is
-    /// already in memory, else read from `file` (from offset 0).
-    /// `path` names the file in errors.
-    fn content(&mut self, file: &File, size: u64, data: Option<&[u8]>, path: &str) -> Result<()>;
+    /// already in memory, else read from `file` (from offset 0), which
+    /// the sink closes when it has read it. `path` names the file in
+    /// errors.
+    fn content(&mut self, file: File, size: u64, data: Option<&[u8]>, path: &str) -> Result<()>;
 }
 
 /// How directories and files of a tree are opened.
@@ -413,10 +414,8 @@ impl<'a, S: TreeSink> Walker<'a, S> {
             None => open()?,
         };
         match data_len {
-            Some(n) => self
-                .sink
-                .content(&file, size, Some(&self.buf[..n]), &path)?,
-            None => self.sink.content(&file, size, None, &path)?,
+            Some(n) => self.sink.content(file, size, Some(&self.buf[..n]), &path)?,
+            None => self.sink.content(file, size, None, &path)?,
         }
         self.sink.bytes(padding(size))
     }
@@ -514,11 +513,11 @@ impl TreeSink for HashSink {
         Ok(())
     }
 
-    fn content(&mut self, file: &File, size: u64, data: Option<&[u8]>, path: &str) -> Result<()> {
+    fn content(&mut self, file: File, size: u64, data: Option<&[u8]>, path: &str) -> Result<()> {
         if let Some(d) = data {
             return self.bytes(d);
         }
-        hash_exact(&mut self.hasher, file, size, &mut self.buf, path)?;
+        hash_exact(&mut self.hasher, &file, size, &mut self.buf, path)?;
         self.size += size;
         Ok(())
     }
