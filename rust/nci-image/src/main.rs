@@ -11,6 +11,7 @@ mod base;
 mod build;
 mod cli;
 mod customisation;
+mod identity;
 mod layers;
 mod parallel;
 mod plan;

@@ -11,6 +11,7 @@
 //! first earlier file with the same bytes and mode), or applied from a
 //! plan.
 
+use crate::identity::Group;
 use anyhow::{bail, Context, Result};
 use nci_core::hash::{Digest, Sha256};
 use nci_core::tar::{header_into, padding, Header, Type};
@@ -20,7 +21,6 @@ use rustix::fs::{
 use std::collections::{HashMap, HashSet};
 use std::ffi::CStr;
 use std::fs::File;
-use std::io::Read;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 
@@ -46,20 +46,6 @@ const REGULAR: OFlags = OFlags::RDONLY
 
 /// Hard links: (link path, target path) in archive names.
 pub type Links = Vec<(String, String)>;
-
-/// Files up to this size are read once into memory when their content
-/// must be compared with another file's.
-const IN_MEMORY: u64 = 1 << 20;
-
-/// Files of one (size, mode): the candidates for linking.
-#[derive(Default)]
-struct Group {
-    /// The first file of the group, not read yet: (archive name, path,
-    /// inode).
-    pending: Option<(String, String, (u64, u64))>,
-    first_with: HashMap<[u8; 32], String>,
-    by_inode: HashMap<(u64, u64), [u8; 32]>,
-}
 
 enum Policy<'a> {
     /// Decide by content; `made` collects the links.
@@ -88,7 +74,10 @@ pub struct Walker<'a, S: TreeSink> {
     /// The current root on disk, for error messages.
     root: String,
     header: Vec<u8>,
+    /// A file's bytes when it was read to compare it.
     buf: Vec<u8>,
+    /// For reading the files it is compared with.
+    spare: Vec<u8>,
 }
 
 impl<'a, S: TreeSink> Walker<'a, S> {
@@ -145,6 +134,7 @@ impl<'a, S: TreeSink> Walker<'a, S> {
             root: String::new(),
             header: Vec::with_capacity(2048),
             buf: Vec::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -347,56 +337,34 @@ impl<'a, S: TreeSink> Walker<'a, S> {
                 }
             },
             Policy::Decide { groups, made } if size > 0 => {
-                let key = (size, mode);
-                match groups.get_mut(&key) {
+                let inode = (st.st_dev, st.st_ino);
+                match groups.get_mut(&(size, mode)) {
                     None => {
-                        let g = Group {
-                            pending: Some((
-                                self.name.clone(),
-                                path.clone(),
-                                (st.st_dev, st.st_ino),
-                            )),
-                            ..Group::default()
-                        };
-                        groups.insert(key, g);
+                        let g = Group::new(self.name.clone(), path.clone(), inode, size);
+                        groups.insert((size, mode), g);
                         None
                     }
                     Some(g) => {
-                        if let Some((first, first_path, inode)) = g.pending.take() {
-                            let d = digest_file(&first_path, size, &mut self.buf)?;
-                            g.by_inode.insert(inode, d);
-                            g.first_with.entry(d).or_insert(first);
-                        }
-                        let inode = (st.st_dev, st.st_ino);
-                        let digest = match g.by_inode.get(&inode) {
-                            Some(d) => *d,
-                            None => {
-                                let mut f = match opened.take() {
-                                    Some(f) => f,
-                                    None => open()?,
-                                };
-                                let d = if size <= IN_MEMORY {
-                                    read_exact_size(&mut f, size, &mut self.buf, &path)?;
-                                    data_len = Some(size as usize);
-                                    Sha256::digest(&self.buf[..size as usize]).into()
-                                } else {
-                                    digest_reader(&mut f, size, &mut self.buf, &path)?
-                                };
-                                opened = Some(f);
-                                g.by_inode.insert(inode, d);
-                                d
-                            }
+                        let f = match opened.take() {
+                            Some(f) => f,
+                            None => open()?,
                         };
-                        match g.first_with.get(&digest) {
-                            Some(target) => {
-                                made.push((self.name.clone(), target.clone()));
-                                Some(target.clone())
-                            }
-                            None => {
-                                g.first_with.insert(digest, self.name.clone());
-                                None
-                            }
+                        let found = g.identical(
+                            &self.name,
+                            &path,
+                            inode,
+                            &f,
+                            &mut self.buf,
+                            &mut self.spare,
+                        )?;
+                        opened = Some(f);
+                        if found.in_buffer {
+                            data_len = Some(usize::try_from(size)?);
                         }
+                        if let Some(target) = &found.same_as {
+                            made.push((self.name.clone(), target.clone()));
+                        }
+                        found.same_as
                     }
                 }
             }
@@ -421,39 +389,6 @@ impl<'a, S: TreeSink> Walker<'a, S> {
     }
 }
 
-/// Reads exactly `size` bytes of `f` into `buf`.
-fn read_exact_size(f: &mut File, size: u64, buf: &mut Vec<u8>, path: &str) -> Result<()> {
-    let size = usize::try_from(size)?;
-    if buf.len() < size {
-        buf.resize(size, 0);
-    }
-    let mut got = 0;
-    while got < size {
-        let n = f
-            .read(&mut buf[got..size])
-            .with_context(|| path.to_owned())?;
-        if n == 0 {
-            bail!("{path}: file shrank while read");
-        }
-        got += n;
-    }
-    Ok(())
-}
-
-/// SHA-256 of the first `size` bytes of `f`.
-fn digest_reader(f: &mut File, size: u64, buf: &mut Vec<u8>, path: &str) -> Result<[u8; 32]> {
-    // As much buffer as the file needs, up to IN_MEMORY: a buffer grown
-    // (and zeroed) to 1 MiB for every small file would cost more than
-    // hashing it.
-    let want = usize::try_from(size.min(IN_MEMORY))?;
-    if buf.len() < want {
-        buf.resize(want, 0);
-    }
-    let mut h = Sha256::new();
-    hash_exact(&mut h, f, size, &mut buf[..want], path)?;
-    Ok(h.finalize().into())
-}
-
 /// Feeds exactly the first `size` bytes of `f` to `h`, read through
 /// `buf` from offset 0 whatever the file's position (the walker may have
 /// read the file already, to compare it); a file that ends early is an
@@ -474,12 +409,6 @@ pub fn hash_exact(h: &mut Sha256, f: &File, size: u64, buf: &mut [u8], path: &st
         offset += n as u64;
     }
     Ok(())
-}
-
-/// SHA-256 of the file at `path`, of `size` bytes.
-fn digest_file(path: &str, size: u64, buf: &mut Vec<u8>) -> Result<[u8; 32]> {
-    let mut f = File::open(path).with_context(|| path.to_owned())?;
-    digest_reader(&mut f, size, buf, path)
 }
 
 /// A sink that hashes and counts (the layer's digest and size).
