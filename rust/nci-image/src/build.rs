@@ -61,17 +61,23 @@ pub fn docker_archive_file(
         .collect();
     let pipe = &Pipe::new(&file);
     let pending = &draft.pending;
-    let hashed = std::thread::scope(|s| {
+    let (hashed, custom) = std::thread::scope(|s| {
+        // The customisation layer comes after every store layer, so it
+        // is hashed alongside them (and written from its entries at the
+        // end, with the small parts).
+        let custom = s.spawn(|| draft.hash_customisation());
         let hashing = s.spawn(move || pipe.run(|| hash_layers(pipe, pending, known, store_dir)));
         pipe.run(|| read_layers(pipe, pending, store_dir, cached));
         pipe.run(|| pipe.write_until_hashed());
-        hashing.join()
-    })
-    .map_err(|_| anyhow!("the hashing thread panicked"))?;
+        (hashing.join(), custom.join())
+    });
+    let hashed = hashed.map_err(|_| anyhow!("the hashing thread panicked"))?;
+    let custom = custom.map_err(|_| anyhow!("the customisation thread panicked"))?;
     if let Some(e) = pipe.error() {
         return Err(e);
     }
-    let hashed = hashed.context("the hashing thread stopped")?;
+    let mut hashed = hashed.context("the hashing thread stopped")?;
+    hashed.layers.push(custom?);
     let plan = draft.complete(hashed.layers)?;
     let reference = reference(&plan);
     assemble::fill_docker_archive(&file, &plan, &reference, |at, i| {

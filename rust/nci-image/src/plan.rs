@@ -143,23 +143,26 @@ pub struct Inputs {
     pub base: Option<BaseImage>,
 }
 
-/// A plan whose store layers are not all hashed yet: what [`make`]
-/// completes by hashing them, and what `build` completes by hashing
-/// them while it writes them.
+/// A plan whose layers are not all hashed yet: what [`make`] completes
+/// by hashing them, and what `build` completes by hashing the store
+/// layers while it writes them.
 pub struct Draft<'a> {
     spec: &'a ImageSpec,
     base: Option<&'a BaseImage>,
     /// Every layer in image order (the base image's first); `None` for
-    /// the layers in `pending`.
+    /// the layers in `pending` and for the customisation layer (last).
     pub layers: Vec<Option<PlannedLayer>>,
     /// (index in `layers`, store paths) of the store layers to hash.
     pub pending: Vec<(usize, Vec<String>)>,
+    /// The customisation layer's entries.
+    custom: Vec<Entry>,
 }
 
-/// Plans `spec`'s image up to hashing its store layers: the layers whose
+/// Plans `spec`'s image up to hashing its layers: the store layers whose
 /// digest a per-path derivation already computed are taken as they are,
-/// the customisation layer is hashed, the other store layers are left
-/// in [`Draft::pending`]. The caller has validated `spec`
+/// the other store layers are left in [`Draft::pending`], and the
+/// customisation layer to [`Draft::hash_customisation`] (so that it can
+/// be hashed alongside them). The caller has validated `spec`
 /// (`ImageSpec::validate`, in `make_plan`).
 pub fn draft<'a>(spec: &'a ImageSpec, closure: &Closure, inputs: &'a Inputs) -> Result<Draft<'a>> {
     let store_dir = &spec.store_dir;
@@ -221,16 +224,34 @@ pub fn draft<'a>(spec: &'a ImageSpec, closure: &Closure, inputs: &'a Inputs) -> 
         );
         custom = entries;
     }
-    layers.push(Some(customisation_layer(&custom)?));
+    layers.push(None);
     Ok(Draft {
         spec,
         base: inputs.base.as_ref(),
         layers,
         pending,
+        custom,
     })
 }
 
 impl Draft<'_> {
+    /// Hashes the customisation layer: (index, layer).
+    pub fn hash_customisation(&self) -> Result<(usize, PlannedLayer)> {
+        Ok((self.layers.len() - 1, customisation_layer(&self.custom)?))
+    }
+
+    /// The bytes of the customisation layer's files, to weigh its
+    /// hashing against the store layers'.
+    fn customisation_size(&self) -> u64 {
+        self.custom
+            .iter()
+            .map(|e| match e.kind {
+                Kind::File { size, .. } => size,
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// The plan, given the pending layers, hashed: (index, layer).
     pub fn complete(self, hashed: Vec<(usize, PlannedLayer)>) -> Result<Plan> {
         let mut layers = self.layers;
@@ -257,20 +278,29 @@ impl Draft<'_> {
 }
 
 /// Computes the plan of `spec`'s image, hashing the store layers no
-/// derivation has hashed on every core, biggest first (by the closure's
-/// NAR sizes).
+/// derivation has hashed and the customisation layer on every core,
+/// biggest first (by the closure's NAR sizes).
 pub fn make(spec: &ImageSpec, closure: &Closure, inputs: &Inputs) -> Result<Plan> {
     let draft = draft(spec, closure, inputs)?;
     let store_dir = &spec.store_dir;
-    let weight = |(_, paths): &(usize, Vec<String>)| -> u64 {
-        paths
-            .iter()
-            .map(|p| closure.paths.get(p).map_or(0, |info| info.nar_size))
-            .sum()
+    let work: Vec<Option<&(usize, Vec<String>)>> =
+        draft.pending.iter().map(Some).chain([None]).collect();
+    let weight = |w: &Option<&(usize, Vec<String>)>| -> u64 {
+        match w {
+            Some((_, paths)) => paths
+                .iter()
+                .map(|p| closure.paths.get(p).map_or(0, |info| info.nar_size))
+                .sum(),
+            None => draft.customisation_size(),
+        }
     };
-    let hashed = on_every_core(&draft.pending, weight, |(i, paths)| {
-        let (digest, size, links) = store::hash_store_layer(store_dir, paths, &inputs.path_layers)?;
-        Ok((*i, store_layer(store_dir, paths, digest, size, links)?))
+    let hashed = on_every_core(&work, weight, |w| match w {
+        Some((i, paths)) => {
+            let (digest, size, links) =
+                store::hash_store_layer(store_dir, paths, &inputs.path_layers)?;
+            Ok((*i, store_layer(store_dir, paths, digest, size, links)?))
+        }
+        None => draft.hash_customisation(),
     })?;
     draft.complete(hashed)
 }

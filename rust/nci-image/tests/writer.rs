@@ -449,6 +449,11 @@ fn writer_one_pass_build_writes_what_plan_then_assemble_write() {
             "store"
         ]
     );
+    // The customisation layer is hashed alongside the store layers; with
+    // maxLayers 1 it holds every store path, and no store layer is left.
+    check(json!({"symlinks": {"/bin/sh": "/nix/store/x"}}), "linked");
+    let one = check(json!({"maxLayers": 1}), "one");
+    assert_eq!(digests(&one)["diff_ids"].as_array().unwrap().len(), 1);
 }
 
 /// Files over 1 MiB of one size and mode are compared by reading them
