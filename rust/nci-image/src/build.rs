@@ -118,6 +118,11 @@ fn hash_layers(
     store_dir: &str,
 ) -> Result<Hashed> {
     let mut hashed = Hashed::default();
+    // Once a layer turns out identical to an earlier one (stored once),
+    // the layers after it go where it was written: its chunks, written
+    // by either core in any order, may land over theirs. From there on,
+    // layers are written again from their source at the end.
+    let mut overlapped = false;
     for (i, paths) in pending {
         let start = known
             .get(..*i)
@@ -138,8 +143,11 @@ fn hash_layers(
             }
         };
         let (digest, size) = (hex(&hasher.finalize()), at - start);
+        overlapped |= known[..*i].iter().flatten().any(|(d, _)| *d == digest);
         *known.get_mut(*i).context("no such layer")? = Some((digest.clone(), size));
-        hashed.written.insert(*i, start);
+        if !overlapped {
+            hashed.written.insert(*i, start);
+        }
         let layer = plan::store_layer(store_dir, paths, digest, size, links)?;
         hashed.layers.push((*i, layer));
     }
@@ -154,7 +162,7 @@ fn hash_layers(
 struct Hashed {
     /// The pending layers, by index.
     layers: Vec<(usize, PlannedLayer)>,
-    /// Where each was written.
+    /// Where each was written, if it is there for sure.
     written: BTreeMap<usize, u64>,
 }
 

@@ -454,6 +454,11 @@ fn writer_one_pass_build_writes_what_plan_then_assemble_write() {
     check(json!({"symlinks": {"/bin/sh": "/nix/store/x"}}), "linked");
     let one = check(json!({"maxLayers": 1}), "one");
     assert_eq!(digests(&one)["diff_ids"].as_array().unwrap().len(), 1);
+    // A base image holding only the 9 MB path: on top of it, that path's
+    // layer is the base's (stored once) and the 39 others follow it.
+    let small = check(json!({"storeRoots": [paths[0]], "name": "small"}), "small");
+    let over = check(json!({"from": small, "name": "over"}), "over");
+    assert_eq!(digests(&over)["diff_ids"].as_array().unwrap().len(), 2 + 41);
 }
 
 /// Files over 1 MiB of one size and mode are compared by reading them
