@@ -16,8 +16,9 @@
 //!
 //! The bytes are those of writing the plan (`assemble`): every small part
 //! is written from the finished plan, and a layer that did not land where
-//! the finished plan puts it (one that turned out identical to an earlier
-//! layer, so stored once) is written again from its source.
+//! the finished plan puts it is written again from its source: after a
+//! layer that turned out identical to an earlier one (so stored once),
+//! every later one is.
 //!
 //! Memory: besides the plan, [`CHUNKS`] chunks of [`CHUNK`] bytes.
 
