@@ -11,8 +11,10 @@
 //! knows where each chunk goes as soon as it has hashed it. Hashed
 //! chunks are written into place by whichever core has nothing better to
 //! do: the hashing core when no chunk is waiting to be hashed, the
-//! reading core when every chunk is in use. No layer waits for its
-//! place, and nothing is copied twice.
+//! reading core when every chunk is in use. While the hashing core is
+//! short of work, the reading core leaves it the files that fit in a
+//! chunk to read in. No layer waits for its place, and nothing is copied
+//! twice.
 //!
 //! The bytes are those of writing the plan (`assemble`): every small part
 //! is written from the finished plan, and a layer that did not land where
