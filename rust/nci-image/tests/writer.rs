@@ -345,13 +345,53 @@ fn writer_bad_inputs_are_errors_naming_them_with_no_output() {
     assert!(!out.exists());
 }
 
-/// `build` hashes layers while writing them, in image order on every
-/// core, keeping a layer in memory or in a temporary file until its
-/// place is known: whatever the timing, its bytes must be those of
-/// `plan` then `assemble`. A store of 40 paths, the most popular one
-/// bigger than what a layer keeps in memory, so that the layers after
-/// it wait; then an image over that one (`from`), whose store layers are
-/// identical to base layers and so are stored once.
+/// `build` hashes the store layers while writing them, in image order,
+/// one core reading and the other hashing, each writing hashed chunks
+/// into place: whatever the timing, the bytes must be those of `plan`
+/// then `assemble`. A store of 40 paths, the most popular one 9 MB (many
+/// chunks), the others small; then images over it (`from`): one whose
+/// store layers are all identical to base layers, one whose first store
+/// layer is (stored once, the layers after it written again at the end);
+/// a customisation layer with a symlink, and one holding every store
+/// path (`maxLayers` 1).
+/// An entry met while the store is walked and written that cannot go
+/// into an image (a FIFO) stops both cores of the one-pass build: the
+/// error names the file and no output is left, nor a temporary file.
+#[test]
+fn writer_a_bad_entry_met_while_writing_stops_the_build_with_no_output() {
+    let store = tiny_store();
+    let doc = Path::new(&store.path("-app-2.0")).join("share/doc");
+    chmod(&doc, 0o755);
+    let fifo = doc.join("pipe");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let (s, g) = store.spec(json!({}));
+    let out = store.root.join("bad.tar");
+    let before: Vec<_> = std::fs::read_dir(&store.root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    for step in ["build", "plan"] {
+        let (ok, err) = run_step(step, &s, &g, &out);
+        assert!(!ok, "{step} accepted a FIFO");
+        assert!(
+            err.contains(
+                "share/doc/pipe: only directories, files and symlinks can go into an image"
+            ),
+            "{step}: {err}"
+        );
+        assert!(!out.exists(), "{step}: output left behind");
+    }
+    let after: Vec<_> = std::fs::read_dir(&store.root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(before, after, "files left beside the output");
+}
+
 #[test]
 fn writer_one_pass_build_writes_what_plan_then_assemble_write() {
     let dir = tempfile::tempdir().unwrap();
