@@ -192,8 +192,9 @@ struct Chunk {
     buf: Vec<u8>,
     filled: usize,
     fills: Vec<Fill>,
-    /// Files that fit are left to the hashing core to read: it was idle
-    /// when the chunk was taken.
+    /// Files that fit are left to the hashing core to read: it was short
+    /// of work (fewer than [`DEFER_BELOW`] chunks waiting) when the chunk
+    /// was taken.
     defer: bool,
 }
 
@@ -256,8 +257,9 @@ struct Queues {
     made: usize,
     /// The hashing core has hashed every layer.
     hashed_all: bool,
-    /// The first error of either core; both stop.
+    /// The first error of either core.
     error: Option<anyhow::Error>,
+    /// A core failed: both stop.
     stopped: bool,
 }
 
