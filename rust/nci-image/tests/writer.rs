@@ -124,6 +124,17 @@ fn run_ok(args: &[&str]) {
     assert!(ok, "{err}");
 }
 
+/// Writes the docker-archive of `plan` to `out`.
+fn assemble(plan: &Path, out: &Path) {
+    run_ok(&[
+        "assemble",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+}
+
 /// Runs `step` (`plan` or `build`) on a spec and a reference graph.
 fn run_step(step: &str, spec: &Path, graph: &Path, out: &Path) -> (bool, String) {
     run(&[
@@ -262,13 +273,7 @@ fn writer_plan_assemble_and_stream_write_the_same_archive_and_an_oci_layout() {
     let built = store.root.join("built.tar");
     assert!(build(&store, json!({}), &built).0);
     let assembled = store.root.join("assembled.tar");
-    run_ok(&[
-        "assemble",
-        "--plan",
-        plan.to_str().unwrap(),
-        "--out",
-        assembled.to_str().unwrap(),
-    ]);
+    assemble(&plan, &assembled);
     assert_eq!(
         std::fs::read(&built).unwrap(),
         std::fs::read(&assembled).unwrap()
@@ -447,13 +452,7 @@ fn writer_one_pass_build_writes_what_plan_then_assemble_write() {
         let assembled = dir.path().join(format!("{name}.assembled.tar"));
         let (ok, err) = run_step("plan", &s, &g, &plan);
         assert!(ok, "{err}");
-        run_ok(&[
-            "assemble",
-            "--plan",
-            plan.to_str().unwrap(),
-            "--out",
-            assembled.to_str().unwrap(),
-        ]);
+        assemble(&plan, &assembled);
         let want = std::fs::read(&assembled).unwrap();
         let built = dir.path().join(format!("{name}.tar"));
         for _ in 0..3 {
