@@ -27,7 +27,7 @@
 use crate::assemble::{self, first_layer_offset, member_len};
 use crate::plan::{self, Draft, PlannedLayer};
 use crate::store::{self, PathLayer};
-use crate::tree::{Links, TreeSink};
+use crate::tree::{read_exactly, Links, TreeSink};
 use anyhow::{anyhow, bail, Context, Result};
 use nci_core::hash::{hex, Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -220,18 +220,7 @@ impl Chunk {
     fn read_fills(&mut self) -> Result<()> {
         let mut fills = std::mem::take(&mut self.fills);
         for f in fills.drain(..) {
-            let room = &mut self.buf[f.at..f.at + f.len];
-            let mut got = 0;
-            while got < f.len {
-                let n = f
-                    .file
-                    .read_at(&mut room[got..], got as u64)
-                    .with_context(|| f.path.clone())?;
-                if n == 0 {
-                    bail!("{}: file shrank while read", f.path);
-                }
-                got += n;
-            }
+            read_exactly(&f.file, &mut self.buf[f.at..f.at + f.len], 0, &f.path)?;
         }
         self.fills = fills;
         Ok(())

@@ -6,10 +6,10 @@
 //! SHA-256), and a fingerprint match is confirmed byte for byte: the
 //! links are exact, whatever the files hold.
 
-use anyhow::{bail, Context, Result};
+use crate::tree::read_exactly;
+use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
 /// Files up to this size are read into memory at once (and their bytes
@@ -164,22 +164,6 @@ fn same_bytes(
         offset += n as u64;
     }
     Ok(true)
-}
-
-/// Fills `buf` from `f` at `offset`; a file that ends early is an error
-/// naming `path`.
-pub fn read_exactly(f: &File, buf: &mut [u8], offset: u64, path: &str) -> Result<()> {
-    let mut got = 0;
-    while got < buf.len() {
-        let n = f
-            .read_at(&mut buf[got..], offset + got as u64)
-            .with_context(|| path.to_owned())?;
-        if n == 0 {
-            bail!("{path}: file shrank while read");
-        }
-        got += n;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -411,6 +411,22 @@ pub fn hash_exact(h: &mut Sha256, f: &File, size: u64, buf: &mut [u8], path: &st
     Ok(())
 }
 
+/// Fills `buf` from `f` at `offset`; a file that ends early is an error
+/// naming `path`.
+pub fn read_exactly(f: &File, buf: &mut [u8], offset: u64, path: &str) -> Result<()> {
+    let mut got = 0;
+    while got < buf.len() {
+        let n = f
+            .read_at(&mut buf[got..], offset + got as u64)
+            .with_context(|| path.to_owned())?;
+        if n == 0 {
+            bail!("{path}: file shrank while read");
+        }
+        got += n;
+    }
+    Ok(())
+}
+
 /// A sink that hashes and counts (the layer's digest and size).
 pub struct HashSink {
     hasher: Sha256,
