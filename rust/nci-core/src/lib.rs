@@ -11,6 +11,7 @@ pub mod hash;
 pub mod image_spec;
 pub mod init_spec;
 pub mod nix_build;
+pub mod out;
 pub mod passwd;
 pub mod problems;
 pub mod profile;

@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("nci-etc: error: {e:#}");
+            nci_core::errln!("nci-etc: error: {e:#}");
             ExitCode::FAILURE
         }
     }

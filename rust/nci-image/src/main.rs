@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     match dispatch(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("nci-image: error: {e:#}");
+            nci_core::errln!("nci-image: error: {e:#}");
             ExitCode::FAILURE
         }
     }

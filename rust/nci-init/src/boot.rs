@@ -201,7 +201,7 @@ pub fn boot(init: &Path, given: Option<&Path>) -> Result<i32> {
     let dir = state_dir(&spec, given, pid1)?;
     let dir = fs::canonicalize(&dir).with_context(|| dir.display().to_string())?;
     let state = State::new(&dir);
-    println!(
+    nci_core::outln!(
         "[init stage 1] starting (pid {}, state directory {})",
         std::process::id(),
         dir.display()
@@ -241,7 +241,7 @@ pub fn boot(init: &Path, given: Option<&Path>) -> Result<i32> {
         records::request_stop(&state, &format!("received SIG{}", signal_name(sig)))?;
         return stage3(&mut sys, &state, grace, false);
     }
-    println!(
+    nci_core::outln!(
         "[init stage 2] starting s6-svscan with {} long-run service(s)",
         spec.long_run.len()
     );
@@ -256,7 +256,7 @@ pub fn boot(init: &Path, given: Option<&Path>) -> Result<i32> {
         .context("cannot start the stage 2 helper")?;
     let svscan = Path::new(&spec.s6_bin).join("s6-svscan");
     let err = exec_svscan(&svscan, &dir, ready_write);
-    println!("[init stage 2] cannot run {}: {err:#}", svscan.display());
+    nci_core::outln!("[init stage 2] cannot run {}: {err:#}", svscan.display());
     records::request_stop(&state, "s6-svscan could not start")?;
     let _ = records::record_failure(&state, "s6-svscan", crate::sys::Ended::Exited(111));
     stage3(&mut sys, &state, grace, false)
@@ -310,7 +310,7 @@ pub fn stage2(dir: &Path, boot_started_ms: Option<u64>) -> Result<i32> {
     // are set (`-d`); EOF means it died first.
     let mut byte = [0u8; 1];
     match std::io::stdin().read(&mut byte) {
-        Ok(1) => println!(
+        Ok(1) => nci_core::outln!(
             "[init stage 2] s6-svscan is ready ({} ms after start)",
             since_start()
         ),
@@ -333,7 +333,7 @@ pub fn stage2(dir: &Path, boot_started_ms: Option<u64>) -> Result<i32> {
             .filter(|l| l.readiness)
             .map(|l| l.name.as_str())
             .collect();
-        println!(
+        nci_core::outln!(
             "[init stage 2] all {} long-run service(s) are up{} ({since} ms after start)",
             spec.long_run.len(),
             if ready.is_empty() {
@@ -364,7 +364,7 @@ pub fn stage2(dir: &Path, boot_started_ms: Option<u64>) -> Result<i32> {
         return Ok(0);
     }
     if !settle(&state, &outcome)? {
-        println!("[init stage 2] oneshot-post services done");
+        nci_core::outln!("[init stage 2] oneshot-post services done");
     }
     Ok(0)
 }
@@ -380,7 +380,7 @@ pub fn svscan_signal(script: &Path) -> Result<i32> {
         .unwrap_or("a signal")
         .to_owned();
     if records::request_stop(&state, &format!("received {sig}"))? {
-        println!("[init] received {sig}: stopping the services");
+        nci_core::outln!("[init] received {sig}: stopping the services");
     }
     Ok(0)
 }
@@ -394,7 +394,7 @@ pub fn svscan_finish(script: &Path) -> Result<i32> {
     let grace = match read_init_file(&state.ours(names::INIT_LINK)) {
         Ok(spec) => Duration::from_millis(spec.grace_time),
         Err(e) => {
-            println!("[init stage 3] {e:#}; using a grace time of 3000 ms");
+            nci_core::outln!("[init stage 3] {e:#}; using a grace time of 3000 ms");
             Duration::from_millis(3000)
         }
     };

@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            eprintln!("{prefix}: {e:#}");
+            nci_core::errln!("{prefix}: {e:#}");
             ExitCode::from(111)
         }
     }
@@ -118,9 +118,9 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Check { spec } => {
             let spec: InitSpec = read_json(&spec)?;
             let plan = spec.validate()?;
-            println!("oneshot-pre: {}", plan.oneshot_pre.join(" "));
-            println!("long-run: {}", plan.long_run.join(" "));
-            println!("oneshot-post: {}", plan.oneshot_post.join(" "));
+            nci_core::outln!("oneshot-pre: {}", plan.oneshot_pre.join(" "));
+            nci_core::outln!("long-run: {}", plan.long_run.join(" "));
+            nci_core::outln!("oneshot-post: {}", plan.oneshot_post.join(" "));
             Ok(0)
         }
         Command::Stage2 {

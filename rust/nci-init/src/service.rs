@@ -203,7 +203,7 @@ pub fn exec_service(spec: &ServiceRuntime, json: &Path) -> Result<()> {
             .and_then(|mut c| Ok(c.fork_exec().status()?))
             .with_context(|| format!("service '{}': cannot run preStart", spec.name))?;
         if !status.success() {
-            eprintln!("[init] service '{}': preStart failed ({status})", spec.name);
+            nci_core::errln!("[init] service '{}': preStart failed ({status})", spec.name);
             std::process::exit(status.code().unwrap_or(1));
         }
     }
@@ -277,7 +277,7 @@ pub fn run() -> Result<()> {
     if spec.restart_on_failure && failures > 0 {
         let delay = backoff(&spec, failures);
         if !delay.is_zero() {
-            println!(
+            nci_core::outln!(
                 "[init] service '{}' restarts in {} ms (failure {failures} in a row)",
                 spec.name,
                 delay.as_millis()
@@ -288,7 +288,7 @@ pub fn run() -> Result<()> {
     for dep in &spec.after {
         let dir = Path::new("..").join(&dep.name);
         if !is_up(&dir, dep) {
-            println!(
+            nci_core::outln!(
                 "[init] service '{}' waits for '{}' to be {}",
                 spec.name,
                 dep.name,
@@ -419,15 +419,15 @@ pub fn finish(code: &str, signal: &str) -> Result<i32> {
     );
     match v {
         Verdict::Stopped => {
-            println!("[init] service '{name}' stopped ({})", ended.describe());
+            nci_core::outln!("[init] service '{name}' stopped ({})", ended.describe());
             Ok(0)
         }
         Verdict::Restart { failures } => {
             std::fs::write(&failures_path, format!("{failures}\n")).context("data/failures")?;
             if failures == 0 {
-                println!("[init] service '{name}' exited with exit code 0: restarting it");
+                nci_core::outln!("[init] service '{name}' exited with exit code 0: restarting it");
             } else {
-                println!(
+                nci_core::outln!(
                     "[init] service '{name}' failed with {}: restarting it (restartOnFailure)",
                     ended.describe()
                 );
@@ -436,7 +436,7 @@ pub fn finish(code: &str, signal: &str) -> Result<i32> {
         }
         Verdict::StayDown => {
             records::record_failure(&state, name, ended)?;
-            println!(
+            nci_core::outln!(
                 "[init] service '{name}' failed with {}; S6_DONT_TERMINATE_ON_ERROR is set: it stays down and the container keeps running",
                 ended.describe()
             );
@@ -446,7 +446,7 @@ pub fn finish(code: &str, signal: &str) -> Result<i32> {
             if failed {
                 records::record_failure(&state, name, ended)?;
             }
-            println!("[init] {reason}: stopping the container");
+            nci_core::outln!("[init] {reason}: stopping the container");
             records::request_stop(&state, &reason)?;
             Ok(125)
         }

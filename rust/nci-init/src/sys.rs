@@ -229,7 +229,7 @@ impl Sys for RealSys {
     }
 
     fn say(&mut self, line: &str) {
-        println!("{line}");
+        nci_core::outln!("{line}");
     }
 }
 

@@ -22,6 +22,8 @@ const NCI_INIT: &str = env!("CARGO_BIN_EXE_nci-init");
 struct Init {
     dir: tempfile::TempDir,
     child: Child,
+    /// The read end of stdout and stderr with [`Run::piped`].
+    output: Option<fs::File>,
 }
 
 /// Options of one run of the init.
@@ -34,6 +36,9 @@ struct Run {
     as_user: Option<&'static str>,
     grace_time: Option<u64>,
     exit_code_from: Option<&'static str>,
+    /// The init's stdout and stderr are one pipe the test holds
+    /// (`Init::output`), not the log file.
+    piped: bool,
 }
 
 fn root() -> bool {
@@ -96,6 +101,7 @@ fn start(services: Value, run: Run) -> Init {
     } else {
         script += "exec \"$D/init\" \"$D/state\"";
     }
+    let mut output = None;
     let mut cmd = Command::new("unshare");
     // Fork and exec, not posix_spawn: glibc's leaves its internal signals
     // ignored in the child, which would leak into the whole tree.
@@ -114,14 +120,21 @@ fn start(services: Value, run: Run) -> Init {
     ])
     .env("D", d)
     .env("PATH", "/usr/bin:/bin")
-    .stdin(Stdio::null())
-    .stdout(log.try_clone().unwrap())
-    .stderr(log);
+    .stdin(Stdio::null());
+    if run.piped {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        cmd.stdout(write.try_clone().unwrap()).stderr(write);
+        output = Some(fs::File::from(read));
+    } else {
+        cmd.stdout(log.try_clone().unwrap()).stderr(log);
+    }
     for (k, v) in &run.env {
         cmd.env(k, v);
     }
     let child = cmd.spawn().expect("unshare (util-linux) is needed");
-    Init { dir, child }
+    // The test must not hold the pipe's write end: drop the Command.
+    drop(cmd);
+    Init { dir, child, output }
 }
 
 impl Init {
@@ -885,4 +898,68 @@ fn l2_a_stop_at_the_end_of_stage_1_is_not_lost() {
     );
     assert!(!log.contains("should not start"), "{log}");
     assert_eq!(code, 0, "{log}");
+}
+
+#[test]
+fn l2_log_lines_of_many_services_at_once_are_never_cut() {
+    // Eight services write lines as fast as they can and exit, s6
+    // restarts them, and the init reports each end and restart in the
+    // same log: every line of the init must reach it whole.
+    let mut services = serde_json::Map::new();
+    for i in 0..8 {
+        services.insert(
+            format!("s{i}"),
+            json!({"script": format!("for i in $(seq 200); do echo out s{i}; done; exit 0")}),
+        );
+    }
+    let mut init = start(Value::Object(services), Run::default());
+    init.wait_for("three rounds of restarts", 30, |l| {
+        l.matches("exited with exit code 0: restarting it").count() >= 24
+    });
+    assert_eq!(init.stop(15).0, 0);
+    let log = init.log();
+    let whole = |l: &str| {
+        (l.starts_with("out s") && l.len() == 6)
+            || (l.starts_with("[init") && l.matches("[init").count() == 1 && !l.contains("out s"))
+    };
+    let cut: Vec<&str> = log.lines().filter(|l| !whole(l)).collect();
+    assert!(cut.is_empty(), "cut or mixed lines: {cut:?}");
+}
+
+#[test]
+fn l2_closed_stdout_and_stderr_do_not_make_the_init_panic() {
+    // The reader of the container's log goes away mid-run (stdout and
+    // stderr are one pipe, closed here); the stop that follows writes
+    // its lines to a pipe nobody reads: EPIPE, never a panic, and the
+    // exit code is the stop's.
+    let mut init = start(
+        json!({
+            "a": {"script": "exec sleep 100"},
+            "logged": {"execLogger": "/usr/bin/cat", "script": "echo logged; exec sleep 100"},
+        }),
+        Run {
+            piped: true,
+            ..Run::default()
+        },
+    );
+    let mut out = init.output.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("all 2 long-run service(s) are up") {
+        let n = std::io::Read::read(&mut out, &mut buf).unwrap();
+        assert!(
+            n > 0,
+            "the log ended early: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    drop(out);
+    let (code, _) = init.stop(15);
+    assert_eq!(
+        code,
+        0,
+        "log until the pipe closed:\n{}",
+        String::from_utf8_lossy(&seen)
+    );
 }

@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("nci-nixdb: error: {e:#}");
+            nci_core::errln!("nci-nixdb: error: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -49,7 +49,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Registration { graph } => {
             let infos: Vec<PathInfo> = read_json(&graph)?;
-            print!("{}", registration(&Closure::from_infos(infos))?);
+            let text = registration(&Closure::from_infos(infos))?;
+            nci_core::out::write_all(nci_core::out::Stream::Stdout, text.as_bytes())
+                .context("writing the registration to stdout")?;
             Ok(())
         }
     }

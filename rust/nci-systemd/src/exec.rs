@@ -248,18 +248,18 @@ pub fn main() -> i32 {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("nci-systemd exec: {e:#}");
+            nci_core::errln!("nci-systemd exec: {e:#}");
             return 1;
         }
     };
     match prepare(&req) {
         Ok(mut cmd) => {
             let err = cmd.exec();
-            eprintln!("nci-systemd: {}: executing {}: {err}", req.unit, req.exe);
+            nci_core::errln!("nci-systemd: {}: executing {}: {err}", req.unit, req.exe);
             EXIT_EXEC
         }
         Err((code, msg)) => {
-            eprintln!("nci-systemd: {msg}");
+            nci_core::errln!("nci-systemd: {msg}");
             code
         }
     }

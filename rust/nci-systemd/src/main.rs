@@ -59,7 +59,7 @@ fn main() -> ExitCode {
     match result {
         Ok(c) => code(c),
         Err(e) => {
-            eprintln!("nci-systemd: {e:#}");
+            nci_core::errln!("nci-systemd: {e:#}");
             ExitCode::FAILURE
         }
     }

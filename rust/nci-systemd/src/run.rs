@@ -171,7 +171,7 @@ struct Runner {
 }
 
 fn log(unit: &str, msg: &str) {
-    eprintln!("nci-systemd: {unit}: {msg}");
+    nci_core::errln!("nci-systemd: {unit}: {msg}");
 }
 
 /// Every descendant of this process (it is a subreaper: orphans of the

@@ -346,13 +346,13 @@ pub fn main(etc: &Path, root: Option<PathBuf>, files: &[PathBuf]) -> Result<bool
                 Ok(Some(r)) => r,
                 Ok(None) => continue,
                 Err(e) => {
-                    eprintln!("nci-systemd tmpfiles: {}:{}: {e}", f.display(), n + 1);
+                    nci_core::errln!("nci-systemd tmpfiles: {}:{}: {e}", f.display(), n + 1);
                     ok = false;
                     continue;
                 }
             };
             if let Err(e) = applier.apply(&rule) {
-                eprintln!("nci-systemd tmpfiles: {}: {e:#}", rule.path);
+                nci_core::errln!("nci-systemd tmpfiles: {}: {e:#}", rule.path);
                 if !rule.ignore_errors {
                     ok = false;
                 }

@@ -17,8 +17,15 @@ struct S6 {
 }
 
 impl S6 {
-    /// Starts s6-svscan in a new PID namespace with one service per unit.
+    /// Starts s6-svscan in a new PID namespace with one service per unit;
+    /// each service's stderr goes to `NAME.log`.
     fn start(units: &[(&str, String)]) -> S6 {
+        S6::start_with(units, false)
+    }
+
+    /// [`S6::start`]; with `shared`, the stdout and stderr of every
+    /// service go to one file, `all.log`, as in a container's log.
+    fn start_with(units: &[(&str, String)], shared: bool) -> S6 {
         let dir = tempfile::tempdir().unwrap();
         let scan = dir.path().join("scan");
         let etc = dir.path().join("etc");
@@ -43,13 +50,17 @@ impl S6 {
             std::fs::create_dir_all(&svc).unwrap();
             let unit = dir.path().join(format!("units/{name}.json"));
             std::fs::write(&unit, json).unwrap();
+            let redirect = if shared {
+                format!(">>{}/all.log 2>&1", dir.path().display())
+            } else {
+                format!("2>>{}/{name}.log", dir.path().display())
+            };
             std::fs::write(
                 svc.join("run"),
                 format!(
-                    "#!/bin/sh\nexec {BIN} run --readiness-fd 3 --etc {} {} 2>>{}/{name}.log\n",
+                    "#!/bin/sh\nexec {BIN} run --readiness-fd 3 --etc {} {} {redirect}\n",
                     etc.display(),
                     unit.display(),
-                    dir.path().display()
                 ),
             )
             .unwrap();
@@ -662,5 +673,54 @@ fn l2_type_exec_fails_when_the_command_cannot_be_executed() {
         s6.log("bad")
             .contains("/nonexistent/daemon: command not found")
             || s6.log("bad").contains("executing /nonexistent/daemon")
+    );
+}
+
+#[test]
+fn l2_log_lines_of_many_services_at_once_are_never_cut() {
+    // Eight services that exit at once and are restarted at once, again
+    // and again, all writing to one log: each runner's line about the
+    // restart must reach the log whole (one write), whatever the others
+    // write meanwhile.
+    let names: Vec<String> = (0..8).map(|i| format!("s{i}")).collect();
+    let units: Vec<(&str, String)> = names
+        .iter()
+        .map(|n| {
+            (
+                n.as_str(),
+                unit(
+                    n,
+                    "simple",
+                    &format!(
+                        r#""ExecStart":{},"Restart":"always","RestartSec":"0","StartLimitBurst":"0""#,
+                        sh(&format!("echo out {n}"))
+                    ),
+                ),
+            )
+        })
+        .collect();
+    let s6 = S6::start_with(&units, true);
+    let all = || read(&s6.path("all.log"));
+    let restarts = |log: &str| log.matches("restarting in").count();
+    assert!(wait_for(20000, || restarts(&all()) >= 2000), "{}", all());
+    for name in &names {
+        s6.down(name);
+    }
+    let log = all();
+    let whole = |l: &str| {
+        names.iter().any(|n| {
+            l == format!("out {n}")
+                || l == format!(
+                    "nci-systemd: {n}: exited (status 0); restarting in 0ns (Restart=always)"
+                )
+        })
+    };
+    let cut: Vec<&str> = log.lines().filter(|l| !whole(l)).collect();
+    assert!(
+        cut.is_empty(),
+        "{} of {} lines are cut or mixed, e.g. {:?}",
+        cut.len(),
+        log.lines().count(),
+        &cut[..cut.len().min(5)]
     );
 }
