@@ -6,6 +6,7 @@ mod builder;
 mod cli;
 mod cmdline;
 mod exec;
+mod limits;
 mod notify;
 mod run;
 mod signals;

@@ -1150,7 +1150,9 @@ pub fn main(unit_path: &Path, readiness_fd: Option<i32>, etc: &Path) -> Result<i
         .with_context(|| format!("reading {}", unit_path.display()))?;
     let spec: UnitSpec =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", unit_path.display()))?;
-    let unit = Unit::from_spec(&spec)?;
+    let mut unit = Unit::from_spec(&spec)?;
+    // Limits above the container's hard limits cannot be set: lowered.
+    unit.limits = crate::limits::fit_all(&unit.limits, |msg| log(&unit.name, &msg));
     let accounts = Accounts::load(etc)?;
     let root = nix::unistd::geteuid().is_root();
     let creds = credentials(&unit, &accounts, root)?;

@@ -436,6 +436,13 @@ fn parse_limit(setting: &str, v: &str) -> Result<Limit, String> {
             (x, x)
         }
     };
+    if let (Some(s), h) = (soft, hard) {
+        if h.is_some_and(|h| s > h) {
+            return Err(format!("'{v}': the soft limit is above the hard limit"));
+        }
+    } else if hard.is_some() {
+        return Err(format!("'{v}': the soft limit is above the hard limit"));
+    }
     Ok(Limit {
         setting: setting.into(),
         soft,
@@ -1003,6 +1010,11 @@ mod tests {
         assert!(e(r#","ProtectSystem":"strict""#)
             .contains("serviceConfig.ProtectSystem: not supported"));
         assert!(e(r#","LimitNOFILE":"lots""#).contains("serviceConfig.LimitNOFILE"));
+        assert!(e(r#","LimitNOFILE":"2048:1024""#).contains(
+            "serviceConfig.LimitNOFILE: '2048:1024': the soft limit is above the hard limit"
+        ));
+        assert!(e(r#","LimitNOFILE":"infinity:1024""#)
+            .contains("the soft limit is above the hard limit"));
         assert!(e(r#","Environment":"A=\"open""#).contains("serviceConfig.Environment"));
         assert!(e(r#","StartLimitIntervalSec":"soon""#)
             .contains("systemd.services.web.serviceConfig.StartLimitIntervalSec: 'soon'"));

@@ -20,12 +20,13 @@ impl S6 {
     /// Starts s6-svscan in a new PID namespace with one service per unit;
     /// each service's stderr goes to `NAME.log`.
     fn start(units: &[(&str, String)]) -> S6 {
-        S6::start_with(units, false)
+        S6::start_with(units, false, &[])
     }
 
     /// [`S6::start`]; with `shared`, the stdout and stderr of every
-    /// service go to one file, `all.log`, as in a container's log.
-    fn start_with(units: &[(&str, String)], shared: bool) -> S6 {
+    /// service go to one file, `all.log`, as in a container's log;
+    /// `wrapper` runs s6 (`prlimit ...`, `setpriv ...`).
+    fn start_with(units: &[(&str, String)], shared: bool, wrapper: &[&str]) -> S6 {
         let dir = tempfile::tempdir().unwrap();
         let scan = dir.path().join("scan");
         let etc = dir.path().join("etc");
@@ -73,7 +74,12 @@ impl S6 {
             std::fs::set_permissions(svc.join("finish"), std::fs::Permissions::from_mode(0o755))
                 .unwrap();
         }
-        let svscan = Command::new("unshare")
+        let (prog, args) = match wrapper.split_first() {
+            Some((p, a)) => (*p, [a, &["unshare"]].concat()),
+            None => ("unshare", vec![]),
+        };
+        let svscan = Command::new(prog)
+            .args(args)
             .args(["--pid", "--fork", "--mount-proc", "s6-svscan"])
             .arg(&scan)
             .spawn()
@@ -699,7 +705,7 @@ fn l2_log_lines_of_many_services_at_once_are_never_cut() {
             )
         })
         .collect();
-    let s6 = S6::start_with(&units, true);
+    let s6 = S6::start_with(&units, true, &[]);
     let all = || read(&s6.path("all.log"));
     let restarts = |log: &str| log.matches("restarting in").count();
     assert!(wait_for(20000, || restarts(&all()) >= 2000), "{}", all());
@@ -723,4 +729,68 @@ fn l2_log_lines_of_many_services_at_once_are_never_cut() {
         log.lines().count(),
         &cut[..cut.len().min(5)]
     );
+}
+
+#[test]
+fn l2_limits_above_the_containers_hard_limit_are_lowered_to_it() {
+    // As in a container: a hard limit of 256 open files and no
+    // CAP_SYS_RESOURCE to raise it. redis' LimitNOFILE=10032 (and the
+    // other forms) must start, lowered, with one line each.
+    let t = tempfile::tempdir().unwrap();
+    let cases = [
+        ("plain", "10032", "256\n256\n"),
+        ("pair", "100:10032", "100\n256\n"),
+        ("inf", "infinity", "256\n256\n"),
+        ("under", "128", "128\n128\n"),
+    ];
+    let units: Vec<(&str, String)> = cases
+        .iter()
+        .map(|(name, value, _)| {
+            (
+                *name,
+                unit(
+                    name,
+                    "oneshot",
+                    &format!(
+                        r#""ExecStart":"/bin/sh -c 'ulimit -Sn; ulimit -Hn'","StandardOutput":"file:{}","LimitNOFILE":"{value}""#,
+                        t.path().join(name).display()
+                    ),
+                ),
+            )
+        })
+        .collect();
+    let s6 = S6::start_with(
+        &units,
+        false,
+        &[
+            "prlimit",
+            "--nofile=256:256",
+            "setpriv",
+            "--inh-caps=-sys_resource",
+            "--bounding-set=-sys_resource",
+            "--",
+        ],
+    );
+    for (name, _, want) in cases {
+        let out = t.path().join(name);
+        assert!(
+            wait_for(5000, || read(&out).lines().count() >= 2),
+            "{name}: {}",
+            s6.log(name)
+        );
+        assert_eq!(read(&out), want, "{name}: {}", s6.log(name));
+    }
+    assert_eq!(
+        s6.log("plain"),
+        "nci-systemd: plain: LimitNOFILE=10032 is above the container's hard limit (256): lowered to 256\n"
+    );
+    assert_eq!(
+        s6.log("pair"),
+        "nci-systemd: pair: LimitNOFILE=100:10032 is above the container's hard limit (256): lowered to 100:256\n"
+    );
+    assert_eq!(
+        s6.log("inf"),
+        "nci-systemd: inf: LimitNOFILE=infinity is above the container's hard limit (256): lowered to 256\n"
+    );
+    assert_eq!(s6.log("under"), "");
 }
