@@ -186,9 +186,10 @@ t_L4_s6_nginx_long_run_serves_a_page_and_podman_stop_is_prompt() {
   ref=$(load_image "$(build_image "$ROOT/tests/modules/s6-nginx.nix")")
   name=$(s6_name nginx)
   podman rm -f -t 0 "$name" >/dev/null 2>&1 || true
+  # Expanded now: at EXIT the function's locals are gone.
+  trap "podman rm -f -t 0 '$name' >/dev/null 2>&1 || true" EXIT
   podman run -d --name "$name" --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 \
     -p 127.0.0.1:18580:80 "$ref" >/dev/null
-  trap 'podman rm -f -t 0 "$name" >/dev/null 2>&1 || true' EXIT
   for _ in $(seq 100); do
     page=$(curl -fsS http://127.0.0.1:18580/ 2>/dev/null) && break
     sleep 0.1

@@ -38,7 +38,16 @@ let
     librariesOnly = true;
   };
 
-  busyboxApplets = [ "sh" "ls" "cat" "id" "env" "grep" "head" "sleep" "wget" "ps" "stat" "getent" "echo" "touch" "mkdir" "kill" "whoami" "true" "false" "test" "printf" "rm" "wc" "find" "du" "nc" "pwd" "sed" ];
+  # The applets of nixpkgs' busybox that our tests and guides use (a user
+  # module is the same text online and offline): a server (httpd), the
+  # debugging tools of docs/debugging.md, the usual file and text tools.
+  busyboxApplets = [
+    "sh" "ls" "cat" "id" "env" "grep" "head" "tail" "sleep" "wget" "ps" "top" "stat" "getent" "echo"
+    "touch" "mkdir" "kill" "killall" "pidof" "whoami" "true" "false" "test" "printf" "rm" "wc" "find"
+    "du" "df" "nc" "netstat" "pwd" "sed" "awk" "cut" "tr" "sort" "uniq" "xargs" "tee" "cp" "mv" "ln"
+    "chmod" "chown" "readlink" "basename" "dirname" "date" "uname" "hostname" "which" "seq" "mktemp"
+    "less" "vi" "httpd" "nslookup" "ip" "free" "uptime" "timeout" "tar" "gzip" "sha256sum" "base64"
+  ];
 
   pkgs = {
     inherit lib system;
