@@ -34,14 +34,31 @@ t_L4_nix_settings_are_written_to_nix_conf() {
   assert_eq "$(podman image inspect "$ref" --format '{{range .Config.Env}}{{println .}}{{end}}' | grep ^NIX_PATH=)" "NIX_PATH=nixpkgs=/srv/nixpkgs"
 }
 
-t_L4_nix_database_is_the_same_bytes_when_rebuilt() {
-  local drv
+t_L4_nix_database_is_the_same_bytes_when_rebuilt_alone_and_beside_other_builds() {
+  local drv dir=$PWD/load pids=() pid rc=0
   build_image "$ROOT/images/nix.nix" >/dev/null
   drv=$(nix-instantiate -I nixpkgs-lib="$NIXPKGS_LIB" --arg toolsDir "$TOOLS_DIR" "$ROOT/tests/build.nix" \
     --arg module "$ROOT/images/nix.nix" 2>/dev/null)
   drv=$(nix-store -qR "$drv" | grep -- '-nix-database.drv$')
   # --check rebuilds and fails if the output differs in any byte.
   nix-build --no-out-link --check "$drv"
+  # Under load: a build that holds a build user (nixbld1, say) until told
+  # to stop, so the database is rebuilt as another one, twice at once.
+  # The database once kept the build user's name (per-user/nixbld2).
+  mkdir -p "$dir" && chmod 1777 "$dir" # the build user writes `started`
+  nix-build --no-out-link "$ROOT/tests/modules/busy-build.nix" --argstr dir "$dir" \
+    --argstr nonce "$RANDOM$RANDOM$$" >"$dir/log" 2>&1 &
+  pid=$!
+  # shellcheck disable=SC2064
+  trap "touch '$dir/stop'; wait $pid" EXIT
+  for _ in $(seq 300); do [ -e "$dir/started" ] && break; sleep 0.1; done
+  [ -e "$dir/started" ] || fail "the busy build did not start: $(tail -n 5 "$dir/log")"
+  for i in 1 2; do
+    nix-build --no-out-link --check "$drv" 2>"$dir/check-$i.log" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  [ "$rc" = 0 ] || fail "a rebuild beside another build differs: $(cat "$dir"/check-*.log)"
 }
 
 t_L3_a_bad_nix_setting_is_an_error_naming_it() {

@@ -84,11 +84,37 @@ fn load_db(nix_store: &Path, closure: &Closure, out: &Path) -> Result<()> {
         bail!("{} --load-db failed ({status})", nix_store.display());
     }
     normalise(&state.join("db/db.sqlite"))?;
+    forget_builder_account(&state)?;
     // Nix recreates its 8 MiB `reserved` file (space kept for the garbage
     // collector) when it needs it; the image need not carry it.
     let _ = std::fs::remove_file(state.join("db/reserved"));
     for scratch in ["no-conf", "no-home"] {
         let _ = std::fs::remove_dir_all(out.join(scratch));
+    }
+    Ok(())
+}
+
+/// Removes what `nix-store` made for the account the build ran as:
+/// `profiles/per-user/<user>` and `gcroots/per-user/<user>`. The build
+/// user is whichever of `nixbld1`, `nixbld2`, ... was free, so keeping
+/// them made the output differ between a build alone and one beside other
+/// builds (`nix-build --check`: "may not be deterministic"); that account
+/// is not one of the image's either. Nix in the container makes its own.
+fn forget_builder_account(state: &Path) -> Result<()> {
+    for dir in ["profiles/per-user", "gcroots/per-user"] {
+        let dir = state.join(dir);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+        };
+        for entry in entries {
+            let path = entry
+                .with_context(|| format!("reading {}", dir.display()))?
+                .path();
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("removing {}", path.display()))?;
+        }
     }
     Ok(())
 }
@@ -104,4 +130,40 @@ fn normalise(db: &Path) -> Result<()> {
     )
     .with_context(|| format!("normalising {}", db.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: the build user's name (`nixbld1` alone, `nixbld2`
+    /// beside another build) ended up in the output.
+    #[test]
+    fn the_build_users_per_user_directories_are_not_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = tmp.path();
+        for dir in [
+            "profiles/per-user/nixbld2",
+            "gcroots/per-user/nixbld2/inner",
+            "db",
+        ] {
+            std::fs::create_dir_all(state.join(dir)).unwrap();
+        }
+        std::fs::write(state.join("gcroots/per-user/nixbld2/inner/x"), "x").unwrap();
+        forget_builder_account(state).unwrap();
+        for dir in ["profiles/per-user", "gcroots/per-user"] {
+            assert_eq!(
+                std::fs::read_dir(state.join(dir)).unwrap().count(),
+                0,
+                "{dir}"
+            );
+        }
+        assert!(state.join("db").is_dir());
+    }
+
+    #[test]
+    fn a_state_without_per_user_directories_is_fine() {
+        let tmp = tempfile::tempdir().unwrap();
+        forget_builder_account(tmp.path()).unwrap();
+    }
 }
