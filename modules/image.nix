@@ -276,12 +276,16 @@ in
 
   # implementation
   config.assertions = [
+    # `reference`: checked where a reference is made (the archive, stream
+    # and OCI outputs), not for `.init`, `.config` or `.options`.
     {
       assertion = validName;
+      reference = true;
       message = "image.name: '${cfg.name}' is not a valid image name: use lowercase letters, digits and '.', '_', '-' between them, with '/' between path components.";
     }
     {
       assertion = validTag;
+      reference = true;
       message = "image.tag: '${toString cfg.tag}' is not a valid tag: up to 128 letters, digits, '_', '.', '-', not starting with '.' or '-'.";
     }
     {

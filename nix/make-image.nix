@@ -40,18 +40,38 @@ let
       ];
   };
   inherit (eval) config;
-  failed = map (a: a.message) (filter (a: !a.assertion) config.assertions);
-  image =
+  inherit (config.system) build;
+  # Failed assertions abort with one message; warnings are printed.
+  checked =
+    assertions: value:
+    let
+      failed = map (a: a.message) (filter (a: !a.assertion) assertions);
+    in
     if failed != [ ] then
       throw "\nFailed assertions:\n${concatMapStrings (m: "- ${m}\n") failed}"
     else
-      lib.showWarnings config.warnings config.system.build.image;
+      lib.showWarnings config.warnings value;
+  # The outputs that carry the image's reference (name:tag) are checked
+  # against every assertion; the rest (`init`, ...) against all but those
+  # marked `reference` (the name and tag grammar), as the original project
+  # let an s6 test named `stopIfOneshotFail` run its `.init`.
+  referenceOutputs = [
+    "stream"
+    "oci"
+    "imageTag"
+  ];
+  withoutReference = filter (a: !(a.reference or false)) config.assertions;
+  image = checked config.assertions build.image;
 in
-# Everything else the modules build (`init`, `stream`, `oci`,
-# `imageTag`, ...) is reachable from the image, as the original
-# project's `.init` was.
-image
-// removeAttrs config.system.build [ "image" ]
+# The result is the image derivation (its attribute names are known
+# without the checks, so `.config` never fails), with everything else the
+# modules build (`init`, `stream`, `oci`, `imageTag`, ...) beside it, as
+# the original project's `.init` was.
+lib.mapAttrs (name: _: image.${name}) build.image
+// lib.mapAttrs (
+  name: value:
+  checked (if lib.elem name referenceOutputs then config.assertions else withoutReference) value
+) (removeAttrs build [ "image" ])
 // {
   inherit config;
   inherit (eval) options;

@@ -189,3 +189,25 @@ t_L1_nix_files_are_formatted_as_nix_fmt_formats_them() {
   command -v nixfmt >/dev/null || skip "nixfmt is not installed (nix fmt installs it on machines with nixpkgs)"
   (cd "$ROOT" && git ls-files -z '*.nix' | xargs -0 nixfmt --check)
 }
+
+t_L3_a_name_docker_rejects_fails_only_the_outputs_that_carry_a_reference() {
+  # The original project's s6 tests were named in camelCase and used only
+  # `.init`; `.config` and `.options` are for debugging. Building the
+  # archive, the stream or the OCI layout is still an error naming image.name.
+  local m='{ image.name = "stopIfOneshotFail"; s6.services.a = { type = "oneshot-pre"; script = "exit 1"; }; }'
+  local msg="- image.name: 'stopIfOneshotFail' is not a valid image name: use lowercase letters, digits and '.', '_', '-' between them, with '/' between path components."
+  local attr out
+  [[ $(eval_image "$m" init.outPath) == *-s6-init\" ]] || fail "init does not evaluate"
+  assert_eq "$(eval_image "$m" config.image.name)" '"stopIfOneshotFail"'
+  assert_eq "$(eval_image "$m" imageName)" '"stopIfOneshotFail"'
+  assert_eq "$(eval_image "$m" options.image.name.type.name)" '"str"'
+  for attr in outPath drvPath stream.outPath oci.outPath imageTag; do
+    if out=$(eval_image "$m" "$attr" 2>&1); then fail "$attr evaluated: $out"; fi
+    assert_contains "$out" "$msg"
+  done
+  # Other failed assertions still stop `.init`.
+  out=$(eval_image '{ image.name = "stopIfOneshotFail"; image.maxLayers = 0; s6.services.a.script = "x"; }' init.outPath 2>&1) &&
+    fail "init evaluated despite a failed assertion"
+  assert_contains "$out" "- image.maxLayers: must be at least 1"
+  [[ $out != *"image.name:"* ]] || fail "init reported the name: $out"
+}

@@ -456,6 +456,8 @@ t_L4_systemd_tmpfiles_and_directories_exist_with_owners_in_the_container() {
 }
 
 # --- the original project's s6 tests, which used systemd.services --------
+# Under their own camelCase image names: only `.init` is built, so the
+# name, which no image reference could carry, is not checked.
 
 # Runs the image's init (`init STATE-DIR`) as PID 1 of a PID namespace for
 # at most SECS seconds (then TERM); prints its log and, last, `rc=N`.
@@ -472,7 +474,7 @@ sd_init_run() {
 
 t_L4_systemd_original_stop_if_longrun_no_restart_fails() {
   local out
-  out=$(sd_init_run '{ image.name = "stop-if-longrun-no-restart-fails"; systemd.services.example.script = "exit 1"; }' 30)
+  out=$(sd_init_run '{ image.name = "stopIfLongrunNoRestartFails"; systemd.services.example.script = "exit 1"; }' 30)
   echo "$out"
   assert_contains "$out" "nci-systemd: example: failed (status 1)"
   assert_contains "$out" "sending all processes the TERM signal"
@@ -481,7 +483,7 @@ t_L4_systemd_original_stop_if_longrun_no_restart_fails() {
 
 t_L4_systemd_original_stop_if_longrun_restart() {
   local out
-  out=$(sd_init_run '{ image.name = "stop-if-longrun-restart";
+  out=$(sd_init_run '{ image.name = "stopIfLongrunRestart";
     systemd.services.example = { script = "echo restart; exit 1"; serviceConfig.Restart = "always"; }; }' 30)
   echo "$out"
   [ "$(grep -c '^restart$' <<<"$out")" -ge 2 ] || fail "not restarted"
@@ -492,7 +494,7 @@ t_L4_systemd_original_stop_if_longrun_restart() {
 
 t_L4_systemd_original_stop_if_oneshot_fail() {
   local out
-  out=$(sd_init_run '{ image.name = "stop-if-oneshot-fail";
+  out=$(sd_init_run '{ image.name = "stopIfOneshotFail";
     systemd.services.example = { script = "echo restart; exit 1"; serviceConfig.Type = "oneshot"; }; }' 30)
   echo "$out"
   assert_eq "$(grep -c '^restart$' <<<"$out")" 1
@@ -502,7 +504,7 @@ t_L4_systemd_original_stop_if_oneshot_fail() {
 
 t_L4_systemd_original_dependent_oneshot() {
   local out
-  out=$(sd_init_run '{ image.name = "dependent-oneshot";
+  out=$(sd_init_run '{ image.name = "dependentOneshot";
     systemd.services.example-1 = { script = "echo example-1: MUSTNOTEXISTELSEWHERE_1"; after = [ "example-2.service" ]; serviceConfig.Type = "oneshot"; };
     systemd.services.example-2 = { script = "echo example-2: MUSTNOTEXISTELSEWHERE_2"; serviceConfig.Type = "oneshot"; };
     systemd.services.keep.script = "exec sleep 100";
@@ -516,7 +518,7 @@ t_L4_systemd_original_dependent_oneshot() {
 
 t_L4_systemd_original_oneshot_post() {
   local out
-  out=$(sd_init_run '{ image.name = "oneshot-post";
+  out=$(sd_init_run '{ image.name = "oneshotPost";
     systemd.services.example-1 = { script = "sleep 2; echo example-1: MUSTNOTEXISTELSEWHERE_1"; after = [ "example-2.service" ]; serviceConfig.Type = "oneshot"; };
     systemd.services.example-2 = { script = "echo example-2: MUSTNOTEXISTELSEWHERE_2"; };
   }' 6)
