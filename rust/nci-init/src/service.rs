@@ -171,10 +171,37 @@ fn inherited_env() -> Vec<(String, String)> {
         .collect()
 }
 
+/// Gives this process an open file description of its own for the
+/// container's log (stdout and stderr, when they are a pipe or a
+/// terminal): the same pipe, reopened through /proc/self/fd. The mode a
+/// process sets on a description (s6-log makes its stdout O_NONBLOCK)
+/// is shared by every process holding that description: on the one
+/// inherited from the container, every other service would get EAGAIN
+/// from a full pipe instead of waiting, and fail. Done before the user
+/// changes (a pipe of the container engine may be root's only); where
+/// reopening is impossible (a socket), the inherited one stays.
+pub fn own_log_descriptions() {
+    use nix::fcntl::{open, OFlag};
+    use nix::sys::stat::{fstat, Mode, SFlag};
+    for fd in [1, 2] {
+        let Ok(st) = fstat(fd) else { continue };
+        let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+        if kind != SFlag::S_IFIFO && kind != SFlag::S_IFCHR {
+            continue;
+        }
+        let flags = OFlag::O_WRONLY | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+        if let Ok(new) = open(format!("/proc/self/fd/{fd}").as_str(), flags, Mode::empty()) {
+            let _ = dup2(new, fd);
+            let _ = nix::unistd::close(new);
+        }
+    }
+}
+
 /// Sets the process up as the service and execs it; returns only on
 /// error. `json` is the service file (for the oneshot's logger).
 pub fn exec_service(spec: &ServiceRuntime, json: &Path) -> Result<()> {
     unblock_signals().context("signal mask")?;
+    own_log_descriptions();
     let id = identity_for(spec, "its command")?;
     if spec.kind != ServiceType::LongRun && spec.logger.is_some() {
         // A long-run's logger is s6's `log` service; a oneshot's gets a
@@ -220,6 +247,7 @@ pub fn exec_logger(spec: &ServiceRuntime) -> Result<()> {
         bail!("service '{}' has no execLogger", spec.name);
     };
     unblock_signals().context("signal mask")?;
+    own_log_descriptions();
     let id = identity_for(spec, "its logger")?;
     if let Some(id) = &id {
         become_identity(spec, id)?;

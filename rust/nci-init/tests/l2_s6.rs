@@ -963,3 +963,46 @@ fn l2_closed_stdout_and_stderr_do_not_make_the_init_panic() {
         String::from_utf8_lossy(&seen)
     );
 }
+
+#[test]
+fn l2_a_flood_beside_a_service_with_a_logger_is_slowed_never_failed() {
+    // s6-log makes its stdout non-blocking; that stdout is the
+    // container's log, a pipe every service writes to. A service writing
+    // 100 MB to it must be slowed when the pipe is full (the reader here
+    // is the container engine), never get EAGAIN.
+    let mut init = start(
+        json!({
+            "logged": {"execLogger": "/usr/bin/s6-log 1", "script": "echo logged; exec sleep 100"},
+            "flood": {"script": "until grep -qx s6-log /proc/[0-9]*/comm 2>/dev/null; do sleep 0.05; done; sleep 0.2; if head -c 100000000 /dev/zero; then echo flood-ok; else echo flood-failed; fi; exec sleep 100"},
+        }),
+        Run {
+            piped: true,
+            ..Run::default()
+        },
+    );
+    let mut out = init.output.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let (mut text, mut zeros) = (Vec::new(), 0u64);
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = std::io::Read::read(&mut out, &mut buf).unwrap_or(0);
+            if n == 0 {
+                return (String::from_utf8_lossy(&text).into_owned(), zeros);
+            }
+            for &b in &buf[..n] {
+                if b == 0 {
+                    zeros += 1;
+                } else {
+                    text.push(b);
+                }
+            }
+            let t = String::from_utf8_lossy(&text);
+            if t.contains("flood-ok") || t.contains("flood-failed") {
+                return (t.into_owned(), zeros);
+            }
+        }
+    });
+    let (text, zeros) = reader.join().unwrap();
+    assert!(text.contains("flood-ok"), "{text}");
+    assert_eq!(zeros, 100_000_000, "{text}");
+}
