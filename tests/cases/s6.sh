@@ -300,3 +300,28 @@ t_L4_s6_init_attribute_runs_outside_a_container_as_a_normal_user() {
   assert_contains "$log" "[init stage 3] exiting with code 1"
   rm -rf "$dir"
 }
+
+t_L4_s6_flood_beside_a_service_with_an_s6_log_logger_is_slowed_never_failed() {
+  # s6-log makes its stdout, the container's log, non-blocking; a
+  # service writing 100 MB to the same log must wait for room, not fail
+  # with EAGAIN (the container's exit code is the flood's).
+  local ref code
+  ref=$(load_image "$(build_image -E '{ pkgs, ... }: {
+    image.name = "s6-flood";
+    s6.exitCodeFrom = "flood";
+    s6.services.logged = {
+      execLogger = "${pkgs.s6}/bin/s6-log 1";
+      script = "echo logged; exec ${pkgs.busybox}/bin/sleep 100";
+    };
+    s6.services.flood = {
+      type = "oneshot-post";
+      path = [ pkgs.busybox ];
+      script = "until grep -qx s6-log /proc/[0-9]*/comm 2>/dev/null; do sleep 0.05; done; sleep 0.2; if head -c 100000000 /dev/zero; then echo flood-ok >&2; else echo flood-failed >&2; exit 1; fi";
+    };
+  }')")
+  code=0
+  timeout 120 "${PODMAN_RUN[@]}" "$ref" 2>&1 | tr -d '\000' >log || code=$?
+  cat log
+  grep -q '^flood-ok$' log || fail "the flood failed"
+  grep -q '\[init stage 3\] exiting with code 0' log || fail "no clean exit"
+}
