@@ -22,9 +22,8 @@ let
   };
 in
 {
-  lib = {
-    inherit makeImage;
-  };
+  # makeImage, imageHash, imageRef, makeContainerTest (nix/lib.nix).
+  lib = import ./nix/lib.nix { inherit lib makeImage; };
   packages = built.packages;
   dockerImages = import ./images { inherit lib makeImage; };
 }

@@ -32,7 +32,11 @@
         };
     in
     {
-      lib.makeImage = makeImageFor "x86_64-linux";
+      # makeImage, imageHash, imageRef, makeContainerTest (nix/lib.nix).
+      lib = import ./nix/lib.nix {
+        inherit lib;
+        makeImage = makeImageFor "x86_64-linux";
+      };
 
       overlays.default = import ./overlay.nix;
 

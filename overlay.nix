@@ -1,5 +1,6 @@
-# The nixpkgs overlay: `pkgs.lib.makeImage` (as the original project
-# offered it) and the helpers under `pkgs.nix-container-images`.
+# The nixpkgs overlay: `pkgs.lib.makeImage`, `imageHash`, `imageRef` and
+# `makeContainerTest` (as the original project offered them, nix/lib.nix)
+# and the helpers under `pkgs.nix-container-images`.
 final: prev:
 let
   built = import ./nix/packages.nix { pkgs = final; };
@@ -7,7 +8,9 @@ in
 {
   nix-container-images = built.packages;
   lib = prev.lib.extend (
-    _: _: {
+    _: _:
+    import ./nix/lib.nix {
+      lib = prev.lib;
       makeImage = import ./nix/make-image.nix {
         lib = prev.lib;
         pkgsFor = _: final;

@@ -2,8 +2,9 @@
 # and examples use, built offline from the host's Debian binaries, under
 # nixpkgs' attribute names and bin/ layout, plus the trivial builders a
 # user module may call. `import ./tests/hermetic {}` gives
-# `{ pkgs, lib, tools, makeImage }`, the same `makeImage` users get from
-# the flake, fed these packages and the cargo-built helpers.
+# `{ pkgs, lib, tools, makeImage, nciLib }`, the same `makeImage` (and
+# `lib` helpers) users get from the flake, fed these packages and the
+# cargo-built helpers.
 {
   # nixpkgs' lib (the module system); the tests pass -I nixpkgs-lib=...
   lib ? import <nixpkgs-lib>,
@@ -129,9 +130,6 @@ let
   tools = import ../../nix/tools-prebuilt.nix { dir = toolsDir; };
   # Offline stand-ins for the NixOS modules of nix/nixos-modules.nix.
   nixosModules = [ ../modules/nginx-fixture.nix ];
-in
-{
-  inherit pkgs lib tools nixosModules;
   makeImage = import ../../nix/make-image.nix {
     inherit lib;
     pkgsFor = _: pkgs;
@@ -139,4 +137,10 @@ in
     inherit nixosModules;
     defaultSystem = system;
   };
+in
+{
+  inherit pkgs lib tools nixosModules makeImage;
+  # The `lib` users get (nix/lib.nix) over this package set: makeImage,
+  # imageHash, imageRef, makeContainerTest, containerTestModule.
+  nciLib = import ../../nix/lib.nix { inherit lib makeImage; };
 }

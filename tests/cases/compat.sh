@@ -1,0 +1,100 @@
+# Tests of what a user of the original project relies on (issue 12): its
+# lib helpers from every entry point, its test scripts, its renamed NixOS
+# options. L3 here is evaluation with nixpkgs-lib and the stand-in package
+# set; makeContainerTest's NixOS test itself needs nixpkgs and KVM (L5).
+
+# Evaluates EXPR (strict, JSON) with `h` the hermetic set
+# (tests/hermetic: h.nciLib is the lib users get) and `img` the image of
+# images/hello.nix.
+compat_eval() {
+  nix-instantiate --eval --strict --json -I nixpkgs-lib="$NIXPKGS_LIB" -E "
+    let
+      h = import $ROOT/tests/hermetic { toolsDir = $TOOLS_DIR; };
+      img = h.makeImage $ROOT/images/hello.nix;
+    in $1"
+}
+
+t_L3_lib_image_hash_and_image_ref_are_the_original_s_from_every_entry_point() {
+  local out hash
+  out=$(compat_eval 'img.outPath')
+  hash=$(basename "${out//\"/}")
+  hash=${hash%%-*}
+  assert_eq "$(compat_eval 'h.nciLib.imageHash img')" "\"$hash\""
+  assert_eq "$(compat_eval 'h.nciLib.imageRef img')" "\"hello:$hash\""
+  # The reference the archive carries (image.tag unset).
+  assert_eq "$(compat_eval 'img.imageTag')" "\"$hash\""
+  # default.nix, overlay.nix and the flake's outputs give the same
+  # functions (the flake's and the overlay's with nixpkgs' lib only).
+  assert_eq "$(compat_eval "(import $ROOT/default.nix { inherit (h) pkgs tools nixosModules; }).lib.imageRef img")" "\"hello:$hash\""
+  assert_eq "$(compat_eval "(import $ROOT/overlay.nix h.pkgs { inherit (h) lib; }).lib.imageRef img")" "\"hello:$hash\""
+  assert_eq "$(compat_eval "((import $ROOT/flake.nix).outputs { self = { }; nixpkgs = { inherit (h) lib; outPath = /nonexistent; }; }).lib.imageRef img")" "\"hello:$hash\""
+  assert_eq "$(compat_eval "builtins.attrNames (import $ROOT/default.nix { inherit (h) pkgs tools nixosModules; }).lib")" \
+    '["containerTestModule","imageHash","imageRef","makeContainerTest","makeImage"]'
+}
+
+t_L3_make_container_test_loads_the_image_and_runs_the_original_perl_script_in_python() {
+  # The original's tests/s6-image.nix script, unchanged.
+  local script out
+  script=$(compat_eval '(h.nciLib.containerTestModule {
+    image = img;
+    testScript = '"''"'
+      $machine->waitForUnit("docker.service");
+      $machine->succeed("docker load -i ${img}");
+      $machine->succeed("docker run --name container -d ${h.nciLib.imageRef img}");
+      $machine->waitUntilSucceeds("docker inspect container | jq -e '"'"'.[].State.Status == \"exited\"'"'"'");
+      $machine->succeed("docker logs container | grep -q '"'"'sending all processes the TERM signal'"'"'");
+    '"''"';
+  }).testScript' 2>err) || fail "$(cat err)"
+  assert_contains "$(cat err)" "lib.makeContainerTest: testScript is written for NixOS' old Perl test driver"
+  out=$(compat_eval 'img.outPath')
+  local ref
+  ref=$(compat_eval 'h.nciLib.imageRef img')
+  python3 -c 'import json,sys; print(json.loads(sys.argv[1]), end="")' "$script" >script.py
+  cat script.py
+  # The image is loaded first, then the user's script, in Python.
+  cat >expected.py <<PY
+machine.wait_for_unit("docker.service")
+machine.succeed("docker load -i ${out//\"/}")
+machine.wait_for_unit("docker.service");
+machine.succeed("docker load -i ${out//\"/}");
+machine.succeed("docker run --name container -d ${ref//\"/}");
+machine.wait_until_succeeds("docker inspect container | jq -e '.[].State.Status == \"exited\"'");
+machine.succeed("docker logs container | grep -q 'sending all processes the TERM signal'");
+PY
+  diff -u expected.py script.py || fail "unexpected test script"
+  python3 -c 'import sys; compile(open(sys.argv[1]).read(), "testScript", "exec")' script.py ||
+    fail "the test script is not Python"
+  # The image stays a dependency of the script and reachable from the test.
+  assert_eq "$(compat_eval '(h.nciLib.containerTestModule { image = img; testScript = "x"; }).passthru.image.outPath')" "$out"
+  assert_eq "$(compat_eval 'let m = h.nciLib.containerTestModule { image = img; testScript = "x"; }; in builtins.hasContext m.testScript')" true
+  assert_eq "$(compat_eval 'let m = h.nciLib.containerTestModule { image = img; testScript = "x"; }; in [ m.name m.nodes.machine.virtualisation.docker.enable ]')" '["hello",true]'
+}
+
+t_L3_make_container_test_keeps_python_scripts_and_script_functions() {
+  local out
+  out=$(compat_eval '(h.nciLib.containerTestModule { image = img; testScript = "machine.succeed(\"true\")\n"; }).testScript' 2>err)
+  [ ! -s err ] || fail "a warning for a Python script: $(cat err)"
+  [[ $out == *'\nmachine.succeed(\"true\")\n"' ]] || fail "script changed: $out"
+  out=$(compat_eval '(h.nciLib.containerTestModule { image = img; testScript = { nodes, ... }: "print(${nodes})\n"; }).testScript { nodes = "n"; }')
+  [[ $out == *'\nprint(n)\n"' ]] || fail "script function not applied: $out"
+}
+
+t_L3_make_container_test_without_runnixostest_says_how_to_run_the_checks() {
+  local out
+  out=$(compat_eval 'h.nciLib.makeContainerTest { image = img; testScript = "x"; }' 2>&1) && fail "evaluated: $out"
+  assert_contains "$out" "lib.makeContainerTest: the image's package set (nixpkgs.pkgs) has no testers.runNixOSTest, which runs NixOS tests (nixpkgs 23.05 and later); without nixpkgs or KVM, run the same checks with podman (docs/compatibility.md)."
+}
+
+t_L4_image_ref_is_the_reference_podman_load_gives_and_runs_the_original_env_test() {
+  # The original's tests/env.nix checks, the no-VM way: podman for docker.
+  local m='{ pkgs, ... }: { image = { name = "env"; env.KEY = "value"; }; environment.systemPackages = [ pkgs.busybox ]; }'
+  local archive ref want out
+  archive=$(build_image -E "$m")
+  want=$(nix-instantiate --eval --strict --json -I nixpkgs-lib="$NIXPKGS_LIB" -E "
+    let h = import $ROOT/tests/hermetic { toolsDir = $TOOLS_DIR; }; in
+    h.nciLib.imageRef (h.makeImage ($m))")
+  ref=$(load_image "$archive")
+  assert_eq "$ref" "localhost/${want//\"/}"
+  out=$("${PODMAN_RUN[@]}" "${want//\"/}" env)
+  grep -q '^KEY=value$' <<<"$out" || fail "KEY=value not in: $out"
+}
