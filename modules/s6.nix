@@ -118,9 +118,10 @@ let
           default = 0;
           example = 500;
           description = ''
-            Milliseconds to wait before restarting a failed service, doubled
-            at each further failure in a row, up to `restartDelayMax` (s6
-            itself never restarts a service more than once a second).
+            Milliseconds from a failed service's end to its restart,
+            doubled at each further failure in a row, up to
+            `restartDelayMax`. s6 never starts a service more than once a
+            second: that second is part of the delay, not added to it.
           '';
         };
 

@@ -87,6 +87,10 @@ pub mod names {
     pub const STARTED: &str = "started";
     /// In a long-run's data directory: failures in a row.
     pub const FAILURES: &str = "failures";
+    /// In a long-run's data directory: when `finish` saw the service
+    /// end (milliseconds since the epoch); the restart delay counts
+    /// from it.
+    pub const ENDED: &str = "ended";
     /// In `.nci-init`: a link to the init file.
     pub const INIT_LINK: &str = "init";
     /// In `.nci-init`: why the container stops (first writer wins).

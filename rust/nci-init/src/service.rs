@@ -310,7 +310,13 @@ pub fn run() -> Result<()> {
                 spec.name,
                 delay.as_millis()
             );
-            std::thread::sleep(delay);
+            // The delay counts from the end of the service: the time
+            // s6-supervise already waited (it starts `run` at most once a
+            // second) is part of it, not added to it.
+            let since_end = read_number(&Path::new(names::DATA).join(names::ENDED))
+                .map(|t| Duration::from_millis(now_ms().saturating_sub(t)))
+                .unwrap_or_default();
+            std::thread::sleep(delay.saturating_sub(since_end));
         }
     }
     for dep in &spec.after {
@@ -412,6 +418,8 @@ pub fn dont_terminate() -> bool {
 /// and stop the container when the policy says so. Exit 125 tells
 /// s6-supervise not to restart.
 pub fn finish(code: &str, signal: &str) -> Result<i32> {
+    // When the service ended: the next restart's delay counts from here.
+    let ended_at = now_ms();
     let spec = read_service(&Path::new(names::DATA).join(names::SERVICE_JSON))?;
     let state = State::new("..");
     let code: u32 = code.parse().context("finish: exit code argument")?;
@@ -428,6 +436,11 @@ pub fn finish(code: &str, signal: &str) -> Result<i32> {
         status.is_some_and(|s| s.finishing)
     });
     let wanted_down = status.is_some_and(|s| !s.want_up) || records::stopping(&state).is_some();
+    std::fs::write(
+        Path::new(names::DATA).join(names::ENDED),
+        format!("{ended_at}\n"),
+    )
+    .context("data/ended")?;
     let failures_path = Path::new(names::DATA).join(names::FAILURES);
     let failures_before = read_number(&failures_path).unwrap_or(0);
     let ran_for = read_number(&Path::new(names::DATA).join(names::STARTED))

@@ -1006,3 +1006,31 @@ fn l2_a_flood_beside_a_service_with_a_logger_is_slowed_never_failed() {
     assert!(text.contains("flood-ok"), "{text}");
     assert_eq!(zeros, 100_000_000, "{text}");
 }
+
+#[test]
+fn l2_restart_delay_is_the_gap_users_get_with_s6s_throttle_inside_it() {
+    // restartDelay 1000 ms doubled to restartDelayMax 2000: the gaps
+    // between the starts of a service that fails at once are 1, 2, 2 s
+    // (they were 2, 3, 3: s6-supervise's one second between starts was
+    // added to the delay). Generous bounds: a loaded machine is slower,
+    // never faster.
+    let mut init = start(
+        json!({"crash": {"script": "echo start $(date +%s%3N); exit 4", "restartOnFailure": true, "restartDelay": 1000, "restartDelayMax": 2000, "restartLimit": 3}}),
+        Run::default(),
+    );
+    let code = init.exit_code(30);
+    let log = init.log();
+    assert_eq!(code, 4, "{log}");
+    let starts: Vec<i64> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("start ")?.parse().ok())
+        .collect();
+    assert_eq!(starts.len(), 4, "{log}");
+    let gaps: Vec<i64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    for (gap, want) in gaps.iter().zip([1000, 2000, 2000]) {
+        assert!(
+            (want - 50..want + 600).contains(gap),
+            "gaps {gaps:?} ms, wanted about 1000, 2000, 2000; log:\n{log}"
+        );
+    }
+}
