@@ -15,6 +15,7 @@
   ./nix.nix
   ./s6.nix
   ./nixos-compat.nix
+  ./nixos-renamed.nix
   ./systemd-options.nix
   ./systemd.nix
   ./systemd-tmpfiles.nix

@@ -98,3 +98,97 @@ t_L4_image_ref_is_the_reference_podman_load_gives_and_runs_the_original_env_test
   out=$("${PODMAN_RUN[@]}" "${want//\"/}" env)
   grep -q '^KEY=value$' <<<"$out" || fail "KEY=value not in: $out"
 }
+
+# --- NixOS' renamed and removed options (modules/nixos-renamed.nix) ------
+
+t_L4_original_nix_image_with_use_sandbox_a_channel_file_and_interactive_runs() {
+  # The original's images/nix.nix, as written, except that the channel
+  # name comes from lib's release: it read "${pkgs.path}/.version", and
+  # the stand-in package set has no nixpkgs tree.
+  local m='{ pkgs, config, lib, ... }:
+    let channel = "nixos-${lib.trivial.release}"; in
+    {
+      imports = [ ];
+      config = {
+        image = {
+          name = "nix";
+          interactive = true;
+          run = '"''"'
+            chmod u+w root
+            echo '"'"'https://nixos.org/channels/${channel} nixpkgs'"'"' > root/.nix-channels
+          '"''"';
+        };
+        nix = {
+          enable = true;
+          useSandbox = false;
+        };
+      };
+    }'
+  local archive ref out release
+  archive=$(build_image -E "$m" 2>build.err) || fail "$(cat build.err)"
+  assert_contains "$(cat build.err)" "The option \`nix.useSandbox' defined in"
+  assert_contains "$(cat build.err)" "has been renamed to \`nix.settings.sandbox'."
+  release=$(nix-instantiate --eval --json -E "(import $NIXPKGS_LIB).trivial.release")
+  ref=$(load_image "$archive")
+  out=$("${PODMAN_RUN[@]}" "$ref" bash -c 'cat /root/.nix-channels /etc/nix/nix.conf; nix --version; nix-channel --list')
+  echo "$out"
+  assert_contains "$out" "https://nixos.org/channels/nixos-${release//\"/} nixpkgs"
+  grep -qx 'sandbox = false' <<<"$out" || fail "sandbox is not false"
+  assert_contains "$out" "nix (Nix) "
+  assert_contains "$out" "nixpkgs https://nixos.org/channels/nixos-${release//\"/}"
+}
+
+t_L3_renamed_nix_options_alias_nix_settings_with_nixos_warnings() {
+  local m='{ image.name = "x"; nix = { enable = true; useSandbox = false; maxJobs = 4; binaryCaches = [ "https://c.example" ]; trustedUsers = [ "root" ]; sandboxPaths = [ "/bin/sh" ]; }; }'
+  assert_eq "$(eval_image "$m" config.nix.settings)" \
+    '{"build-users-group":"","extra-sandbox-paths":["/bin/sh"],"max-jobs":4,"sandbox":false,"substituters":["https://c.example"],"trusted-users":["root"]}'
+  local w
+  w=$(eval_image "$m" config.warnings)
+  for pair in useSandbox:sandbox maxJobs:max-jobs binaryCaches:substituters trustedUsers:trusted-users sandboxPaths:extra-sandbox-paths; do
+    assert_contains "$w" "The option \`nix.${pair%%:*}' defined in \`<unknown-file>' has been renamed to \`nix.settings.${pair#*:}'."
+  done
+  # nix.useChroot, renamed to nix.useSandbox in 20.03, follows both renames.
+  assert_eq "$(eval_image '{ image.name = "x"; nix.useChroot = false; }' config.nix.settings.sandbox)" false
+  assert_contains "$(eval_image '{ image.name = "x"; nix.useChroot = false; }' config.warnings)" \
+    "The option \`nix.useChroot' defined in \`<unknown-file>' has been renamed to \`nix.useSandbox'."
+}
+
+t_L3_removed_nixos_options_fail_with_nixos_messages() {
+  local out
+  out=$(expect_build_error '{ image.name = "x"; nix.daemonNiceLevel = 5; networking.hostConf = "multi on"; networking.wicd.enable = true; environment.blcr.enable = true; security.hideProcessInformation = true; systemd.extraConfig = "x"; systemd.enableUnifiedCgroupHierarchy = false; }' "Failed assertions:")
+  assert_contains "$out" "- The option definition \`nix.daemonNiceLevel' in \`<unknown-file>' no longer has any effect; please remove it.
+       Consider nix.daemonCPUSchedPolicy instead."
+  assert_contains "$out" "- The option definition \`networking.hostConf' in \`<unknown-file>' no longer has any effect; please remove it.
+       Use environment.etc.\"host.conf\" instead."
+  assert_contains "$out" "- The option definition \`networking.wicd' in \`<unknown-file>' no longer has any effect; please remove it.
+       The corresponding package was removed from nixpkgs."
+  assert_contains "$out" "- The option definition \`environment.blcr.enable' in \`<unknown-file>' no longer has any effect; please remove it.
+       The BLCR module has been removed"
+  assert_contains "$out" "- The option definition \`security.hideProcessInformation' in \`<unknown-file>' no longer has any effect; please remove it.
+       The hidepid module was removed, since the underlying machinery"
+  assert_contains "$out" "- The option definition \`systemd.extraConfig' in \`<unknown-file>' no longer has any effect; please remove it.
+       Use systemd.settings.Manager instead."
+  assert_contains "$out" "- The option definition \`systemd.enableUnifiedCgroupHierarchy' in \`<unknown-file>' no longer has any effect; please remove it.
+       In 256 support for cgroup v1"
+}
+
+t_L3_renamed_users_system_and_systemd_options_alias_with_nixos_warnings() {
+  local m='{ image.name = "x"; security.initialRootPassword = "!"; system.nssHosts = [ "dns" ];
+    boot.systemd.services.a.script = "x"; jobs.b.script = "y";
+    users.users.app = { isSystemUser = true; group = "app"; passwordFile = "/nix/store/00000000000000000000000000000000-hash"; };
+    users.groups.app = { }; }'
+  assert_eq "$(eval_image "$m" config.users.users.root.initialHashedPassword)" '"!"'
+  assert_eq "$(eval_image "$m" config.users.users.app.hashedPasswordFile)" '"/nix/store/00000000000000000000000000000000-hash"'
+  eval_image "$m" config.system.nssDatabases.hosts | grep -q '"dns"' || fail "system.nssHosts did not reach system.nssDatabases.hosts"
+  assert_eq "$(eval_image "$m" 'config.systemd.services.a.script')" '"x"'
+  assert_eq "$(eval_image "$m" 'config.systemd.services.b.script')" '"y"'
+  local w
+  w=$(eval_image "$m" config.warnings)
+  assert_contains "$w" "The option \`security.initialRootPassword' defined in \`<unknown-file>' has been renamed to \`users.users.root.initialHashedPassword'."
+  assert_contains "$w" "The option \`system.nssHosts' defined in \`<unknown-file>' has been renamed to \`system.nssDatabases.hosts'."
+  assert_contains "$w" "The option \`boot.systemd.services' defined in \`<unknown-file>' has been renamed to \`systemd.services'."
+  assert_contains "$w" "The option \`jobs' defined in \`<unknown-file>' has been renamed to \`systemd.services'."
+  assert_contains "$w" "The option \`users.users.\\\"app\\\".passwordFile' has been renamed to \`users.users.\\\"app\\\".hashedPasswordFile'."
+  # environment.checkConfigurationOptions is _module.check, as in NixOS.
+  assert_eq "$(eval_image '{ image.name = "x"; environment.checkConfigurationOptions = false; no.such.option = 1; }' config.image.name)" '"x"'
+}
