@@ -192,3 +192,22 @@ t_L3_renamed_users_system_and_systemd_options_alias_with_nixos_warnings() {
   # environment.checkConfigurationOptions is _module.check, as in NixOS.
   assert_eq "$(eval_image '{ image.name = "x"; environment.checkConfigurationOptions = false; no.such.option = 1; }' config.image.name)" '"x"'
 }
+
+# --- the pinned nixpkgs ----------------------------------------------------
+
+t_L3_flake_lock_pins_nixos_26_05_and_nix_reads_it_offline_without_rewriting_it() {
+  # The flake's input is locked to nixos-26.05 (rev and narHash of two
+  # public pins; no lastModified, which Nix 2.8 does not need). Fetching it
+  # needs the internet (L5, t_L5_flake_outputs_evaluate_with_the_pinned_nixpkgs).
+  local json before
+  before=$(sha256sum "$ROOT/flake.lock")
+  json=$(cd "$ROOT" && nix --extra-experimental-features 'nix-command flakes' flake metadata --offline --json . 2>/dev/null)
+  python3 - "$json" <<'PY' || fail "unexpected lock: $json"
+import json, sys
+n = json.loads(sys.argv[1])["locks"]["nodes"]["nixpkgs"]
+assert n["original"] == {"owner": "NixOS", "ref": "nixos-26.05", "repo": "nixpkgs", "type": "github"}, n
+assert n["locked"] == {"narHash": "sha256-K5sT4jTpGs15ADhviMKNBH38REpPf5Q6mM1+N6cArVE=", "owner": "NixOS",
+                       "repo": "nixpkgs", "rev": "b51242d7d43689db2f3be91bd05d5b24fbb469c4", "type": "github"}, n
+PY
+  assert_eq "$(sha256sum "$ROOT/flake.lock")" "$before"
+}
