@@ -15,5 +15,6 @@ in
   nixdb = import' "nci-nixdb";
   etc = import' "nci-etc";
   init = import' "nci-init";
+  s6 = import' "nci-s6";
   systemd = import' "nci-systemd";
 }

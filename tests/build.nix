@@ -2,6 +2,6 @@
 # offline example runner use (`nix-build tests/build.nix --arg module ...`).
 {
   module,
-  toolsDir ? ../rust/target/x86_64-unknown-linux-gnu/release,
+  toolsDir ? ../rust/target/nci-tools,
 }:
 (import ./hermetic { inherit toolsDir; }).makeImage module

@@ -9,7 +9,7 @@
   # nixpkgs' lib (the module system); the tests pass -I nixpkgs-lib=...
   lib ? import <nixpkgs-lib>,
   # Where `cargo build` left the static helpers (see tests/build-tools).
-  toolsDir ? ../../rust/target/x86_64-unknown-linux-gnu/release,
+  toolsDir ? ../../rust/target/nci-tools,
   system ? builtins.currentSystem,
 }:
 let

@@ -9,6 +9,7 @@ pub mod etc_spec;
 pub mod fs_walk;
 pub mod hash;
 pub mod image_spec;
+pub mod init_layout;
 pub mod init_spec;
 pub mod nix_build;
 pub mod out;

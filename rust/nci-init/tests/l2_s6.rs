@@ -1,6 +1,6 @@
 //! L2: the init runner driving Debian's real s6 (2.11) as PID 1 of a PID
 //! namespace (`unshare --pid --fork --mount-proc`), from specs generated
-//! by the real binary. Each of the original project's s6 tests is here
+//! by `nci-s6`'s generator. Each of the original project's s6 tests is here
 //! (named after it), then the issue's: grace time, zombies, exit codes,
 //! readiness, crash loops, users.
 //!
@@ -59,21 +59,18 @@ fn start(services: Value, run: Run) -> Init {
         "exitCodeFrom": run.exit_code_from,
         "services": services,
     });
-    fs::write(d.join("spec.json"), spec.to_string()).unwrap();
-    let gen = Command::new(NCI_INIT)
-        .args(["generate", "--spec"])
-        .arg(d.join("spec.json"))
-        .arg("--out")
-        .arg(d.join("init"))
-        .arg("--services")
-        .arg(d.join("services"))
-        .output()
-        .unwrap();
-    assert!(
-        gen.status.success(),
-        "generate failed: {}",
-        String::from_utf8_lossy(&gen.stderr)
-    );
+    // What `nci-s6 generate` (the Nix builder) writes, from its library.
+    let spec: nci_core::init_spec::InitSpec = serde_json::from_value(spec).unwrap();
+    if let Err(e) = nci_s6::generate::generate(
+        &spec,
+        &nci_s6::generate::Outputs {
+            init: &d.join("init"),
+            services: &d.join("services"),
+            tree: None,
+        },
+    ) {
+        panic!("generate failed: {e:#}");
+    }
     let log = OpenOptions::new()
         .create(true)
         .append(true)

@@ -3,8 +3,8 @@
 //! directory per service) and the image tree. The same spec gives the same
 //! bytes.
 
-use crate::layout::{names, shebang, BootSpec, LongRunRef, ServiceRuntime, BOOT_VERSION};
 use anyhow::{bail, Context, Result};
+use nci_core::init_layout::{names, shebang, BootSpec, LongRunRef, ServiceRuntime, BOOT_VERSION};
 use nci_core::init_spec::{split_command, stop_signal, InitSpec, Plan, ServiceType};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

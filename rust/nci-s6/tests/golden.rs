@@ -1,4 +1,4 @@
-//! L1: what `nci-init generate` writes from the shared fixture
+//! L1: what `nci-s6 generate` writes from the shared fixture
 //! tests/golden/s6/spec.json (which the L3 test checks the s6 module
 //! evaluates to), byte for byte. NCI_UPDATE_GOLDEN=1 rewrites
 //! generated.txt (see tests/golden/s6/refresh); review the diff.
@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const NCI_INIT: &str = env!("CARGO_BIN_EXE_nci-init");
+const NCI_S6: &str = env!("CARGO_BIN_EXE_nci-s6");
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/s6")
@@ -51,7 +51,7 @@ fn render(root: &Path, tmp: &Path) -> String {
 fn generated_files_match_the_golden_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let run = Command::new(NCI_INIT)
+    let run = Command::new(NCI_S6)
         .args(["generate", "--spec"])
         .arg(golden_dir().join("spec.json"))
         .arg("--out")
@@ -83,7 +83,7 @@ fn generated_files_match_the_golden_ones() {
 
 #[test]
 fn the_fixture_orders_the_services() {
-    let run = Command::new(NCI_INIT)
+    let run = Command::new(NCI_S6)
         .args(["check", "--spec"])
         .arg(golden_dir().join("spec.json"))
         .output()
@@ -107,7 +107,7 @@ fn a_bad_spec_fails_with_every_problem_and_writes_nothing() {
     spec["services"]["prepare"]["after"] = serde_json::json!(["migrate"]);
     spec["services"]["smoke"]["script"] = "".into();
     fs::write(t.join("spec.json"), spec.to_string()).unwrap();
-    let run = Command::new(NCI_INIT)
+    let run = Command::new(NCI_S6)
         .args(["generate", "--spec"])
         .arg(t.join("spec.json"))
         .arg("--out")
@@ -119,7 +119,7 @@ fn a_bad_spec_fails_with_every_problem_and_writes_nothing() {
     assert_eq!(run.status.code(), Some(111));
     let err = String::from_utf8_lossy(&run.stderr);
     for needle in [
-        "nci-init: error: 7 problems:",
+        "nci-s6: error: 7 problems:",
         "- s6.services.db.user: user 'alice' is not defined (add users.users.alice or pick one of: ",
         "- s6.services.migrate.after: 'migrate' is a oneshot-pre and cannot run after 'smoke', a oneshot-post",
         "- s6.services.smoke: neither execStart nor script is set",
