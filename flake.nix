@@ -61,6 +61,11 @@
             inherit pkgs;
             image = (dockerImagesFor pkgs).nginx;
           };
+          # The original project's s6-image test file through lib.makeContainerTest.
+          original-s6-image-test = import ./nix/checks-original-test.nix {
+            inherit pkgs;
+            nciLib = self.lib;
+          };
         }
       );
 

@@ -261,7 +261,7 @@ t_L4_s6_init_runs_in_a_nix_build_as_the_original_tests_did() {
     let
       h = import '"$ROOT"'/tests/hermetic { toolsDir = '"$TOOLS_DIR"'; };
       init = (h.makeImage ({ pkgs, ... }: {
-        image.name = "in-build";
+        image.name = "propagatedEnv";
         s6.services.path = { script = "hello; echo env=$IN_S6_INIT_TEST; exec sleep 100"; path = [ pkgs.hello ]; };
         s6.services.pre = { type = "oneshot-pre"; script = "echo oneshot-pre"; };
       })).init;
