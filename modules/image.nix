@@ -14,14 +14,9 @@ let
   # Docker writes sets as `{ "key": {} }`.
   dockerSet = types.attrsOf (types.attrsOf types.anything);
   cfg = config.image;
-  # Docker's reference grammar: lowercase path components of [a-z0-9]
-  # joined by '.', '_', '__' or '-', an optional registry host first.
-  component = "[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*";
-  validName = builtins.match "(([a-zA-Z0-9.-]+(:[0-9]+)?)/)?${component}(/${component})*" cfg.name != null;
-  validTag = cfg.tag == null || builtins.match "[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}" cfg.tag != null;
-  badPorts = builtins.filter (
-    p: builtins.match "[0-9]{1,5}(/(tcp|udp|sctp))?" p == null
-  ) (builtins.attrNames cfg.exposedPorts);
+  # The grammars, limits and messages are stated once, in Rust
+  # (nix/rules.json, docs/rules.md); the image writer checks the same.
+  rules = import ../nix/rules.nix { inherit lib; };
 in
 {
   # interface
@@ -275,30 +270,25 @@ in
   };
 
   # implementation
-  config.assertions = [
-    # `reference`: checked where a reference is made (the archive, stream
-    # and OCI outputs), not for `.init`, `.config` or `.options`.
-    {
-      assertion = validName;
-      reference = true;
-      message = "image.name: '${cfg.name}' is not a valid image name: use lowercase letters, digits and '.', '_', '-' between them, with '/' between path components.";
-    }
-    {
-      assertion = validTag;
-      reference = true;
-      message = "image.tag: '${toString cfg.tag}' is not a valid tag: up to 128 letters, digits, '_', '.', '-', not starting with '.' or '-'.";
-    }
-    {
-      assertion = cfg.maxLayers >= 1;
-      message = "image.maxLayers: must be at least 1, got ${toString cfg.maxLayers}.";
-    }
-    {
-      assertion = badPorts == [ ];
-      message = "image.exposedPorts: ${builtins.concatStringsSep ", " badPorts} not of the form \"<port>/<tcp|udp|sctp>\".";
-    }
-    {
-      assertion = cfg.workingDir == null || lib.hasPrefix "/" cfg.workingDir;
-      message = "image.workingDir: '${toString cfg.workingDir}' must be an absolute path.";
-    }
-  ];
+  # `reference`: checked where a reference is made (the archive, stream
+  # and OCI outputs), not for `.init`, `.config` or `.options`.
+  config.assertions =
+    map (a: a // { reference = true; }) (
+      rules.assertions "imageName" "image.name" [ cfg.name ]
+      ++ rules.assertions "imageTag" "image.tag" (lib.optional (cfg.tag != null) cfg.tag)
+    )
+    ++ rules.assertions "port" "image.exposedPorts" (builtins.attrNames cfg.exposedPorts)
+    ++ rules.assertions "signal" "image.stopSignal" (lib.optional (cfg.stopSignal != null) cfg.stopSignal)
+    ++ rules.assertions "rfc3339" "image.created" [ cfg.created ]
+    ++ rules.assertions "envName" "image.env" (builtins.attrNames cfg.env)
+    ++ rules.assertions "absolutePath" "image.workingDir" (
+      lib.optional (cfg.workingDir != null) cfg.workingDir
+    )
+    ++ rules.assertions "absolutePath" "image.volumes" (builtins.attrNames cfg.volumes)
+    ++ [
+      {
+        assertion = cfg.maxLayers >= 1;
+        message = "image.maxLayers: must be at least 1 (the customisation layer needs one), got ${toString cfg.maxLayers}";
+      }
+    ];
 }

@@ -112,20 +112,37 @@ t_L3_wrong_type_is_an_error_naming_the_option() {
   expect_build_error '{ image.name = "x"; image.entryPoint = "hello"; }' "image\.entryPoint' is not of type .list of string'"
 }
 
+t_L3_bad_inputs_table_is_refused_at_evaluation_with_the_messages_the_helpers_give() {
+  # tests/golden/bad-inputs.json: the same rows drive nci-core's L1 test.
+  local out
+  out=$(nix-instantiate --eval --strict --json -I nixpkgs-lib="$NIXPKGS_LIB" \
+    "$ROOT/tests/bad-inputs.nix" --arg toolsDir "$TOOLS_DIR")
+  assert_eq "$out" "[]" "(rows of bad-inputs.json not refused as the table says)"
+}
+
+t_L3_the_three_disagreements_of_issue_14_fail_the_build_at_evaluation() {
+  # Refused before any builder runs: the message is the module's, not nci-image's.
+  local out
+  for bad in 'image.name = "MyRegistry/app";' 'image.exposedPorts."70000/tcp" = { };' 'image.exposedPorts."0/tcp" = { };'; do
+    out=$(expect_build_error "{ image.name = \"x\"; $bad }" "Failed assertions:")
+    if grep -q "building '" <<<"$out"; then fail "a builder ran: $out"; fi
+  done
+}
+
 t_L3_failed_assertions_are_reported_together_naming_the_options() {
   local out
   out=$(expect_build_error '{ image.name = "Bad Name"; image.maxLayers = 0; image.exposedPorts."http" = { }; }' "Failed assertions:")
   assert_contains "$out" "- image.name: 'Bad Name' is not a valid image name"
   assert_contains "$out" "- image.maxLayers: must be at least 1"
-  assert_contains "$out" "- image.exposedPorts: http not of the form"
+  assert_contains "$out" "- image.exposedPorts: 'http' is not <port>/<tcp|udp|sctp>"
 }
 
 t_L3_invalid_spec_fails_the_builder_naming_the_field_with_no_output() {
-  local out drv outpath
-  # created is only checked by the builder: the build must fail cleanly.
-  out=$(expect_build_error '{ image.name = "x"; image.created = "yesterday"; }' "image\.created: 'yesterday' is not an RFC 3339 date")
+  local out drv outpath module='{ image.name = "x"; image.symlinks."relative" = "target"; }'
+  # image.symlinks (internal) is only checked by the builder: the build must fail cleanly.
+  out=$(expect_build_error "$module" "symlinks: 'relative' -> 'target' needs an absolute link path")
   drv=$(nix-instantiate -I nixpkgs-lib="$NIXPKGS_LIB" --arg toolsDir "$TOOLS_DIR" "$ROOT/tests/build.nix" \
-    --arg module '{ image.name = "x"; image.created = "yesterday"; }' 2>/dev/null)
+    --arg module "$module" 2>/dev/null)
   outpath=$(nix-store -q --outputs "$drv")
   [ ! -e "$outpath" ] || fail "$outpath exists after a failed build"
 }

@@ -4,6 +4,7 @@
 //! option.
 
 use crate::error::{Error, Result};
+use crate::rules;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -116,15 +117,15 @@ impl ImageSpec {
                 ),
             ));
         }
-        validate_name(&self.name)?;
+        rules::image_name().require("image.name", &self.name)?;
         if let Some(tag) = &self.tag {
-            validate_tag(tag)?;
+            rules::image_tag().require("image.tag", tag)?;
         }
-        validate_created(&self.created)?;
+        rules::rfc3339().require("image.created", &self.created)?;
         if self.max_layers < 1 {
             return Err(Error::invalid(
                 "image.maxLayers",
-                "must be at least 1 (the customisation layer needs one)",
+                "must be at least 1 (the customisation layer needs one), got 0",
             ));
         }
         for p in self
@@ -133,39 +134,32 @@ impl ImageSpec {
             .chain(&self.root_trees)
             .chain(&self.profile)
         {
-            if !p.starts_with("/nix/store/") && !p.starts_with('/') {
+            if !p.starts_with('/') {
                 return Err(Error::invalid(
                     "storeRoots",
-                    format!("'{p}' is not an absolute store path"),
+                    format!("'{}' is not an absolute store path", rules::quote(p)),
                 ));
             }
         }
         for port in self.config.exposed_ports.keys() {
-            validate_port(port)?;
+            rules::port().require("image.exposedPorts", port)?;
+        }
+        if let Some(signal) = &self.config.stop_signal {
+            rules::signal().require("image.stopSignal", signal)?;
         }
         for path in self.config.volumes.keys() {
-            if !path.starts_with('/') {
-                return Err(Error::invalid(
-                    "image.volumes",
-                    format!("'{path}' must be an absolute path"),
-                ));
-            }
+            rules::absolute_path().require("image.volumes", path)?;
         }
         if let Some(dir) = &self.config.working_dir {
-            if !dir.is_empty() && !dir.starts_with('/') {
-                return Err(Error::invalid(
-                    "image.workingDir",
-                    format!("'{dir}' must be an absolute path"),
-                ));
-            }
+            rules::absolute_path().require("image.workingDir", dir)?;
         }
         for var in &self.config.env {
             match var.split_once('=') {
-                Some((k, _)) if !k.is_empty() => {}
-                _ => {
+                Some((name, _)) => rules::env_name().require("image.env", name)?,
+                None => {
                     return Err(Error::invalid(
                         "image.env",
-                        format!("'{var}' is not NAME=value"),
+                        format!("'{}' is not NAME=value", rules::quote(var)),
                     ))
                 }
             }
@@ -174,102 +168,15 @@ impl ImageSpec {
             if !link.starts_with('/') || target.is_empty() {
                 return Err(Error::invalid(
                     "symlinks",
-                    format!("'{link}' -> '{target}' needs an absolute link path and a target"),
+                    format!(
+                        "'{}' -> '{}' needs an absolute link path and a target",
+                        rules::quote(link),
+                        rules::quote(target)
+                    ),
                 ));
             }
         }
         Ok(())
-    }
-}
-
-/// Docker's repository name grammar: lowercase components of
-/// `[a-z0-9]+` joined by `.`, `_`, `__` or `-`, separated by `/`.
-fn validate_name(name: &str) -> Result<()> {
-    let ok_component = |c: &str| {
-        !c.is_empty()
-            && c.starts_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
-            && c.ends_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
-            && c.chars().all(|ch| {
-                ch.is_ascii_lowercase() || ch.is_ascii_digit() || matches!(ch, '.' | '_' | '-')
-            })
-    };
-    // A registry host may carry a port (`localhost:5000/app`).
-    let (host, rest) = match name.split_once('/') {
-        Some((h, r)) if h.contains(['.', ':']) || h == "localhost" => (Some(h), r),
-        _ => (None, name),
-    };
-    let host_ok = host.is_none_or(|h| {
-        h.chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-' | ':'))
-    });
-    if name.is_empty() || name.len() > 255 || !host_ok || !rest.split('/').all(ok_component) {
-        return Err(Error::invalid(
-            "image.name",
-            format!(
-                "'{name}' is not a valid image name: use lowercase letters, digits and '.', '_', '-' between them, with '/' between path components"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Docker's tag grammar: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-fn validate_tag(tag: &str) -> Result<()> {
-    let ok = !tag.is_empty()
-        && tag.len() <= 128
-        && !tag.starts_with(['.', '-'])
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "image.tag",
-            format!("'{tag}' is not a valid tag: up to 128 of letters, digits, '_', '.', '-', not starting with '.' or '-'"),
-        ))
-    }
-}
-
-/// A minimal RFC 3339 check (`YYYY-MM-DDTHH:MM:SS` then `Z` or an offset).
-fn validate_created(created: &str) -> Result<()> {
-    let b = created.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
-    let ok = b.len() >= 20
-        && digits(0..4)
-        && b[4] == b'-'
-        && digits(5..7)
-        && b[7] == b'-'
-        && digits(8..10)
-        && matches!(b[10], b'T' | b't')
-        && digits(11..13)
-        && b[13] == b':'
-        && digits(14..16)
-        && b[16] == b':'
-        && digits(17..19)
-        && (created.ends_with(['Z', 'z']) || created[19..].contains(['+', '-']));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "image.created",
-            format!("'{created}' is not an RFC 3339 date such as 1970-01-01T00:00:01Z"),
-        ))
-    }
-}
-
-/// `<port>[/tcp|/udp|/sctp]` with a port in 1..=65535.
-fn validate_port(spec: &str) -> Result<()> {
-    let (port, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
-    let port_ok = port.parse::<u16>().is_ok_and(|p| p > 0);
-    if port_ok && matches!(proto, "tcp" | "udp" | "sctp") {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "image.exposedPorts",
-            format!("'{spec}' is not <port>/<tcp|udp|sctp> with a port from 1 to 65535"),
-        ))
     }
 }
 
@@ -296,12 +203,20 @@ mod tests {
 
     #[test]
     fn bad_names_name_the_option() {
-        for bad in ["Hello", "", "a//b", "-a", "a b"] {
+        for bad in ["Hello", "", "a//b", "-a", "a b", "MyRegistry/app"] {
             let mut s = spec();
             s.name = bad.into();
             assert!(err(&s).starts_with("image.name: "), "{bad}");
         }
-        for good in ["a", "my-app/web_1", "localhost:5000/x", "ghcr.io/o/r"] {
+        for good in [
+            "a",
+            "my-app/web_1",
+            "localhost:5000/x",
+            "localhost/x",
+            "ghcr.io/o/r",
+            "My.Registry:5000/app",
+            "registry:5000/app",
+        ] {
             let mut s = spec();
             s.name = good.into();
             s.validate().unwrap();
@@ -325,6 +240,74 @@ mod tests {
         let mut s = spec();
         s.version = 7;
         assert!(err(&s).starts_with("version: "));
+    }
+
+    /// One row of `tests/golden/bad-inputs.json`: the table of bad values
+    /// the Nix modules (L3, `t_L3_bad_inputs_table_...`) and the helpers
+    /// (here) must refuse with the same message.
+    #[derive(Deserialize, Serialize)]
+    struct BadInput {
+        option: String,
+        value: serde_json::Value,
+        message: String,
+        /// The levels that see the value (both when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        levels: Option<Vec<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        why: Option<String>,
+    }
+
+    fn table_path() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/bad-inputs.json")
+    }
+
+    /// The spec with the table's value put where the option puts it.
+    fn with_bad(input: &BadInput) -> ImageSpec {
+        let mut s = spec();
+        let text = input.value.as_str().unwrap_or_default().to_owned();
+        match input.option.as_str() {
+            "image.name" => s.name = text,
+            "image.tag" => s.tag = Some(text),
+            "image.exposedPorts" => {
+                s.config.exposed_ports.insert(text, Empty {});
+            }
+            "image.stopSignal" => s.config.stop_signal = Some(text),
+            "image.created" => s.created = text,
+            "image.env" => s.config.env.push(format!("{text}=c")),
+            "image.workingDir" => s.config.working_dir = Some(text),
+            "image.volumes" => {
+                s.config.volumes.insert(text, Empty {});
+            }
+            "image.maxLayers" => s.max_layers = input.value.as_u64().unwrap_or(1) as usize,
+            other => panic!("bad-inputs.json: no way to put {other} in an image spec"),
+        }
+        s
+    }
+
+    #[test]
+    fn the_bad_inputs_table_is_refused_with_its_messages() {
+        let text = std::fs::read_to_string(table_path()).unwrap();
+        let mut table: Vec<BadInput> = serde_json::from_str(&text).unwrap();
+        let mut wrong = Vec::new();
+        for input in table.iter_mut().filter(|i| {
+            i.option.starts_with("image.")
+                && i.levels
+                    .as_ref()
+                    .is_none_or(|l| l.iter().any(|l| l == "L1"))
+        }) {
+            let got = with_bad(input).validate().map_err(|e| e.to_string());
+            let got = got.err().unwrap_or_else(|| "(accepted)".into());
+            if got != input.message {
+                wrong.push(format!("{} = {}: got {got}", input.option, input.value));
+                input.message = got;
+            }
+        }
+        if std::env::var_os("NCI_UPDATE_GOLDEN").is_some() {
+            let mut out = serde_json::to_string_pretty(&table).unwrap();
+            out.push('\n');
+            std::fs::write(table_path(), out).unwrap();
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod out;
 pub mod passwd;
 pub mod problems;
 pub mod profile;
+pub mod rules;
 pub mod tar;
 pub mod tree_manifest;
 pub mod users_spec;
