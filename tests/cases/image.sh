@@ -123,8 +123,8 @@ t_L3_bad_inputs_table_is_refused_at_evaluation_with_the_messages_the_helpers_giv
 t_L3_the_three_disagreements_of_issue_14_fail_the_build_at_evaluation() {
   # Refused before any builder runs: the message is the module's, not nci-image's.
   local out
-  for bad in 'image.name = "MyRegistry/app";' 'image.exposedPorts."70000/tcp" = { };' 'image.exposedPorts."0/tcp" = { };'; do
-    out=$(expect_build_error "{ image.name = \"x\"; $bad }" "Failed assertions:")
+  for bad in 'name = "MyRegistry/app";' 'name = "x"; exposedPorts."70000/tcp" = { };' 'name = "x"; exposedPorts."0/tcp" = { };'; do
+    out=$(expect_build_error "{ image = { $bad }; }" "Failed assertions:")
     if grep -q "building '" <<<"$out"; then fail "a builder ran: $out"; fi
   done
 }
