@@ -212,7 +212,7 @@ t_L3_a_name_docker_rejects_fails_only_the_outputs_that_carry_a_reference() {
   # `.init`; `.config` and `.options` are for debugging. Building the
   # archive, the stream or the OCI layout is still an error naming image.name.
   local m='{ image.name = "stopIfOneshotFail"; s6.services.a = { type = "oneshot-pre"; script = "exit 1"; }; }'
-  local msg="- image.name: 'stopIfOneshotFail' is not a valid image name: use lowercase letters, digits and '.', '_', '-' between them, with '/' between path components."
+  local msg="- image.name: 'stopIfOneshotFail' is not a valid image name: up to 255 characters, lowercase letters, digits and '.', '_', '-' between them, '/' between path components, after an optional registry host ('ghcr.io/owner/app', 'localhost:5000/app')"
   local attr out
   [[ $(eval_image "$m" init.outPath) == *-s6-init\" ]] || fail "init does not evaluate"
   assert_eq "$(eval_image "$m" config.image.name)" '"stopIfOneshotFail"'
