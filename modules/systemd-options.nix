@@ -535,10 +535,15 @@ in
     shim = {
       shell = mkOption {
         type = types.str;
-        default = pkgs.runtimeShell or "${pkgs.bash}/bin/bash";
-        defaultText = literalExpression "pkgs.runtimeShell";
-        example = literalExpression "\"\${pkgs.bash}/bin/bash\"";
-        description = "The shell of job scripts (`script`, `preStart`, ...), as NixOS' `runtimeShell`.";
+        default = config.s6.shell;
+        defaultText = literalExpression "config.s6.shell";
+        example = literalExpression "pkgs.runtimeShell";
+        description = ''
+          The shell of job scripts (`script`, `preStart`, `postStart`, ...),
+          NixOS' `runtimeShell`. The default, `s6.shell`, is a static bash:
+          a service made of scripts brings no glibc into the image (a
+          module whose text names `''${pkgs.bash}` itself still does).
+        '';
       };
       defaultPath = mkOption {
         type = types.listOf (types.either types.package types.str);

@@ -65,3 +65,13 @@ assert_eq() {
 assert_contains() {
   grep -Fq -- "$2" <<<"$1" || fail "expected output to contain '$2', got: $1"
 }
+
+# The store paths a docker-archive's layers carry, one a line, sorted.
+image_store_paths() {
+  local d l
+  d=$(mktemp -d)
+  tar -xf "$1" -C "$d"
+  for l in $(jq -r '.[0].Layers[]' "$d/manifest.json"); do tar -tf "$d/$l"; done |
+    sed -nE 's|^(\./)?nix/store/([^/]+).*|/nix/store/\2|p' | sort -u
+  rm -rf "$d"
+}

@@ -325,3 +325,50 @@ t_L4_s6_flood_beside_a_service_with_an_s6_log_logger_is_slowed_never_failed() {
   grep -q '^flood-ok$' log || fail "the flood failed"
   grep -q '\[init stage 3\] exiting with code 0' log || fail "no clean exit"
 }
+
+# Issue 13: scripts run by a static shell, so that an image of scripts
+# carries no glibc.
+script_only='{ image.name = "s6"; s6.services.x.script = "echo hi; exit 1"; }'
+
+t_L3_s6_scripts_and_job_scripts_run_by_the_static_bash_by_default() {
+  local h='(import '"$ROOT"'/tests/hermetic { toolsDir = '"$TOOLS_DIR"'; }).pkgs'
+  local static
+  static=$(nix-instantiate --eval --json -I nixpkgs-lib="$NIXPKGS_LIB" -E "\"\${($h).pkgsStatic.bash}/bin/bash\"")
+  assert_eq "$(eval_image "$script_only" config.s6.shell)" "$static"
+  assert_eq "$(eval_image "$script_only" init.spec.shell)" "$static"
+  assert_eq "$(eval_image "$script_only" config.systemd.shim.shell)" "$static"
+  # Another shell is one option away, and the shim follows it.
+  assert_eq "$(eval_image '{ pkgs, ... }: { image.name = "s6"; s6.services.x.script = "x";
+      s6.shell = "${pkgs.bash}/bin/bash"; }' config.systemd.shim.shell)" \
+    "$(nix-instantiate --eval --json -I nixpkgs-lib="$NIXPKGS_LIB" -E "\"\${($h).bash}/bin/bash\"")"
+}
+
+t_L4_s6_script_only_image_has_no_glibc_but_the_s6_stand_in_s() {
+  local archive paths shell g r libcs ref out code
+  archive=$(build_image -E "$script_only")
+  paths=$(image_store_paths "$archive")
+  echo "$paths"
+  shell=$(eval_image "$script_only" config.s6.shell | tr -d '"')
+  shell=${shell%/bin/bash}
+  grep -qxF "$shell" <<<"$paths" || fail "the static shell $shell is not in the image"
+  assert_eq "$(nix-store -qR "$shell")" "$shell" "(the static shell's closure is itself)"
+  # Every C library in the image is the glibc stand-in, there for the
+  # dynamic s6 stand-in only (nixpkgs' pkgsStatic.s6 has none).
+  # shellcheck disable=SC2086
+  libcs=$(find $paths \( -name 'libc.so*' -o -name 'ld-linux*' \) -print)
+  [ -n "$libcs" ] || fail "no glibc at all: the s6 stand-in changed, update this test"
+  ! grep -v -- '-glibc-2.36-standin/' <<<"$libcs" || fail "a C library outside the glibc stand-in"
+  for g in $(grep -- '-glibc-2.36-standin$' <<<"$paths"); do
+    for r in $(nix-store -q --referrers "$g"); do
+      grep -qxF "$r" <<<"$paths" || continue
+      [[ $r == "$g" || $r == *-skaware-libs-standin || $r == *-s6-2.11 ]] ||
+        fail "$r refers to glibc"
+    done
+  done
+  ref=$(load_image "$archive")
+  code=0
+  out=$(timeout 60 "${PODMAN_RUN[@]}" "$ref" 2>&1) || code=$?
+  echo "$out"
+  assert_contains "$out" "hi"
+  assert_eq "$code" 1 "(the script's exit code)"
+}

@@ -71,10 +71,19 @@ let
     # stand-in finds its programs on PATH (nci-init puts s6 there).
     s6 = standin "s6-2.11" { debPackages = [ "s6" ]; binPrefix = "/usr/bin/"; libs = [ skawareLibs glibc ]; };
     execline = standin "execline-2.9" { debPackages = [ "execline" ]; libs = [ skawareLibs glibc ]; };
-    # nixpkgs' static (musl) builds, which s6.package defaults to: offline
-    # there are no sources to build them, and Debian has no static s6, so
-    # these are the dynamic stand-ins above (glibc and all).
-    pkgsStatic = { inherit (pkgs) s6 execline; };
+    # nixpkgs' static (musl) builds, which s6.package and s6.shell default
+    # to. Debian's bash-static (glibc, statically linked) stands in for
+    # pkgsStatic.bash: no library in its closure, as nixpkgs'. Offline
+    # there are no sources to build s6, and Debian has no static s6, so
+    # s6 and execline are the dynamic stand-ins above (glibc and all).
+    pkgsStatic = {
+      inherit (pkgs) s6 execline;
+      bash = standin "bash-static-5.2" {
+        binaries = [ "/bin/bash-static" ];
+        links."bin/bash" = "bash-static";
+        links."bin/sh" = "bash-static";
+      };
+    };
     nginx = standin "nginx-1.22" { binaries = [ "/usr/sbin/nginx" ]; };
     # The host's CA bundle, where nixpkgs' cacert keeps it.
     cacert = derivation {
