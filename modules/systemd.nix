@@ -103,6 +103,10 @@ let
     "LimitNICE"
     "LimitRTPRIO"
     "LimitRTTIME"
+    "LoadCredential"
+    "SetCredential"
+    "LoadCredentialEncrypted"
+    "SetCredentialEncrypted"
   ];
   # Accepted with nothing to do in an image (documented, no warning).
   inertServiceSettings = [
@@ -303,6 +307,8 @@ let
             "SuccessExitStatus"
             "RestartPreventExitStatus"
             "RestartForceExitStatus"
+            "LoadCredential"
+            "SetCredential"
           ]
         then
           asList v

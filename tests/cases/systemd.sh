@@ -545,3 +545,48 @@ t_L3_systemd_service_and_s6_service_of_one_name_is_an_error() {
   expect_build_error '{ image.name = "x"; systemd.services.web.script = "true"; s6.services.web.execStart = "/bin/web"; s6.services.other.execStart = "/bin/o"; }' \
     "- systemd.services.web and s6.services.web: both define the s6 service 'web'; rename one of them."
 }
+
+t_L3_systemd_credentials_reach_the_unit_without_warnings_and_encrypted_ones_are_refused() {
+  local m='{
+    image.name = "creds";
+    systemd.services.app.serviceConfig = {
+      ExecStart = "/bin/app";
+      LoadCredential = [ "tls:/etc/app/key.pem" "token" ];
+      SetCredential = "greeting:hello";
+    };
+  }'
+  local sc
+  sc=$(sd_eval "$m" systemd.build.units.units.app.serviceConfig)
+  assert_eq "$(jq -c '[.LoadCredential, .SetCredential]' <<<"$sc")" '[["tls:/etc/app/key.pem","token"],["greeting:hello"]]'
+  assert_eq "$(sd_warnings "$m")" ""
+  expect_build_error '{ image.name = "x"; systemd.services.app.serviceConfig = { ExecStart = "/bin/app"; LoadCredentialEncrypted = "k:/etc/k.cred"; }; }' \
+    'systemd\.services\.app\.serviceConfig\.LoadCredentialEncrypted: encrypted credentials are not supported \(decrypting needs the host.s key or TPM, which a container does not have\): decrypt it on the host with `systemd-creds decrypt` and give it with LoadCredential'
+}
+
+t_L4_systemd_credentials_are_the_services_users_and_systemd_creds_prints_them() {
+  local ref out
+  ref=$(load_image "$(build_image -E '{ pkgs, ... }: {
+    image.name = "creds";
+    users.users.app = { isSystemUser = true; group = "app"; };
+    users.groups.app = { };
+    environment.etc."app/key.pem".text = "KEY";
+    systemd.services.show = {
+      path = [ pkgs.busybox ];
+      serviceConfig = {
+        Type = "oneshot"; User = "app";
+        LoadCredential = [ "tls:/etc/app/key.pem" ];
+        SetCredential = [ "greeting:hello\\sworld" ];
+      };
+      script = "echo dir=$CREDENTIALS_DIRECTORY; echo tls=$(systemd-creds cat tls); echo greeting=$(systemd-creds cat greeting); stat -c \"%a %U:%G\" $CREDENTIALS_DIRECTORY $CREDENTIALS_DIRECTORY/tls; echo read=$(cat $CREDENTIALS_DIRECTORY/tls)";
+    };
+    s6.exitCodeFrom = "show";
+  }')")
+  out=$("${PODMAN_RUN[@]}" "$ref" 2>&1)
+  echo "$out"
+  assert_contains "$out" "dir=/run/credentials/show.service"
+  assert_contains "$out" "tls=KEY"
+  assert_contains "$out" "greeting=hello world"
+  assert_contains "$out" "500 app:app"
+  assert_contains "$out" "400 app:app"
+  assert_contains "$out" "read=KEY"
+}

@@ -51,7 +51,8 @@ pub fn run(step: &str) -> Result<()> {
 }
 
 /// Validates every unit (all errors together) and writes
-/// `units/<name>.json`, `tmpfiles.conf` and `bin/systemd-notify`.
+/// `units/<name>.json`, `tmpfiles.conf`, `bin/systemd-notify` and
+/// `bin/systemd-creds`.
 pub fn write_units(
     out: &Path,
     version: u32,
@@ -101,8 +102,10 @@ pub fn write_units(
     )?;
     std::fs::create_dir_all(out.join("bin"))?;
     let me = std::env::current_exe().map_err(|e| anyhow!("finding nci-systemd: {e}"))?;
-    std::os::unix::fs::symlink(&me, out.join("bin/systemd-notify"))
-        .context("linking systemd-notify")?;
+    for name in ["systemd-notify", "systemd-creds"] {
+        std::os::unix::fs::symlink(&me, out.join("bin").join(name))
+            .with_context(|| format!("linking {name}"))?;
+    }
     Ok(())
 }
 

@@ -57,6 +57,13 @@ pub enum Cmd {
         booted: bool,
         assignments: Vec<String>,
     },
+    /// Prints the service's credentials, as systemd-creds does in a
+    /// service: `creds cat ID...`, `creds list` (also run as
+    /// `systemd-creds`).
+    Creds {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
     /// Internal: prepares a process (user, groups, capabilities, limits,
     /// umask, directory, streams) and executes it; the request is in
     /// $NCI_SYSTEMD_EXEC.

@@ -23,6 +23,7 @@ pub const EXIT_GROUP: i32 = 216;
 pub const EXIT_USER: i32 = 217;
 pub const EXIT_CAPABILITIES: i32 = 218;
 pub const EXIT_RUNTIME_DIRECTORY: i32 = 233;
+pub const EXIT_CREDENTIALS: i32 = 243;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Stream {

@@ -5,6 +5,7 @@ mod accounts;
 mod builder;
 mod cli;
 mod cmdline;
+mod creds;
 mod exec;
 mod limits;
 mod notify;
@@ -24,13 +25,20 @@ fn code(c: i32) -> ExitCode {
 
 fn main() -> ExitCode {
     let argv0 = std::env::args().next().unwrap_or_default();
-    let args: Vec<String> = if argv0.rsplit('/').next() == Some("systemd-notify") {
-        // systemd-notify's command line is ours after `notify`.
-        let mut a = vec!["nci-systemd".to_string(), "notify".to_string()];
-        a.extend(std::env::args().skip(1));
-        a
-    } else {
-        std::env::args().collect()
+    // Run as systemd-notify or systemd-creds: their command line is ours
+    // after `notify` or `creds`.
+    let multi_call = match argv0.rsplit('/').next() {
+        Some("systemd-notify") => Some("notify"),
+        Some("systemd-creds") => Some("creds"),
+        _ => None,
+    };
+    let args: Vec<String> = match multi_call {
+        Some(sub) => {
+            let mut a = vec!["nci-systemd".to_string(), sub.to_string()];
+            a.extend(std::env::args().skip(1));
+            a
+        }
+        None => std::env::args().collect(),
     };
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
@@ -55,6 +63,7 @@ fn main() -> ExitCode {
             booted: _,
             assignments,
         } => notify::main(ready, reloading, stopping, status, pid, assignments).map(|()| 0),
+        Cmd::Creds { words } => creds::main(&words).map_err(|e| e.context("systemd-creds")),
         Cmd::NixBuilder { step } => builder::run(&step).map(|()| 0),
     };
     match result {

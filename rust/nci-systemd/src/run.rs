@@ -335,6 +335,14 @@ impl Runner {
                 env.insert(kind.variable().into(), dirs.join(":"));
             }
         }
+        if self.has_credentials() {
+            env.insert(
+                "CREDENTIALS_DIRECTORY".into(),
+                crate::creds::dir_of(&self.unit.name)
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
         if self.creds.user_set {
             env.insert("USER".into(), self.creds.spec.user.clone());
             env.insert("LOGNAME".into(), self.creds.spec.user.clone());
@@ -393,7 +401,33 @@ impl Runner {
         Ok(())
     }
 
+    fn has_credentials(&self) -> bool {
+        !self.unit.load_credentials.is_empty() || !self.unit.set_credentials.is_empty()
+    }
+
+    /// Writes $CREDENTIALS_DIRECTORY anew, owned by the unit's user.
+    fn setup_credentials(&self) -> Result<()> {
+        if !self.has_credentials() {
+            return Ok(());
+        }
+        let owner = match (self.root, self.creds.uid, self.creds.gid) {
+            (true, Some(uid), Some(gid)) => Some((uid, gid)),
+            _ => None,
+        };
+        crate::creds::setup(
+            &crate::creds::dir_of(&self.unit.name),
+            &self.unit.load_credentials,
+            &self.unit.set_credentials,
+            owner,
+        )
+    }
+
+    /// The runtime directories (unless preserved) and the credentials
+    /// go when the service is stopped or done.
     fn remove_runtime_directories(&self) {
+        if self.has_credentials() {
+            crate::creds::remove(&crate::creds::dir_of(&self.unit.name));
+        }
         if self.unit.preserve_runtime {
             return;
         }
@@ -767,6 +801,10 @@ impl Runner {
             self.log(&format!("{e:#}"));
             return Ok(Outcome::Failed(Status::Code(exec::EXIT_RUNTIME_DIRECTORY)));
         }
+        if let Err(e) = self.setup_credentials() {
+            self.log(&format!("{e:#}"));
+            return Ok(Outcome::Failed(Status::Code(exec::EXIT_CREDENTIALS)));
+        }
         let start_deadline = self.unit.timeout_start.map(|t| Instant::now() + t);
 
         // ExecCondition: 1-254 skips the start, 255 or a signal fails it.
@@ -992,6 +1030,7 @@ impl Runner {
                     return Ok(0);
                 }
                 Outcome::Skipped => {
+                    self.remove_runtime_directories();
                     if self.unit.kind == Type::Oneshot {
                         return Ok(0);
                     }

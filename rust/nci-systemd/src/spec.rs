@@ -256,6 +256,10 @@ pub struct Unit {
     pub stdout: Output,
     pub stderr: Output,
     pub conditions: Vec<Condition>,
+    /// `LoadCredential=`, in order.
+    pub load_credentials: Vec<crate::creds::Load>,
+    /// `SetCredential=` (id, value unescaped), in order.
+    pub set_credentials: Vec<(String, Vec<u8>)>,
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -793,6 +797,26 @@ impl Unit {
             }
         }
 
+        for key in ["LoadCredentialEncrypted", "SetCredentialEncrypted"] {
+            if sc.contains_key(key) {
+                bail!(
+                    "{}: encrypted credentials are not supported (decrypting needs the host's key or TPM, which a container does not have): decrypt it on the host with `systemd-creds decrypt` and give it with {}",
+                    opt(key),
+                    key.trim_end_matches("Encrypted")
+                );
+            }
+        }
+        let load_credentials = list("LoadCredential")
+            .iter()
+            .map(|v| crate::creds::parse_load(v.trim()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow!("{}: {e}", opt("LoadCredential")))?;
+        let set_credentials = list("SetCredential")
+            .iter()
+            .map(|v| crate::creds::parse_set(v))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow!("{}: {e}", opt("SetCredential")))?;
+
         Ok(Unit {
             kind,
             exec_start,
@@ -842,6 +866,8 @@ impl Unit {
             stdout,
             stderr,
             conditions,
+            load_credentials,
+            set_credentials,
             name,
         })
     }
@@ -918,6 +944,10 @@ pub const SETTINGS: &[&str] = &[
     "LimitNICE",
     "LimitRTPRIO",
     "LimitRTTIME",
+    "LoadCredential",
+    "SetCredential",
+    "LoadCredentialEncrypted",
+    "SetCredentialEncrypted",
 ];
 
 /// The `[Unit]` conditions nci-systemd checks.
@@ -1010,6 +1040,14 @@ mod tests {
         assert!(e(r#","ProtectSystem":"strict""#)
             .contains("serviceConfig.ProtectSystem: not supported"));
         assert!(e(r#","LimitNOFILE":"lots""#).contains("serviceConfig.LimitNOFILE"));
+        assert!(e(r#","LoadCredentialEncrypted":"k:/etc/k.cred""#).contains(
+            "systemd.services.web.serviceConfig.LoadCredentialEncrypted: encrypted credentials are not supported (decrypting needs the host's key or TPM, which a container does not have): decrypt it on the host with `systemd-creds decrypt` and give it with LoadCredential"
+        ));
+        assert!(e(r#","SetCredentialEncrypted":"k:xyz""#).contains("give it with SetCredential"));
+        assert!(e(r#","LoadCredential":"../k:/x""#)
+            .contains("serviceConfig.LoadCredential: '../k:/x': '../k' is not a credential name"));
+        assert!(e(r#","SetCredential":"k""#)
+            .contains("serviceConfig.SetCredential: 'k' is not ID:VALUE"));
         assert!(e(r#","LimitNOFILE":"2048:1024""#).contains(
             "serviceConfig.LimitNOFILE: '2048:1024': the soft limit is above the hard limit"
         ));

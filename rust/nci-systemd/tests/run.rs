@@ -35,7 +35,9 @@ impl S6 {
         // units derivation.
         std::fs::create_dir_all(dir.path().join("bin")).unwrap();
         std::fs::create_dir_all(dir.path().join("units")).unwrap();
-        std::os::unix::fs::symlink(BIN, dir.path().join("bin/systemd-notify")).unwrap();
+        for name in ["systemd-notify", "systemd-creds"] {
+            std::os::unix::fs::symlink(BIN, dir.path().join("bin").join(name)).unwrap();
+        }
         std::fs::write(
             etc.join("passwd"),
             "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/var/empty:/bin/false\nweb:x:4242:4242::/srv/web:/bin/sh\n",
@@ -793,4 +795,93 @@ fn l2_limits_above_the_containers_hard_limit_are_lowered_to_it() {
         "nci-systemd: inf: LimitNOFILE=infinity is above the container's hard limit (256): lowered to 256\n"
     );
     assert_eq!(s6.log("under"), "");
+}
+
+#[test]
+fn l2_credentials_are_the_users_in_credentials_directory_and_go_at_stop() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(t.path().join("secret"), "s3cret").unwrap();
+    std::fs::create_dir_all(t.path().join("certs/b")).unwrap();
+    std::fs::write(t.path().join("certs/a.pem"), "A").unwrap();
+    std::fs::write(t.path().join("certs/b/c.pem"), "C").unwrap();
+    let out = t.path().join("out");
+    // A PATH without the host's own systemd-creds (in /usr/bin): the one
+    // found must be the shim's, appended to PATH as in an image.
+    let tools = t.path().join("tools");
+    std::fs::create_dir(&tools).unwrap();
+    for prog in ["sh", "stat", "sleep"] {
+        std::os::unix::fs::symlink(format!("/bin/{prog}"), tools.join(prog)).unwrap();
+    }
+    // Unique names: the directory is the real /run/credentials/NAME.service.
+    let name = format!("creds-{}", std::process::id());
+    let bad = format!("nocreds-{}", std::process::id());
+    let script = format!(
+        "{{ echo dir=$CREDENTIALS_DIRECTORY; systemd-creds cat tok; echo; systemd-creds cat greeting gone; echo; systemd-creds list; command -v systemd-creds; stat -c \"%%u %%a\" $CREDENTIALS_DIRECTORY $CREDENTIALS_DIRECTORY/tok; }} > {} 2>&1; exec sleep 60",
+        out.display()
+    );
+    let s6 = S6::start(&[
+        (
+            &name,
+            unit(
+                &name,
+                "simple",
+                &format!(
+                    r#""ExecStart":{},"User":"web","Environment":"PATH={d}/tools","LoadCredential":["tok:{d}/secret","certs:{d}/certs","gone:/nonexistent/file"],"SetCredential":["gone:fallback","greeting:hello\\sworld\\x21"]"#,
+                    sh(&script),
+                    d = t.path().display()
+                ),
+            ),
+        ),
+        (
+            &bad,
+            unit(
+                &bad,
+                "simple",
+                r#""ExecStart":"/bin/sleep 60","LoadCredential":"key:/nonexistent/key""#,
+            ),
+        ),
+    ]);
+    assert!(s6.wait_ready(&name, 3000), "{}", s6.log(&name));
+    assert!(
+        wait_for(3000, || read(&out).lines().count() >= 11),
+        "{}",
+        read(&out)
+    );
+    let dir = format!("/run/credentials/{name}.service");
+    assert_eq!(
+        read(&out),
+        format!("dir={dir}\ns3cret\nhello world!fallback\ncerts_a.pem\ncerts_b_c.pem\ngone\ngreeting\ntok\n{}\n4242 500\n4242 400\n", s6.path("bin/systemd-creds").display())
+    );
+    s6.down(&name);
+    assert!(s6.wait_down(&name, 5000));
+    assert!(
+        !Path::new(&dir).exists(),
+        "the credentials outlived the stop"
+    );
+    // A credential that cannot be read, without SetCredential=: the start
+    // fails (systemd's status 243), naming the setting.
+    assert!(
+        wait_for(3000, || s6.log(&bad).contains("failed (status 243)")),
+        "{}",
+        s6.log(&bad)
+    );
+    assert!(
+        s6.log(&bad).contains(&format!(
+            "nci-systemd: {bad}: LoadCredential=key:/nonexistent/key: /nonexistent/key: No such file or directory"
+        )),
+        "{}",
+        s6.log(&bad)
+    );
+    // Outside a service with credentials.
+    let o = Command::new(BIN)
+        .args(["creds", "cat", "tok"])
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "nci-systemd: systemd-creds: $CREDENTIALS_DIRECTORY is not set: this service has no credentials (LoadCredential=, SetCredential=)\n"
+    );
 }
