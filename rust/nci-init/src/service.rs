@@ -181,7 +181,7 @@ fn inherited_env() -> Vec<(String, String)> {
 /// changes (a pipe of the container engine may be root's only); where
 /// reopening is impossible (a socket), the inherited one stays.
 pub fn own_log_descriptions() {
-    use nix::fcntl::{open, OFlag};
+    use nix::fcntl::{fcntl, open, FcntlArg, OFlag};
     use nix::sys::stat::{fstat, Mode, SFlag};
     for fd in [1, 2] {
         let Ok(st) = fstat(fd) else { continue };
@@ -189,9 +189,13 @@ pub fn own_log_descriptions() {
         if kind != SFlag::S_IFIFO && kind != SFlag::S_IFCHR {
             continue;
         }
-        let flags = OFlag::O_WRONLY | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+        // O_NONBLOCK for the open only: opening a FIFO whose reader is
+        // gone must fail (ENXIO), not wait; the new description blocks.
+        let flags = OFlag::O_WRONLY | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
         if let Ok(new) = open(format!("/proc/self/fd/{fd}").as_str(), flags, Mode::empty()) {
-            let _ = dup2(new, fd);
+            if fcntl(new, FcntlArg::F_SETFL(OFlag::empty())).is_ok() {
+                let _ = dup2(new, fd);
+            }
             let _ = nix::unistd::close(new);
         }
     }

@@ -933,6 +933,7 @@ fn l2_closed_stdout_and_stderr_do_not_make_the_init_panic() {
         json!({
             "a": {"script": "exec sleep 100"},
             "logged": {"execLogger": "/usr/bin/cat", "script": "echo logged; exec sleep 100"},
+            "again": {"script": "exec sleep 0.2"},
         }),
         Run {
             piped: true,
@@ -942,7 +943,7 @@ fn l2_closed_stdout_and_stderr_do_not_make_the_init_panic() {
     let mut out = init.output.take().unwrap();
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&seen).contains("all 2 long-run service(s) are up") {
+    while !String::from_utf8_lossy(&seen).contains("all 3 long-run service(s) are up") {
         let n = std::io::Read::read(&mut out, &mut buf).unwrap();
         assert!(
             n > 0,
@@ -952,6 +953,13 @@ fn l2_closed_stdout_and_stderr_do_not_make_the_init_panic() {
         seen.extend_from_slice(&buf[..n]);
     }
     drop(out);
+    // `again` is restarted meanwhile, with nobody reading the log.
+    let restarted = init.path().join("state/again/data/ended");
+    let t0 = Instant::now();
+    while !restarted.exists() && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
     let (code, _) = init.stop(15);
     assert_eq!(
         code,
