@@ -590,3 +590,23 @@ t_L4_systemd_credentials_are_the_services_users_and_systemd_creds_prints_them() 
   assert_contains "$out" "400 app:app"
   assert_contains "$out" "read=KEY"
 }
+
+t_L4_systemd_limits_above_the_containers_hard_limit_are_lowered_and_the_service_starts() {
+  # podman runs here with --ulimit nofile=1024:1024 and without
+  # CAP_SYS_RESOURCE: redis' LimitNOFILE=10032 failed the start (205).
+  local ref out
+  ref=$(load_image "$(build_image -E '{ pkgs, ... }: {
+    image.name = "limits";
+    systemd.services.show = {
+      path = [ pkgs.busybox ];
+      serviceConfig = { Type = "oneshot"; LimitNOFILE = 10032; LimitCORE = "infinity"; };
+      script = "echo nofile=$(ulimit -Sn):$(ulimit -Hn)";
+    };
+    s6.exitCodeFrom = "show";
+  }')")
+  out=$("${PODMAN_RUN[@]}" --ulimit core=0:0 "$ref" 2>&1)
+  echo "$out"
+  assert_contains "$out" "nci-systemd: show: LimitNOFILE=10032 is above the container's hard limit (1024): lowered to 1024"
+  assert_contains "$out" "nci-systemd: show: LimitCORE=infinity is above the container's hard limit (0): lowered to 0"
+  assert_contains "$out" "nofile=1024:1024"
+}
