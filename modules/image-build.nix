@@ -32,8 +32,15 @@ let
 
   nullIfEmpty = v: if v == [ ] || v == "" then null else v;
 
+  # `image.pid1`: a plain image's program runs under `nci-init pid1`;
+  # the s6 init is a PID 1 already.
+  ownInit =
+    config.s6.init != null && cfg.entryPoint != [ ] && builtins.head cfg.entryPoint == "${config.s6.init}";
+  wrapped = cfg.pid1 && !ownInit && (cfg.entryPoint != [ ] || cfg.cmd != [ ]);
+  entryPoint = lib.optionals wrapped [ nciTools.init "pid1" "--" ] ++ cfg.entryPoint;
+
   containerConfig = {
-    Entrypoint = nullIfEmpty cfg.entryPoint;
+    Entrypoint = nullIfEmpty entryPoint;
     Cmd = nullIfEmpty cfg.cmd;
     # attrNames is sorted: the same env always renders the same list.
     Env = lib.mapAttrsToList (n: v: "${n}=${toString v}") cfg.env;

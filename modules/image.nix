@@ -48,6 +48,22 @@ in
       description = "The command the container runs (Docker's `Entrypoint`).";
     };
 
+    pid1 = mkOption {
+      type = types.bool;
+      default = true;
+      example = false;
+      description = ''
+        Run a plain image's program under a minimal PID 1
+        (`nci-init pid1 --`, prepended to the entry point; tini's job):
+        it forwards every signal to the program, reaps zombies, and exits
+        with the program's code, so `podman stop` stops a program that
+        was not written to be PID 1 at once instead of killing it after
+        its timeout (exit 137). Only when the entry point or `cmd` is set
+        and is not the s6 init (which is a PID 1 already). `false`: the
+        program is PID 1 itself (for one that is written for it).
+      '';
+    };
+
     cmd = mkOption {
       type = types.listOf types.str;
       default = [ ];

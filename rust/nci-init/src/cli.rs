@@ -17,11 +17,16 @@ Usage: nci-init <COMMAND> [ARGS]
 Commands:
   boot INIT [STATE-DIR]  start the container's services: what the init file
                          runs (`init [STATE-DIR]`); STATE-DIR must not exist
+  pid1 [--] PROGRAM [ARGS...]
+                         run PROGRAM as the only child of a PID 1 that
+                         forwards signals to it, reaps zombies and exits
+                         with its code (the entry point of plain images)
   help, --help, -h       print this help
   --version, -V          print the version
 
 Run by s6 through the generated service files (not by hand):
   stage2, run, finish, log, exec, exec-logger, svscan-signal, svscan-finish
+Run by pid1: pid1-exec
 
 The init file and the service directories are generated at build time by
 nci-s6 (see docs/s6.md).
@@ -69,6 +74,15 @@ pub enum Command {
     SvscanFinish {
         script: PathBuf,
     },
+    /// The PID 1 of a plain image: run the program, forward signals,
+    /// reap zombies, exit with its code.
+    Pid1 {
+        argv: Vec<OsString>,
+    },
+    /// The child of `pid1`: unblock signals, exec the program.
+    Pid1Exec {
+        argv: Vec<OsString>,
+    },
     Help,
     Version,
 }
@@ -91,7 +105,11 @@ impl Command {
     pub fn is_internal(&self) -> bool {
         !matches!(
             self,
-            Command::Boot { .. } | Command::Help | Command::Version
+            Command::Boot { .. }
+                | Command::Pid1 { .. }
+                | Command::Pid1Exec { .. }
+                | Command::Help
+                | Command::Version
         )
     }
 }
@@ -153,6 +171,20 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Result<Command, Usage>
         "exec-logger" => "exec-logger",
         "svscan-signal" => "svscan-signal",
         "svscan-finish" => "svscan-finish",
+        "pid1" | "pid1-exec" => {
+            let mut argv: Vec<OsString> = argv.collect();
+            if argv.first().is_some_and(|a| a == "--") {
+                argv.remove(0);
+            }
+            if argv.is_empty() {
+                return Err(Usage(format!("{name}: missing the program to run")));
+            }
+            return Ok(if name == "pid1" {
+                Command::Pid1 { argv }
+            } else {
+                Command::Pid1Exec { argv }
+            });
+        }
         "help" | "--help" | "-h" => return Ok(Command::Help),
         "--version" | "-V" => return Ok(Command::Version),
         _ => return Err(Usage(format!("unknown command '{name}'"))),
@@ -302,5 +334,27 @@ mod tests {
         );
         assert!(p(&["--help"]).unwrap() == Command::Help && !Command::Help.is_internal());
         assert!(Command::Run.is_internal());
+    }
+
+    #[test]
+    fn pid1_takes_the_program_and_its_arguments_as_they_are() {
+        let argv = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            p(&["pid1", "--", "httpd", "-f", "--", "-v"]).unwrap(),
+            Command::Pid1 {
+                argv: argv(&["httpd", "-f", "--", "-v"])
+            }
+        );
+        assert_eq!(
+            p(&["pid1", "httpd"]).unwrap(),
+            Command::Pid1 {
+                argv: argv(&["httpd"])
+            }
+        );
+        assert_eq!(
+            p(&["pid1", "--"]).unwrap_err().0,
+            "pid1: missing the program to run"
+        );
+        assert!(!Command::Pid1 { argv: vec![] }.is_internal());
     }
 }

@@ -6,13 +6,14 @@
 mod boot;
 mod cli;
 mod layout;
+mod pid1;
 mod records;
 mod service;
 mod stages;
 mod status;
 mod sys;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use cli::Command;
 use std::process::ExitCode;
 
@@ -68,5 +69,10 @@ fn run(command: Command) -> Result<i32> {
         }
         Command::SvscanSignal { script } => boot::svscan_signal(&script),
         Command::SvscanFinish { script } => boot::svscan_finish(&script),
+        Command::Pid1 { argv } => {
+            let mut sys = pid1::RealPid1::new().context("signal handling")?;
+            Ok(pid1::supervise(&mut sys, &argv)?)
+        }
+        Command::Pid1Exec { argv } => Ok(pid1::exec(&argv)),
     }
 }
