@@ -274,6 +274,18 @@ in
     }
   );
 
+  # The size report: each layer (store path, "customisation" or a base
+  # layer), its size and share of the image; `layers.json` for tools,
+  # `layers.txt` for people (docs/image-writer.md, "Size report").
+  config.system.build.layers = derivation (
+    builderArgs
+    // {
+      name = "layers-${safeName}";
+      step = "layers";
+      plan = "${plan}";
+    }
+  );
+
   config.system.build.oci = derivation (
     builderArgs
     // {

@@ -25,7 +25,7 @@ pub enum Format {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run as a Nix builder: the step (`layer`, `base`, `plan`, `archive`,
-    /// `oci`, `stream`, `run`) and its inputs come from the structured
+    /// `oci`, `stream`, `layers`, `run`) and its inputs come from the structured
     /// attributes ($NIX_ATTRS_JSON_FILE).
     NixBuilder,
     /// Compute the layer facts (digest, size, hard links) of one store path.
@@ -81,6 +81,16 @@ pub enum Command {
         /// Where to write the docker-archive.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// The size report of a planned image: each layer's size and share
+    /// (a table on standard output, or `layers.json` and `layers.txt`
+    /// in a new directory).
+    Layers {
+        #[arg(long)]
+        plan: PathBuf,
+        /// The directory to write (it must not exist).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Write the docker-archive of a stream script (see `passthru.stream`)
     /// or of a plan to standard output.

@@ -15,6 +15,7 @@ mod identity;
 mod layers;
 mod parallel;
 mod plan;
+mod report;
 mod run;
 mod sink;
 mod store;
@@ -116,6 +117,17 @@ fn dispatch(cli: Cli) -> Result<()> {
             build_archive(&spec, &closure, &out)
         }
         Command::Stream { file, reference } => stream(&file, reference),
+        Command::Layers { plan, out } => {
+            let plan: plan::Plan = read_json(&plan)?;
+            match out {
+                Some(dir) => write_report(&plan, &dir),
+                None => {
+                    let table = report::table(&report::report(&plan));
+                    std::io::stdout().lock().write_all(table.as_bytes())?;
+                    Ok(())
+                }
+            }
+        }
     }
 }
 
@@ -190,6 +202,16 @@ fn write_json<T: serde::Serialize>(value: &T, out: Option<&Path>) -> Result<()> 
             Ok(())
         }
     }
+}
+
+/// The size report of a plan: `DIR/layers.json` and `DIR/layers.txt`.
+fn write_report(plan: &plan::Plan, dir: &Path) -> Result<()> {
+    let r = report::report(plan);
+    std::fs::create_dir(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let mut json = serde_json::to_vec_pretty(&r)?;
+    json.push(b'\n');
+    write_atomically(&dir.join("layers.json"), &json)?;
+    write_atomically(&dir.join("layers.txt"), report::table(&r).as_bytes())
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -282,6 +304,11 @@ fn nix_builder() -> Result<()> {
                     Ok(())
                 }
             }
+        }
+        "layers" => {
+            let a: AssembleAttrs = serde_json::from_value(raw).with_context(|| attrs("layers"))?;
+            let plan: plan::Plan = read_json(&a.plan)?;
+            write_report(&plan, &out)
         }
         "run" => {
             let a: run::RunSpec = serde_json::from_value(raw).with_context(|| attrs("run"))?;
