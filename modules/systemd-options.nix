@@ -371,7 +371,8 @@ let
     };
 
   # The default PATH packages (NixOS: coreutils findutils gnugrep gnused
-  # systemd), passed into each service; plus the shim's systemd-notify.
+  # systemd), passed into each service; plus the shim's systemd-notify
+  # and systemd-creds.
   defaultPathModule = {
     options.defaultPathPackages = mkOption {
       type = types.listOf (types.either types.package types.str);
@@ -560,7 +561,7 @@ in
         description = ''
           Packages on the `PATH` of every service after its `path`, as in
           NixOS (those of the list that the package set has). The shim adds
-          its own `systemd-notify`.
+          its own `systemd-notify` and `systemd-creds`.
         '';
       };
       silencedWarnings = mkOption {
