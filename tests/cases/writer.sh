@@ -36,17 +36,18 @@ t_L4_writer_archive_stream_and_oci_hold_the_same_image_and_each_runs() {
   "$stream" | cmp - "$archive"
   # skopeo reads both forms and sees the same digests.
   a=$(skopeo inspect "docker-archive:$archive" | jq -c .Layers)
-  o=$(skopeo inspect "oci:$oci:$tag" | jq -c .Layers)
+  o=$(skopeo inspect "oci:$oci:writer-outputs:$tag" | jq -c .Layers)
   echo "docker-archive: $a"
   assert_eq "$o" "$a" "(skopeo inspect oci: vs docker-archive:)"
   skopeo inspect --config "docker-archive:$archive" | jq -e '.config.Env | index("GREETING=hi")' >/dev/null
   # umoci reads the OCI layout, and the archive unpacked is one too.
-  assert_eq "$(umoci ls --layout "$oci")" "$tag"
-  umoci unpack --rootless --image "$oci:$tag" unpacked-oci >/dev/null
+  # The layout's ref.name is the whole reference, name and tag.
+  assert_eq "$(umoci ls --layout "$oci")" "writer-outputs:$tag"
+  umoci unpack --rootless --image "$oci:writer-outputs:$tag" unpacked-oci >/dev/null
   [ -L unpacked-oci/rootfs/bin/hello ] || fail "umoci unpack misses /bin/hello"
   mkdir archive-layout && tar -xf "$archive" -C archive-layout
-  assert_eq "$(umoci ls --layout archive-layout)" "$tag"
-  umoci unpack --rootless --image "archive-layout:$tag" unpacked-archive >/dev/null
+  assert_eq "$(umoci ls --layout archive-layout)" "writer-outputs:$tag"
+  umoci unpack --rootless --image "archive-layout:writer-outputs:$tag" unpacked-archive >/dev/null
   diff -r --no-dereference unpacked-oci/rootfs unpacked-archive/rootfs
   # podman runs the image from each form.
   ref=$(load_image "$archive")
@@ -54,8 +55,11 @@ t_L4_writer_archive_stream_and_oci_hold_the_same_image_and_each_runs() {
   podman rmi -f "$ref" >/dev/null
   ref=$("$stream" | podman load -q | sed -n 's/^Loaded image: //p' | tail -n 1)
   assert_eq "$("${PODMAN_RUN[@]}" "$ref" sh -c 'echo $GREETING')" "hi"
-  id=$(podman pull -q "oci:$oci:$tag")
+  id=$(podman pull -q "oci:$oci:writer-outputs:$tag")
   assert_eq "$("${PODMAN_RUN[@]}" "$id" hello)" "Hello, world!"
+  # Named imageName:imageTag from the layout, as docs/image-writer.md says.
+  skopeo copy -q "oci:$oci:writer-outputs:$tag" "containers-storage:localhost/writer-outputs:$tag"
+  assert_eq "$("${PODMAN_RUN[@]}" "localhost/writer-outputs:$tag" hello)" "Hello, world!"
 }
 
 t_L4_writer_two_images_sharing_a_package_share_its_layer() {

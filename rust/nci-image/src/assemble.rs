@@ -83,14 +83,6 @@ fn sha256(b: &[u8]) -> String {
     hex(&Sha256::digest(b))
 }
 
-/// `name:tag` → (tag).
-fn tag_of(reference: &str) -> &str {
-    match reference.rsplit_once(':') {
-        Some((_, t)) if !t.contains('/') => t,
-        _ => "latest",
-    }
-}
-
 fn index_json(plan: &Plan, reference: &str) -> String {
     json!({
         "schemaVersion": 2,
@@ -101,7 +93,12 @@ fn index_json(plan: &Plan, reference: &str) -> String {
             "size": plan.manifest.len(),
             "annotations": {
                 "io.containerd.image.name": reference,
-                "org.opencontainers.image.ref.name": tag_of(reference),
+                // The whole `name:tag`, as `skopeo copy … oci:DIR:name:tag`
+                // writes it (the spec's grammar allows `:` and `/`): what
+                // `oci:DIR:REF` looks up, and the name newer podman gives
+                // the image of `podman pull oci:DIR:REF` (4.3 names it
+                // after DIR).
+                "org.opencontainers.image.ref.name": reference,
             },
         }],
     })
