@@ -11,8 +11,14 @@ let
     types.path
     types.package
   ];
-  # Docker writes sets as `{ "key": {} }`.
-  dockerSet = types.attrsOf (types.attrsOf types.anything);
+  # Docker writes sets as `{ "key": {} }`. The module system's "is not of
+  # type" message shows the type's description: it shows the shape.
+  dockerSet =
+    example:
+    types.attrsOf (types.attrsOf types.anything)
+    // {
+      description = "attribute set of empty attribute sets, like ${example}";
+    };
   cfg = config.image;
   # The grammars, limits and messages are stated once, in Rust
   # (nix/rules.json, docs/rules.md); the image writer checks the same.
@@ -103,7 +109,7 @@ in
     };
 
     exposedPorts = mkOption {
-      type = dockerSet;
+      type = dockerSet ''{ "80/tcp" = { }; }'';
       default = { };
       example = {
         "80/tcp" = { };
@@ -116,7 +122,7 @@ in
     };
 
     volumes = mkOption {
-      type = dockerSet;
+      type = dockerSet ''{ "/var/lib/data" = { }; }'';
       default = { };
       example = {
         "/var/lib/data" = { };

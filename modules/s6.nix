@@ -33,8 +33,11 @@ let
     ;
   cfg = config.s6;
 
-  # The millisecond options.
-  ms = types.ints.unsigned;
+  # The millisecond options. The module system's "is not of type"
+  # message shows the description: it names the unit.
+  ms = types.ints.unsigned // {
+    description = "unsigned integer, in milliseconds (1000 is one second)";
+  };
 
   serviceModule =
     { name, ... }:
@@ -252,6 +255,21 @@ let
           '';
         };
 
+        capabilities = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          example = [ "CAP_NET_BIND_SERVICE" ];
+          description = ''
+            Capabilities the service keeps when it runs as a non-root
+            `user` (ambient capabilities, as systemd's
+            `AmbientCapabilities`): `[ "CAP_NET_BIND_SERVICE" ]` lets it
+            listen on a port below 1024. The container must have them
+            (podman's default set has `CAP_NET_BIND_SERVICE`; others need
+            `podman run --cap-add`). For `root`, nothing to do: root has
+            the container's capabilities.
+          '';
+        };
+
         stopTimeout = mkOption {
           type = ms;
           default = 3000;
@@ -311,7 +329,10 @@ let
       environment = mapAttrs (_: v: if v == null then null else "${v}") s.environment;
       path = map toString s.path;
       execLogger = if s.execLogger == null then null else toString s.execLogger;
-    }) cfg.services;
+    }
+    # Only when set: the spec of a service without them is unchanged.
+    // lib.optionalAttrs (s.capabilities != [ ]) { inherit (s) capabilities; }
+    ) cfg.services;
   };
 
   # The init file (out), the service directories (services) and the
@@ -441,6 +462,30 @@ let
     ++ optional (
       m != null && cfg.services ? ${m} && !cfg.services.${m}.enable
     ) "s6.exitCodeFrom: '${m}' is disabled (s6.services.${m}.enable = false)";
+
+  # A non-root service in an image that exposes a port below 1024: it
+  # cannot listen there without CAP_NET_BIND_SERVICE (podman's
+  # ip_unprivileged_port_start is 1024), and the daemon's own error says
+  # only "Permission denied".
+  lowPorts = filter (
+    p:
+    let
+      m = builtins.match "([0-9]+)(/.*)?" p;
+    in
+    m != null && lib.toInt (lib.head m) < 1024
+  ) (attrNames (config.image.exposedPorts or { }));
+  lowPortWarnings = concatMap (
+    n:
+    let
+      s = enabled.${n};
+    in
+    optional (
+      lowPorts != [ ]
+      && s.type == "long-run"
+      && !elem s.user [ "root" "0" ]
+      && !elem "CAP_NET_BIND_SERVICE" s.capabilities
+    ) "${opt n "user"}: '${n}' runs as '${s.user}' and image.exposedPorts has ${concatStringsSep ", " lowPorts}: a non-root process cannot listen on a port below 1024 (bind: Permission denied); if '${n}' listens there, set ${opt n "capabilities"} = [ \"CAP_NET_BIND_SERVICE\" ], or listen on a port above 1023 and publish it (podman run -p 80:8080)."
+  ) names;
 
   programErrors =
     map (p: "s6.programs: '${p}' is not a program name (a file name in s6.package's bin/)") (
@@ -590,6 +635,8 @@ in
     environment.systemPackages = [ programs ];
     system.build.init = config.s6.init;
     system.build.s6Programs = programs;
+
+    warnings = lowPortWarnings;
 
     assertions =
       map (m: {

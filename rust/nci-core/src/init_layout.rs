@@ -68,6 +68,9 @@ pub struct ServiceRuntime {
     pub stop_timeout: u64,
     /// This service is `s6.exitCodeFrom`.
     pub exit_code_from: bool,
+    /// Ambient capabilities kept after the switch to a non-root user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
 }
 
 /// File names in the services directory and the state directory.

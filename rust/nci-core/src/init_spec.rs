@@ -136,6 +136,10 @@ pub struct ServiceSpec {
     /// Milliseconds between the stop signal and KILL (0: never KILL).
     #[serde(default = "default_stop_timeout")]
     pub stop_timeout: u64,
+    /// Capabilities (`CAP_NET_BIND_SERVICE`, ...) a non-root service
+    /// keeps: raised as ambient capabilities after the switch to its user.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -444,6 +448,14 @@ impl InitSpec {
                     ),
                 );
             }
+            for cap in &s.capabilities {
+                if cap.parse::<caps::Capability>().is_err() {
+                    bad(
+                        opt("capabilities"),
+                        format!("'{cap}' is not a capability (a name of capabilities(7), e.g. CAP_NET_BIND_SERVICE)"),
+                    );
+                }
+            }
             if s.restart_limit == Some(0) {
                 bad(
                     opt("restartLimit"),
@@ -734,6 +746,21 @@ mod tests {
             unknown.validate().is_ok(),
             "without a users list, names are not checked"
         );
+    }
+
+    #[test]
+    fn capabilities_are_names_of_capabilities_7() {
+        let s = spec(&[(
+            "web",
+            r#"{"script":"x","user":"nobody","capabilities":["CAP_NET_BIND_SERVICE","NET_ADMIN","CAP_NOPE"]}"#,
+        )]);
+        let p = problems(&s);
+        assert!(p.contains("s6.services.web.capabilities: 'NET_ADMIN' is not a capability (a name of capabilities(7), e.g. CAP_NET_BIND_SERVICE)"), "{p}");
+        assert!(
+            p.contains("s6.services.web.capabilities: 'CAP_NOPE' is not a capability"),
+            "{p}"
+        );
+        assert!(!p.contains("'CAP_NET_BIND_SERVICE'"), "{p}");
     }
 
     #[test]

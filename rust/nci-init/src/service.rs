@@ -140,12 +140,19 @@ pub fn environment(
     env
 }
 
-/// Switches to `id`: supplementary groups, group, then user.
-fn become_identity(spec: &ServiceRuntime, id: &Identity) -> Result<()> {
+/// Switches to `id`: supplementary groups, group, then user; with
+/// `keep` (the service's capabilities, not for root), keeps those
+/// capabilities across the switch as ambient ones, as systemd's
+/// `AmbientCapabilities` does.
+fn become_identity(spec: &ServiceRuntime, id: &Identity, keep: &[String]) -> Result<()> {
+    let keep = if id.uid == 0 { &[][..] } else { keep };
     let switch = || -> Result<()> {
         let groups: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
         setgroups(&groups).context("setgroups")?;
         setgid(Gid::from_raw(id.gid)).context("setgid")?;
+        if !keep.is_empty() {
+            nix::sys::prctl::set_keepcaps(true).context("keeping capabilities")?;
+        }
         setuid(Uid::from_raw(id.uid)).context("setuid")?;
         Ok(())
     };
@@ -153,6 +160,33 @@ fn become_identity(spec: &ServiceRuntime, id: &Identity) -> Result<()> {
         format!(
             "service '{}': cannot become user '{}'",
             spec.name, spec.user
+        )
+    })?;
+    raise_ambient(spec, keep)
+}
+
+/// Raises `keep` as ambient capabilities (inherited by what the service
+/// execs), after they are made permitted, effective and inheritable.
+fn raise_ambient(spec: &ServiceRuntime, keep: &[String]) -> Result<()> {
+    if keep.is_empty() {
+        return Ok(());
+    }
+    let set: caps::CapsHashSet = keep.iter().filter_map(|c| c.parse().ok()).collect();
+    let raise = || -> Result<(), caps::errors::CapsError> {
+        caps::set(None, caps::CapSet::Permitted, &set)?;
+        caps::set(None, caps::CapSet::Effective, &set)?;
+        caps::set(None, caps::CapSet::Inheritable, &set)?;
+        for cap in &set {
+            caps::raise(None, caps::CapSet::Ambient, *cap)?;
+        }
+        Ok(())
+    };
+    raise().map_err(|e| {
+        anyhow::anyhow!(
+            "service '{}': s6.services.{}.capabilities: cannot keep {}: {e} (the container must have them: podman run --cap-add)",
+            spec.name,
+            spec.name,
+            keep.join(", ")
         )
     })
 }
@@ -221,8 +255,12 @@ pub fn exec_service(spec: &ServiceRuntime, json: &Path) -> Result<()> {
         dup2(write.as_raw_fd(), 1).context("dup2 the logger pipe")?;
     }
     dup2(1, 2).context("dup2 stderr to stdout")?;
-    if let Some(id) = &id {
-        become_identity(spec, id)?;
+    match &id {
+        Some(id) => become_identity(spec, id, &spec.capabilities)?,
+        // Not switching: a root init has them all; a non-root one
+        // (`podman run --user`) raises what it may.
+        None if !nix::unistd::geteuid().is_root() => raise_ambient(spec, &spec.capabilities)?,
+        None => {}
     }
     if let Some(dir) = &spec.working_directory {
         std::env::set_current_dir(dir)
@@ -243,6 +281,30 @@ pub fn exec_service(spec: &ServiceRuntime, json: &Path) -> Result<()> {
         &env,
         format!("service '{}': cannot run", spec.name),
     )
+    .map_err(|e| match not_on_path(&spec.argv, &env) {
+        Some(program) => e.context(format!(
+            "service '{}': '{program}' is not on its PATH ({}): add the package that has it to s6.services.{}.path, or give its full path",
+            spec.name,
+            env.get("PATH").map_or("", String::as_str),
+            spec.name
+        )),
+        None => e,
+    })
+}
+
+/// The program of `argv` when it is a bare name that no directory of
+/// `env`'s `PATH` has.
+fn not_on_path<'a>(argv: &'a [String], env: &BTreeMap<String, String>) -> Option<&'a str> {
+    let program = argv.first()?;
+    if program.contains('/') {
+        return None;
+    }
+    let path = env.get("PATH").map_or("", String::as_str);
+    let found = path
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .any(|d| Path::new(d).join(program).exists());
+    (!found).then_some(program.as_str())
 }
 
 /// Execs the service's logger (stdin is the service's output).
@@ -254,7 +316,7 @@ pub fn exec_logger(spec: &ServiceRuntime) -> Result<()> {
     own_log_descriptions();
     let id = identity_for(spec, "its logger")?;
     if let Some(id) = &id {
-        become_identity(spec, id)?;
+        become_identity(spec, id, &[])?;
     }
     let env = environment(inherited_env(), spec, id.as_ref());
     exec(
@@ -386,7 +448,11 @@ pub fn verdict(
         }
         return Verdict::Restart { failures: 0 };
     }
-    let mut reason = format!("service '{}' failed with {}", spec.name, ended.describe());
+    let mut reason = format!(
+        "service '{}' failed with {}",
+        spec.name,
+        ended.describe_for(&spec.name)
+    );
     if spec.restart_on_failure {
         let failures = if ran_for >= Duration::from_millis(spec.restart_limit_interval) {
             1
@@ -469,7 +535,14 @@ pub fn finish(code: &str, signal: &str) -> Result<i32> {
         }
         Verdict::Restart { failures } => {
             std::fs::write(&failures_path, format!("{failures}\n")).context("data/failures")?;
-            if failures == 0 {
+            if failures == 0 && ran_for < Duration::from_secs(1) {
+                // A daemon that forked into the background, or a task that
+                // is not a daemon: s6 would restart it every second.
+                nci_core::outln!(
+                    "[init] service '{name}' exited with exit code 0: restarting it (it ran {} ms: a long-run must stay in the foreground, so run the daemon's foreground mode; a task that ends is a oneshot: s6.services.{name}.type = \"oneshot-pre\" or \"oneshot-post\")",
+                    ran_for.as_millis()
+                );
+            } else if failures == 0 {
                 nci_core::outln!("[init] service '{name}' exited with exit code 0: restarting it");
             } else {
                 nci_core::outln!(
@@ -529,6 +602,7 @@ mod tests {
             stop_signal: "TERM".into(),
             stop_timeout: 3000,
             exit_code_from: false,
+            capabilities: vec![],
         }
     }
 
@@ -626,6 +700,30 @@ mod tests {
             command(&[], &env).unwrap_err().to_string(),
             "the command is empty"
         );
+    }
+
+    #[test]
+    fn a_program_not_on_path_is_named_and_a_found_or_full_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("here"), "").unwrap();
+        let env = BTreeMap::from([(
+            "PATH".to_string(),
+            format!("/nonexistent:{}", dir.path().display()),
+        )]);
+        let argv = |p: &str| vec![p.to_string(), "5".to_string()];
+        assert_eq!(not_on_path(&argv("sleep"), &env), Some("sleep"));
+        assert_eq!(not_on_path(&argv("here"), &env), None);
+        assert_eq!(not_on_path(&argv("/bin/sleep"), &env), None);
+        assert_eq!(not_on_path(&argv("sleep"), &BTreeMap::new()), Some("sleep"));
+    }
+
+    #[test]
+    fn exit_code_127_names_the_path_option() {
+        assert_eq!(
+            Ended::Exited(127).describe_for("web"),
+            "exit code 127 (a command was not found: add the package that has it to s6.services.web.path)"
+        );
+        assert_eq!(Ended::Exited(1).describe_for("web"), "exit code 1");
     }
 
     #[test]

@@ -96,7 +96,7 @@ pub fn run_oneshots(
         sys.say(&format!(
             "[init {stage}] {kind} service '{}' failed with {}",
             o.name,
-            ended.describe()
+            ended.describe_for(&o.name)
         ));
         on_failure(&o.name, ended);
         if keep_going {

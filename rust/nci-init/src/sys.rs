@@ -43,6 +43,17 @@ impl Ended {
             Ended::Signaled(s) => format!("signal {}", signal_name(s)),
         }
     }
+
+    /// How service `name` ended, with the fix where the code tells it:
+    /// 127 is the shell's "command not found".
+    pub fn describe_for(self, name: &str) -> String {
+        match self {
+            Ended::Exited(127) => format!(
+                "exit code 127 (a command was not found: add the package that has it to s6.services.{name}.path)"
+            ),
+            _ => self.describe(),
+        }
+    }
 }
 
 /// What woke the loop up.

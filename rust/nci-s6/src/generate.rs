@@ -133,6 +133,7 @@ fn write_all(spec: &InitSpec, plan: &Plan, out: &Outputs) -> Result<()> {
             stop_signal: signal.to_owned(),
             stop_timeout: s.stop_timeout,
             exit_code_from: spec.exit_code_from.as_deref() == Some(name.as_str()),
+            capabilities: s.capabilities.clone(),
         };
         write_file(
             &data.join(names::SERVICE_JSON),
