@@ -264,10 +264,13 @@ in
     contents = mkOption {
       type = types.listOf (types.either types.package types.str);
       default = [ ];
-      internal = true;
+      example = literalExpression "[ pkgs.cacert ]";
       description = ''
-        Store paths whose closure goes into the image besides those the
-        options above refer to (set by other modules).
+        Store paths whose closure goes into the image (each in a layer of
+        its own) besides those the other options refer to, without being
+        linked into `/bin` (that is `environment.systemPackages`): data
+        a program finds by its store path, or a dependency to keep
+        cached (docs/image-writer.md). Other modules add to it too.
       '';
     };
 
@@ -285,9 +288,11 @@ in
     symlinks = mkOption {
       type = types.attrsOf types.str;
       default = { };
-      internal = true;
       example = literalExpression ''{ "/bin/sh" = "''${pkgs.bash}/bin/bash"; }'';
-      description = "Symlinks in the image root, link path to target.";
+      description = ''
+        Symlinks in the image root (customisation layer), link path to
+        target. A target in the store brings its closure into the image.
+      '';
     };
   };
 

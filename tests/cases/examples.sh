@@ -25,3 +25,19 @@ t_L4_run_example_of_an_image_with_nothing_to_run_explains_itself() {
   assert_contains "$out" "nothing to run (podman would say \"no command or entrypoint provided\")"
   assert_contains "$out" "podman image inspect localhost/empty:"
 }
+
+t_L4_image_contents_and_symlinks_are_public_options_that_work() {
+  # Used by guides (docs/image-writer.md): documented in options.md, not
+  # internal, and doing what they say.
+  grep -q '^## `image.contents`' "$ROOT/docs/options.md" || fail "image.contents is not in options.md"
+  grep -q '^## `image.symlinks`' "$ROOT/docs/options.md" || fail "image.symlinks is not in options.md"
+  local ref out
+  ref=$(load_image "$(build_image -E '{ pkgs, ... }: {
+    image.name = "contents-symlinks";
+    image.contents = [ pkgs.hello ];
+    image.symlinks."/usr/local/bin/greet" = "${pkgs.hello}/bin/hello";
+    image.entryPoint = [ "/usr/local/bin/greet" ];
+  }')")
+  out=$("${PODMAN_RUN[@]}" "$ref")
+  assert_eq "$out" "Hello, world!"
+}
