@@ -218,3 +218,15 @@ t_L4_docs_flake_with_follows_builds_the_web_image_and_asks_for_aarch64() {
   out=$(nix-instantiate --eval -I nixpkgs-lib="$NIXPKGS_LIB" -E "($h).aarch64-linux.web.config.nixpkgs.system")
   assert_eq "$out" '"aarch64-linux"'
 }
+
+t_L3_docs_systemd_default_path_lists_what_systemd_shim_default_path_has() {
+  # docs/systemd.md names the packages of the option's default (its
+  # defaultText, what users get with nixpkgs), in order.
+  local listed documented
+  listed=$(nix-instantiate --eval --strict --json -I nixpkgs-lib="$NIXPKGS_LIB" --arg toolsDir "$TOOLS_DIR" \
+    "$ROOT/tests/build.nix" --arg module '{ image.name = "x"; }' -A options.systemd.shim.defaultPath.defaultText.text |
+    jq -r . | grep -o 'pkgs\.[A-Za-z0-9_-]*' | sed 's/^pkgs\.//' | paste -sd, | sed 's/,/, /g')
+  [ -n "$listed" ] || fail "no packages in systemd.shim.defaultPath's defaultText"
+  documented=$(grep -o "NixOS' default path: [^;)]*" "$ROOT/docs/systemd.md")
+  assert_eq "$documented" "NixOS' default path: $listed"
+}
