@@ -64,7 +64,7 @@ let
     }
     // cfg.symlinks;
 
-  storePathRegex = "(${storeDir}/[a-z0-9]{32}-[-a-zA-Z0-9+._?=]+)";
+  storePathRegex = (import ../nix/store-paths.nix { inherit lib; }).regex;
 
   # Every store path a string mentions, each carrying the string's
   # context, so that `exportReferencesGraph` gets store paths (not paths
@@ -105,17 +105,6 @@ let
       option = "image.workingDir";
       value = cfg.workingDir;
     };
-  # A store path in a string without context: Nix would not build it nor
-  # put it in the image.
-  unknownPaths = lib.concatMap (
-    n:
-    lib.optionals (!builtins.hasContext n.value) (
-      map (p: n // { path = builtins.head p; }) (
-        builtins.filter builtins.isList (builtins.split storePathRegex n.value)
-      )
-    )
-  ) named;
-
   storeRoots = lib.unique (
     storePathsIn (builtins.toJSON [
       containerConfig
@@ -245,14 +234,9 @@ in
     '';
   };
 
-  config.assertions = map (u: {
-    assertion = false;
-    message =
-      if builtins.pathExists u.path then
-        "${u.option}: ${u.path} is named without string context (for example after builtins.unsafeDiscardStringContext), so it is not in the image's closure; refer to the package itself, e.g. \"\${pkgs.hello}/bin/hello\"."
-      else
-        "${u.option}: ${u.path} is not in the Nix store (a missing store path); refer to a package, e.g. \"\${pkgs.hello}/bin/hello\".";
-  }) unknownPaths;
+  # A store path in a string without context: Nix would not build it nor
+  # put it in the image.
+  config.assertions = (import ../nix/store-paths.nix { inherit lib; }).assertions named;
 
   # The store paths the image's closure is computed from (the `nix`
   # module registers that closure in the image's Nix database).

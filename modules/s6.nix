@@ -375,6 +375,9 @@ let
   ];
 
   # --- checks (nci-s6 checks the same when it generates) ----------------
+  # Names, signals, paths: stated once in rust/nci-core/src/rules.rs
+  # (nix/rules.json, docs/rules.md); nci-s6 checks the same.
+  rules = import ../nix/rules.nix { inherit lib; };
   opt = n: f: "s6.services.${lib.strings.escapeNixIdentifier n}${lib.optionalString (f != "") ".${f}"}";
   phaseProblem =
     me: dep:
@@ -384,20 +387,6 @@ let
       "oneshot-post services run once every long-run is up, so this would never start (make the dependency a oneshot-pre)"
     else
       null;
-  stopSignals = [
-    "HUP"
-    "INT"
-    "QUIT"
-    "ABRT"
-    "KILL"
-    "USR1"
-    "USR2"
-    "ALRM"
-    "TERM"
-    "WINCH"
-    "PWR"
-  ];
-  signalName = s: lib.removePrefix "SIG" (lib.toUpper s);
   known = list: n: list == null || elem n list || builtins.match "[0-9]+" n != null;
   allNames = concatStringsSep ", " (attrNames cfg.services);
 
@@ -408,8 +397,7 @@ let
       hasExec = lib.trim (toString s.execStart) != "";
       hasScript = lib.trim s.script != "";
     in
-    optional (builtins.match "[A-Za-z0-9_.@:-]+" n == null || lib.hasPrefix "." n)
-      "${opt n ""}: a service name must be letters, digits and _ - . @ : only, and not start with a dot"
+    rules.check "serviceName" (opt n "") n
     ++ optional (hasExec && hasScript) "${opt n ""}: both execStart and script are set; set only one of them"
     ++ optional (
       !hasExec && !hasScript
@@ -418,12 +406,13 @@ let
       "${opt n "user"}: user '${s.user}' is not defined (add users.users.${s.user} or pick one of: ${concatStringsSep ", " userNames})"
     ++ optional (s.group != null && !known groupNames s.group)
       "${opt n "group"}: group '${s.group}' is not defined (add users.groups.${s.group} or pick one of: ${concatStringsSep ", " groupNames})"
-    ++ optional (s.workingDirectory != null && !lib.hasPrefix "/" s.workingDirectory)
-      "${opt n "workingDirectory"}: '${s.workingDirectory}' must be an absolute path"
+    ++ lib.optionals (s.workingDirectory != null) (
+      rules.check "absolutePath" (opt n "workingDirectory") s.workingDirectory
+    )
+    ++ concatMap (rules.check "envName" (opt n "environment")) (attrNames s.environment)
     ++ optional (s.notificationFd != null && s.type != "long-run")
       "${opt n "notificationFd"}: only long-run services have readiness; this one is ${s.type}"
-    ++ optional (!elem (signalName s.stopSignal) stopSignals)
-      "${opt n "stopSignal"}: '${s.stopSignal}' is not a signal that stops a service (one of ${concatStringsSep ", " stopSignals})"
+    ++ rules.check "stopSignal" (opt n "stopSignal") s.stopSignal
     ++ optional (s.restartDelay > s.restartDelayMax)
       "${opt n "restartDelay"}: ${toString s.restartDelay} ms is more than restartDelayMax (${toString s.restartDelayMax} ms)"
     ++ concatMap (
@@ -440,6 +429,27 @@ let
           "${opt n "after"}: '${n}' is a ${s.type} and cannot run after '${d}', a ${cfg.services.${d}.type}: ${why}"
     ) s.after;
 
+  # The service values that run or name programs, for the store path
+  # check (a store path without context would be missing at run time).
+  storePaths = import ../nix/store-paths.nix { inherit lib; };
+  commandsOf =
+    n:
+    let
+      s = enabled.${n};
+      one = f: v: {
+        option = opt n f;
+        value = toString v;
+      };
+    in
+    [
+      (one "execStart" s.execStart)
+      (one "script" s.script)
+      (one "preStart" s.preStart)
+    ]
+    ++ optional (s.execLogger != null) (one "execLogger" s.execLogger)
+    ++ lib.imap0 (i: p: one "path.${toString i}" p) s.path
+    ++ lib.mapAttrsToList (k: v: one "environment.${k}" v) (lib.filterAttrs (_: v: v != null && !builtins.isPath v) s.environment);
+
   # The first cycle of `after` edges (names in order, then the first one
   # again), or null; the same walk as nci-s6's, so the same message.
   deps = n: filter (d: enabled ? ${d}) enabled.${n}.after;
@@ -450,8 +460,12 @@ let
     else
       lib.findFirst (c: c != null) null (map (cycleFrom (path ++ [ n ])) (deps n));
   sorted = lib.toposort (a: b: elem a (deps b)) names;
+  # lib.toposort does not see a service after itself: looked for apart.
   cycle =
-    if sorted ? cycle then lib.findFirst (c: c != null) null (map (cycleFrom [ ]) names) else null;
+    if sorted ? cycle || lib.any (n: elem n (deps n)) names then
+      lib.findFirst (c: c != null) null (map (cycleFrom [ ]) names)
+    else
+      null;
 
   exitCodeErrors =
     let
@@ -643,6 +657,7 @@ in
         assertion = false;
         message = m;
       }) (concatMap serviceErrors names ++ exitCodeErrors ++ programErrors)
+      ++ storePaths.assertions (concatMap commandsOf names)
       ++ [
         {
           assertion = cycle == null;

@@ -24,6 +24,19 @@ let
       "image.workingDir".image.workingDir = v;
       "image.volumes".image.volumes.${v} = { };
       "image.maxLayers".image.maxLayers = v;
+      "s6.services".s6.services.${v}.script = "x";
+      "s6.services.a.stopSignal".s6.services.a = {
+        script = "x";
+        stopSignal = v;
+      };
+      "s6.services.a.workingDirectory".s6.services.a = {
+        script = "x";
+        workingDirectory = v;
+      };
+      "s6.services.a.environment".s6.services.a = {
+        script = "x";
+        environment.${v} = "c";
+      };
     }
     .${row.option} or (throw "tests/golden/bad-inputs.json: no module for ${row.option}");
   failed =

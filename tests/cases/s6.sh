@@ -53,6 +53,14 @@ t_L3_s6_an_after_cycle_is_printed() {
     "s6.services: the after dependencies form a cycle: a -> b -> c -> a"
 }
 
+t_L3_s6_a_service_after_itself_is_a_cycle_at_evaluation() {
+  local out
+  out=$(expect_build_error '{ image.name = "x"; s6.services.a = { script = "x"; after = [ "a" ]; }; }' \
+    "s6.services: the after dependencies form a cycle: a -> a")
+  grep -q "Failed assertions:" <<<"$out" || fail "not reported with the failed assertions: $out"
+  if grep -q "building '" <<<"$out"; then fail "found by a builder, not at evaluation: $out"; fi
+}
+
 t_L3_s6_a_oneshot_after_a_long_run_in_the_wrong_phase_fails() {
   expect_build_error '{ image.name = "x"; s6.services = {
       init = { type = "oneshot-pre"; script = "x"; after = [ "db" ]; };
@@ -371,4 +379,14 @@ t_L4_s6_script_only_image_has_no_glibc_but_the_s6_stand_in_s() {
   echo "$out"
   assert_contains "$out" "hi"
   assert_eq "$code" 1 "(the script's exit code)"
+}
+
+t_L3_s6_a_service_naming_a_missing_store_path_is_refused_at_evaluation() {
+  # It used to build and fail at run time with exit 111.
+  local out
+  out=$(expect_build_error '{ image.name = "x"; s6.services.a.execStart = "/nix/store/00000000000000000000000000000000-missing/bin/x --flag"; }' \
+    "s6\.services\.a\.execStart: /nix/store/00000000000000000000000000000000-missing is not in the Nix store \(a missing store path\)")
+  grep -q "Failed assertions:" <<<"$out" || fail "not a failed assertion: $out"
+  out=$(expect_build_error '{ pkgs, ... }: { image.name = "x"; s6.services.a.script = builtins.unsafeDiscardStringContext "exec ${pkgs.hello}/bin/hello"; }' \
+    "s6\.services\.a\.script: /nix/store/[a-z0-9]{32}-hello[^ ]* is named without string context")
 }

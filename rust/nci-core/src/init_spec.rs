@@ -9,6 +9,7 @@
 
 use crate::error::Error;
 use crate::problems::Problems;
+use crate::rules;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -203,16 +204,6 @@ pub fn service_option(name: &str, field: &str) -> String {
     crate::problems::option_path("s6.services", name, field)
 }
 
-/// Whether `name` can be a directory of the scan directory.
-pub fn valid_service_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 200
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@' | ':'))
-}
-
 /// Splits a command line into words as a shell would, without any
 /// expansion: blanks separate words; `'...'` is literal; in `"..."` a
 /// backslash escapes `"`, `\`, `$` and `` ` ``; elsewhere a backslash
@@ -340,11 +331,8 @@ impl InitSpec {
             }
         }
         for (name, s) in &self.services {
-            if !valid_service_name(name) {
-                bad(
-                    service_option(name, ""),
-                    "a service name must be letters, digits and _ - . @ : only, and not start with a dot".into(),
-                );
+            if let Some(why) = rules::service_name().check(name) {
+                bad(service_option(name, ""), why);
             }
             if !s.enable {
                 continue;
@@ -396,20 +384,16 @@ impl InitSpec {
                     );
                 }
             }
-            if let Some(dir) = &s.working_directory {
-                if !dir.starts_with('/') {
-                    bad(
-                        opt("workingDirectory"),
-                        format!("'{dir}' must be an absolute path"),
-                    );
-                }
+            if let Some(why) = s
+                .working_directory
+                .as_ref()
+                .and_then(|d| rules::absolute_path().check(d))
+            {
+                bad(opt("workingDirectory"), why);
             }
             for var in s.environment.keys() {
-                if var.is_empty() || var.contains('=') || var.contains('\0') {
-                    bad(
-                        opt("environment"),
-                        format!("'{var}' is not a variable name"),
-                    );
+                if let Some(why) = rules::env_name().check(var) {
+                    bad(opt("environment"), why);
                 }
             }
             if let Some(fd) = s.notification_fd {
@@ -429,15 +413,8 @@ impl InitSpec {
                     );
                 }
             }
-            if stop_signal(&s.stop_signal).is_none() {
-                bad(
-                    opt("stopSignal"),
-                    format!(
-                        "'{}' is not a signal that stops a service (one of {})",
-                        s.stop_signal,
-                        STOP_SIGNALS.map(|(n, _)| n).join(", ")
-                    ),
-                );
+            if let Some(why) = rules::stop_signal().check(&s.stop_signal) {
+                bad(opt("stopSignal"), why);
             }
             if s.restart_delay > s.restart_delay_max {
                 bad(
@@ -648,6 +625,49 @@ mod tests {
         s.validate().unwrap_err().to_string()
     }
 
+    /// The `s6.` rows of `tests/golden/bad-inputs.json` (the image rows
+    /// are image_spec.rs'): each value in a spec of one service `a`, the
+    /// row's message one of the problems reported.
+    #[test]
+    fn the_bad_inputs_table_s6_rows_are_refused_with_their_messages() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/golden/bad-inputs.json");
+        let table: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut seen = 0;
+        for row in table
+            .iter()
+            .filter(|r| r["option"].as_str().unwrap().starts_with("s6."))
+        {
+            let v = row["value"].as_str().unwrap();
+            let json_v = serde_json::to_string(v).unwrap();
+            let s = match row["option"].as_str().unwrap() {
+                "s6.services" => spec(&[(v, r#"{"script":"x"}"#)]),
+                "s6.services.a.stopSignal" => {
+                    spec(&[("a", &format!(r#"{{"script":"x","stopSignal":{json_v}}}"#))])
+                }
+                "s6.services.a.workingDirectory" => spec(&[(
+                    "a",
+                    &format!(r#"{{"script":"x","workingDirectory":{json_v}}}"#),
+                )]),
+                "s6.services.a.environment" => spec(&[(
+                    "a",
+                    &format!(r#"{{"script":"x","environment":{{{json_v}:"c"}}}}"#),
+                )]),
+                other => panic!("bad-inputs.json: no way to put {other} in an init spec"),
+            };
+            let got = problems(&s);
+            let message = row["message"].as_str().unwrap();
+            assert!(
+                got == message || got.lines().any(|l| l.strip_prefix("- ") == Some(message)),
+                "{}: expected {message}, got {got}",
+                row["option"]
+            );
+            seen += 1;
+        }
+        assert!(seen >= 4);
+    }
+
     #[test]
     fn a_minimal_service_gets_the_original_defaults() {
         let s = svc(r#"{"execStart": "/bin/true"}"#);
@@ -786,7 +806,7 @@ mod tests {
             "s6.services.a.workingDirectory: 'tmp' must be an absolute path",
             "s6.services.a.restartDelay: 5 ms is more than restartDelayMax (1 ms)",
             "s6.services.b.notificationFd: only long-run services have readiness",
-            "s6.services.\".hidden\": a service name must be",
+            "s6.services.\".hidden\": '.hidden' is not a service name",
         ] {
             assert!(p.contains(needle), "missing {needle:?} in {p}");
         }

@@ -31,6 +31,48 @@ pub fn quote(value: &str) -> String {
     format!("{}[... {} bytes in all]", &value[..cut], value.len())
 }
 
+/// A message (not a value) cut to a readable length: its first and last
+/// bytes with the size between, e.g. a serde error that quotes a huge
+/// value and ends with its line and column.
+pub fn shorten(message: &str) -> String {
+    const HEAD: usize = 160;
+    const TAIL: usize = 60;
+    if message.len() <= HEAD + TAIL + 40 {
+        return message.to_owned();
+    }
+    let mut head = HEAD;
+    while !message.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = message.len() - TAIL;
+    while !message.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{}[... {} bytes in all ...]{}",
+        &message[..head],
+        message.len(),
+        &message[tail..]
+    )
+}
+
+/// A whole error message as a helper prints it, each line cut by
+/// [`shorten`] when longer than about 1 KB: the safety net under every
+/// message that quotes a value without [`quote`].
+pub fn readable(message: &str) -> String {
+    message
+        .split('\n')
+        .map(|line| {
+            if line.len() > 1024 {
+                shorten(line)
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// One rule: a value is valid when it is at most `max_length` bytes and
 /// (upper-cased first when `upper`) matches `pattern` whole.
 #[derive(Debug, Clone)]
@@ -162,6 +204,36 @@ pub fn env_name() -> Rule {
     }
 }
 
+/// A name `s6.services` can have: a directory of the scan directory.
+pub fn service_name() -> Rule {
+    Rule {
+        name: "serviceName",
+        pattern: "[A-Za-z0-9_@:-][A-Za-z0-9_.@:-]*".into(),
+        max_length: 200,
+        upper: false,
+        message: "'{value}' is not a service name: letters, digits and _ - . @ : only, not starting with a dot, at most 200".into(),
+    }
+}
+
+/// A signal that stops an s6 service: one of
+/// [`crate::init_spec::STOP_SIGNALS`], any case, `SIG` optional.
+pub fn stop_signal() -> Rule {
+    let names: Vec<&str> = crate::init_spec::STOP_SIGNALS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    Rule {
+        name: "stopSignal",
+        pattern: format!("(SIG)?({})", names.join("|")),
+        max_length: 16,
+        upper: true,
+        message: format!(
+            "'{{value}}' is not a signal that stops a service (one of {})",
+            names.join(", ")
+        ),
+    }
+}
+
 /// An absolute path.
 pub fn absolute_path() -> Rule {
     Rule {
@@ -183,6 +255,8 @@ pub fn all() -> Vec<Rule> {
         rfc3339(),
         env_name(),
         absolute_path(),
+        service_name(),
+        stop_signal(),
     ]
 }
 
@@ -246,6 +320,20 @@ mod tests {
         let q = quote(&long);
         assert!(q.ends_with("[... 200 bytes in all]"), "{q}");
         assert!(q.len() < 100);
+    }
+
+    #[test]
+    fn long_messages_keep_their_head_and_tail() {
+        let m = format!(
+            "invalid type: string \"{}\", expected u32 at line 1 column 9",
+            "x".repeat(10_000)
+        );
+        let s = shorten(&m);
+        assert!(s.starts_with("invalid type: string \"xxx"), "{s}");
+        assert!(s.ends_with("expected u32 at line 1 column 9"), "{s}");
+        assert!(s.contains("[... 10056 bytes in all ...]"), "{s}");
+        assert!(s.len() < 300);
+        assert_eq!(shorten("short"), "short");
     }
 
     #[test]
