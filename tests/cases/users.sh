@@ -193,3 +193,12 @@ t_L4_users_accounts_homes_and_shadow_in_the_container() {
   out=$("${PODMAN_RUN[@]}" "$ref" '/bin/bash -c "echo \$BASH_VERSION" | cut -c1-3; hello; echo $PATH')
   assert_eq "$out" $'5.2\nHello, world!\n/etc/profiles/per-user/alice/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 }
+
+t_L3_users_a_created_home_never_takes_over_a_system_directory() {
+  # Refused by nci-etc when it builds the users tree (the rule is Rust's, docs/rules.md).
+  local home
+  for home in /nix/store /etc /bin; do
+    expect_build_error "{ image.name = \"x\"; users.users.a = { isSystemUser = true; group = \"a\"; home = \"$home\"; createHome = true; }; users.groups.a = { }; }" \
+      "users\.users\.a\.home: \"$home\" is (in the Nix store|a system directory): createHome would make it the user's, mode 700" >/dev/null
+  done
+}

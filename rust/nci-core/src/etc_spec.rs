@@ -124,7 +124,34 @@ pub fn normalise_target(target: &str) -> Result<String, String> {
     if parts.is_empty() {
         return Err(format!("{target:?} names /etc itself, not a file in it"));
     }
+    unwritable(target)?;
     Ok(parts.join("/"))
+}
+
+/// Linux' limits on a path an image holds: no NUL byte, 255 bytes a
+/// name, 4095 in all (such a path would fail while the tree is written,
+/// naming a temporary file instead of the option).
+pub fn unwritable(path: &str) -> Result<(), String> {
+    if path.contains('\0') {
+        return Err(format!(
+            "{:?} contains a NUL byte, which no file name can hold",
+            crate::rules::quote(path)
+        ));
+    }
+    if path.len() > 4095 {
+        return Err(format!(
+            "{:?} is longer than a path may be (4095 bytes)",
+            crate::rules::quote(path)
+        ));
+    }
+    match path_components(path).into_iter().find(|c| c.len() > 255) {
+        Some(c) => Err(format!(
+            "{:?} has a name longer than 255 bytes ({:?})",
+            crate::rules::quote(path),
+            crate::rules::quote(c)
+        )),
+        None => Ok(()),
+    }
 }
 
 fn parse_owner(value: &str) -> Result<Owner, String> {
@@ -186,8 +213,9 @@ pub fn plan(
             bad(
                 "source",
                 format!(
-                    "{} is outside the Nix store, so it cannot be copied at build time (mode = \"symlink\" links to it instead)",
-                    e.source
+                    "{} is outside the Nix store, so it cannot be copied at build time (mode = \"symlink\" links to it instead; the store is storeDir {})",
+                    crate::rules::quote(&e.source),
+                    crate::rules::quote(&spec.store_dir)
                 ),
             );
         }

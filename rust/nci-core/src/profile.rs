@@ -23,8 +23,18 @@ pub enum ProfileItem {
 
 /// The merge of `packages` (store paths) into a profile at `at` (`bin`,
 /// `etc/profiles/per-user/alice`, ...): the profile directories, merged
-/// subdirectories and symlinks, parents before children.
-pub fn merge(at: &str, packages: &[String]) -> Result<Vec<ProfileItem>> {
+/// subdirectories and symlinks, parents before children. A package that
+/// does not exist is an error naming `option`, the option that lists it
+/// (a profile left empty would hide it until run time).
+pub fn merge(at: &str, packages: &[String], option: &str) -> Result<Vec<ProfileItem>> {
+    for p in packages {
+        if let Err(e) = std::fs::symlink_metadata(p) {
+            return Err(Error::invalid(
+                option,
+                format!("'{}' cannot be read ({e}): a package must be a store path of the build's inputs", crate::rules::quote(p)),
+            ));
+        }
+    }
     let mut items = Vec::new();
     for dir in PROFILE_DIRS {
         let sources: Vec<PathBuf> = packages
@@ -95,7 +105,7 @@ mod tests {
             target: d.path().join(pkg).join(rel).display().to_string(),
         };
         assert_eq!(
-            merge("p", &pkgs).unwrap(),
+            merge("p", &pkgs, "o").unwrap(),
             [
                 ProfileItem::Directory("p/bin".into()),
                 link("p/bin/x", "a", "bin/x"),
@@ -105,8 +115,23 @@ mod tests {
             ]
         );
         assert_eq!(
-            merge("", &pkgs).unwrap()[0],
+            merge("", &pkgs, "o").unwrap()[0],
             ProfileItem::Directory("bin".into())
+        );
+    }
+
+    #[test]
+    fn a_missing_package_is_an_error_naming_the_option() {
+        let e = merge(
+            "",
+            &["/nix/store/00000000000000000000000000000000-gone".into()],
+            "environment.systemPackages",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("environment.systemPackages: '/nix/store/00000000000000000000000000000000-gone' cannot be read (No such file or directory"),
+            "{e}"
         );
     }
 }

@@ -210,6 +210,40 @@ pub fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
 }
 
+/// Directories of the image a created home would take over (their owner
+/// and mode become the user's): what NixOS' activation leaves alone.
+pub const SYSTEM_DIRECTORIES: [&str; 18] = [
+    "bin",
+    "boot",
+    "dev",
+    "etc",
+    "home",
+    "lib",
+    "lib64",
+    "nix",
+    "nix/var",
+    "proc",
+    "run",
+    "sbin",
+    "sys",
+    "tmp",
+    "usr",
+    "usr/bin",
+    "var",
+    "var/empty",
+];
+
+/// How a home path (as components) names a system directory, if it does:
+/// one of [`SYSTEM_DIRECTORIES`], the root, or the store or a path in it.
+fn system_directory(parts: &[&str]) -> Option<&'static str> {
+    match parts {
+        ["nix", "store", ..] => Some("in the Nix store"),
+        ["proc" | "sys" | "dev", ..] => Some("in a kernel file system"),
+        _ if SYSTEM_DIRECTORIES.contains(&parts.join("/").as_str()) => Some("a system directory"),
+        _ => None,
+    }
+}
+
 /// Parses a `homeMode` (`"700"`, `"0750"`, up to 5 octal digits).
 pub fn parse_home_mode(mode: &str) -> Option<u32> {
     let ok = (1..=5).contains(&mode.len()) && mode.chars().all(|c| ('0'..='7').contains(&c));
@@ -475,12 +509,25 @@ pub fn resolve(spec: &UsersSpec) -> Result<Accounts, Problems> {
             );
         } else if u.create_home {
             let parts = path_components(&u.home);
-            if parts.is_empty() || parts.contains(&"..") {
+            if let Err(why) = crate::etc_spec::unwritable(&u.home) {
+                bad(uopt(attr, "home"), why);
+            } else if parts.is_empty() || parts.contains(&"..") {
                 bad(
                     uopt(attr, "home"),
                     format!(
                         "{:?} cannot be created as a home directory (createHome is set)",
                         u.home
+                    ),
+                );
+            } else if let Some(dir) = system_directory(&parts) {
+                bad(
+                    uopt(attr, "home"),
+                    format!(
+                        "{:?} is {dir}: createHome would make it the user's, mode {}; give the user a directory of its own (/home/{}, /var/lib/{})",
+                        crate::rules::quote(&u.home),
+                        u.home_mode,
+                        u.name,
+                        u.name
                     ),
                 );
             } else if let Some(first) = homes.insert(parts.join("/"), attr) {
@@ -975,6 +1022,45 @@ mod tests {
             errors(&spec),
             "users.groups.wheel.members: \"ghost\" is not a user (define users.users.ghost)"
         );
+    }
+
+    #[test]
+    fn created_homes_never_take_over_system_directories() {
+        for (home, what) in [
+            ("/nix/store", "is in the Nix store"),
+            ("/nix/store/", "is in the Nix store"),
+            ("/nix/store/abc-x", "is in the Nix store"),
+            ("/nix", "is a system directory"),
+            ("/etc", "is a system directory"),
+            ("/bin/", "is a system directory"),
+            ("/var/empty", "is a system directory"),
+            ("/proc/1", "is in a kernel file system"),
+        ] {
+            let mut spec = base();
+            let mut a = user("alice", true);
+            a.create_home = true;
+            a.home = home.into();
+            spec.users.insert("alice".into(), a);
+            let e = errors(&spec);
+            assert!(
+                e.contains(&format!("users.users.alice.home: {home:?} {what}: createHome would make it the user's, mode 700")),
+                "{e}"
+            );
+        }
+        // Left alone without createHome (nobody's /var/empty), and homes
+        // below a system directory are fine.
+        for (home, create) in [
+            ("/var/empty", false),
+            ("/var/lib/alice", true),
+            ("/etc/alice", true),
+        ] {
+            let mut spec = base();
+            let mut a = user("alice", true);
+            a.create_home = create;
+            a.home = home.into();
+            spec.users.insert("alice".into(), a);
+            assert!(resolve(&spec).is_ok(), "{home}");
+        }
     }
 
     #[test]

@@ -6,9 +6,9 @@ use crate::tree::Tree;
 use anyhow::Result;
 use nci_core::profile::{self, ProfileItem};
 
-pub fn link(tree: &mut Tree, at: &str, packages: &[String]) -> Result<()> {
+pub fn link(tree: &mut Tree, at: &str, packages: &[String], option: &str) -> Result<()> {
     tree.dir(at)?;
-    for item in profile::merge(at, packages)? {
+    for item in profile::merge(at, packages, option)? {
         match item {
             ProfileItem::Directory(path) => tree.dir(&path)?,
             ProfileItem::Symlink { path, target } => tree.symlink(&path, &target)?,

@@ -142,6 +142,7 @@ fn write(tree: &mut Tree, a: &Accounts, files: &Files) -> Result<()> {
                 tree,
                 &format!("/etc/profiles/per-user/{}", u.name),
                 &u.packages,
+                &nci_core::problems::option_path("users.users", &u.attr, "packages"),
             )?;
         }
     }

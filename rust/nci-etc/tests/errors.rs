@@ -221,3 +221,29 @@ fn text_builder_concatenates_its_parts() {
         "first\nfrom a file\n"
     );
 }
+
+#[test]
+fn a_user_package_that_does_not_exist_names_the_option_and_nothing_is_written() {
+    let d = tempfile::tempdir().unwrap();
+    let spec = write(
+        d.path(),
+        "spec.json",
+        &format!(
+            r#"{{"version": 1, "groups": {{{GROUPS}}}, "users": {{
+              "alice": {{"name": "alice", "isNormalUser": true, "group": "users",
+                "packages": ["/nix/store/00000000000000000000000000000000-gone"]}}}}}}"#
+        ),
+    );
+    let out = d.path().join("out");
+    let o = nci_etc(&["users", "--spec", &spec, "--out", out.to_str().unwrap()]);
+    fails_with(
+        &o,
+        "nci-etc: error: users.users.alice.packages: '/nix/store/00000000000000000000000000000000-gone' cannot be read (No such file or directory (os error 2)): a package must be a store path of the build's inputs",
+    );
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(d.path()).unwrap().count(),
+        1,
+        "a temporary tree was left behind"
+    );
+}

@@ -34,7 +34,10 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            nci_core::errln!("nci-nixdb: error: {e:#}");
+            nci_core::errln!(
+                "nci-nixdb: error: {}",
+                nci_core::rules::readable(&format!("{e:#}"))
+            );
             ExitCode::FAILURE
         }
     }
@@ -45,16 +48,34 @@ fn run(cli: Cli) -> Result<()> {
         Command::NixBuilder => {
             let attrs: BuilderAttrs = read_json(&attrs_file())?;
             let closure = Closure::from_infos(attrs.store_graph);
+            all_present(&closure, "storeGraph")?;
             load_db(&attrs.nix_store, &closure, &attrs.outputs.out)
         }
         Command::Registration { graph } => {
             let infos: Vec<PathInfo> = read_json(&graph)?;
-            let text = registration(&Closure::from_infos(infos))?;
+            let closure = Closure::from_infos(infos);
+            all_present(&closure, &graph.display().to_string())?;
+            let text = registration(&closure)?;
             nci_core::out::write_all(nci_core::out::Stream::Stdout, text.as_bytes())
                 .context("writing the registration to stdout")?;
             Ok(())
         }
     }
+}
+
+/// Every path of the graph is in the store: Nix in the image would
+/// otherwise take a path the image does not have for valid. `what` names
+/// the graph (the attribute or the file).
+fn all_present(closure: &Closure, what: &str) -> Result<()> {
+    for path in closure.paths.keys() {
+        if let Err(e) = std::fs::symlink_metadata(path) {
+            bail!(
+                "{what}: '{}' cannot be read ({e}): the graph may only name store paths that exist",
+                nci_core::rules::quote(path)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Runs `nix-store --load-db` with the state directory inside `out`.
