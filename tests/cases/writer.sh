@@ -227,3 +227,27 @@ print(m.offset_data+50000)")
   expect_build_error "{ image.name = \"x\"; image.maxLayers = 2; image.from = ($(base_expr)); }" \
     'image\.maxLayers: 2 is too few: the base image \(image\.from\) has [0-9]+ layers'
 }
+
+t_L1_writer_a_full_disk_is_an_error_naming_the_output_with_nothing_left() {
+  # A 64 KiB tmpfs in a private mount namespace is the full disk.
+  unshare -Urm true 2>/dev/null || skip "no user and mount namespaces here (unshare -Urm)"
+  local p="$PWD/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-big" out
+  mkdir -p "$p" full
+  head -c 300000 /dev/urandom >"$p/data"
+  printf '{"version":1,"name":"full","tag":"t","created":"1970-01-01T00:00:01Z","architecture":"amd64","config":{},"maxLayers":10,"storeRoots":["%s"],"storeDir":"%s"}' "$p" "$PWD/store" >spec.json
+  printf '[{"path":"%s","references":[]}]' "$p" >graph.json
+  "$TOOLS_DIR/nci-image" plan --spec spec.json --graph graph.json --out plan.json
+  out=$(unshare -Urm sh -c '
+    mount -t tmpfs -o size=64k tmpfs "$1" || exit 9
+    "$2" build --spec spec.json --graph graph.json --out "$1/image.tar"; echo "build exit $?"
+    "$2" assemble --plan plan.json --out "$1/image.tar"; echo "assemble exit $?"
+    "$2" assemble --plan plan.json --format oci --out "$1/oci"; echo "oci exit $?"
+    echo "left: $(ls -A "$1")"' _ "$PWD/full" "$TOOLS_DIR/nci-image" 2>&1)
+  echo "$out"
+  for step in build assemble oci; do assert_contains "$out" "$step exit 1"; done
+  [ "$(grep -c "nci-image: error: $PWD/full/image.tar: cannot write the output: .*No space left on device" <<<"$out")" = 2 ] ||
+    fail "the archive's errors do not name it"
+  assert_contains "$out" "nci-image: error: $PWD/full/oci: cannot write the output"
+  assert_contains "$out" "left: "
+  grep -q "^left: $" <<<"$out" || fail "files left on the full disk"
+}

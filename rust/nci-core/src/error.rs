@@ -11,10 +11,13 @@ pub enum Error {
 
     // The causes below are part of the message and not also given as a
     // `source`: printed with their chain (`{:#}`), they would show twice.
-    /// A spec file is not valid JSON or does not have the expected shape.
-    #[error("{file}: not a valid spec: {cause}")]
+    /// A spec file is not valid JSON or does not have the expected shape;
+    /// `at` is the field where it went wrong (`users.alice.uid`), empty
+    /// at the top.
+    #[error("{file}: not a valid spec: {}", syntax_reason(at, cause))]
     SpecSyntax {
         file: PathBuf,
+        at: String,
         cause: serde_json::Error,
     },
 
@@ -34,13 +37,26 @@ pub enum Error {
     },
 }
 
+/// `at: cause`, the cause cut to a readable length (serde quotes the
+/// value it could not take, which may be megabytes).
+fn syntax_reason(at: &str, cause: &serde_json::Error) -> String {
+    let cause = crate::rules::shorten(&cause.to_string());
+    if at.is_empty() || at == "." {
+        cause
+    } else {
+        format!("{at}: {cause}")
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// A bad spec value. A field or reason quoting a huge value is cut
+    /// to a readable length, its size said (`rules::readable`).
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidSpec {
-            field: field.into(),
-            reason: reason.into(),
+            field: crate::rules::readable(&field.into()),
+            reason: crate::rules::readable(&reason.into()),
         }
     }
 

@@ -21,12 +21,33 @@ pub fn attrs_file() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".attrs.json"))
 }
 
-/// Reads and parses a JSON file into `T`, naming the file on failure.
+/// Reads and parses a JSON file into `T`, naming the file and the field
+/// on failure.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let bytes = std::fs::read(path).at(path)?;
-    serde_json::from_slice(&bytes).map_err(|cause| Error::SpecSyntax {
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    let value = serde_path_to_error::deserialize(de).map_err(|e| Error::SpecSyntax {
         file: path.to_owned(),
-        cause,
+        at: e.path().to_string(),
+        cause: e.into_inner(),
+    })?;
+    Ok(value)
+}
+
+/// Turns an attribute of the structured attributes (already read; `""`:
+/// all of them) into `T`; a value of the wrong shape is an error naming the attribute and
+/// the field in it (`spec.users.alice.uid: invalid type: ...`), not the
+/// temporary file the attributes were in.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value, attribute: &str) -> Result<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let at = e.path().to_string();
+        let field = match (attribute, at.as_str()) {
+            ("", "" | ".") => "the builder's attributes".to_owned(),
+            (a, "" | ".") => a.to_owned(),
+            ("", at) => at.to_owned(),
+            (a, at) => format!("{a}.{at}"),
+        };
+        Error::invalid(field, crate::rules::shorten(&e.into_inner().to_string()))
     })
 }
 

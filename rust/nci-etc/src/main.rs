@@ -11,7 +11,7 @@ mod text;
 mod tree;
 mod users;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
 use cli::{Builds, Cli, Command};
 use nci_core::etc_spec::EtcSpec;
@@ -42,7 +42,10 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            nci_core::errln!("nci-etc: error: {e:#}");
+            nci_core::errln!(
+                "nci-etc: error: {}",
+                nci_core::rules::readable(&format!("{e:#}"))
+            );
             ExitCode::FAILURE
         }
     }
@@ -50,7 +53,7 @@ fn main() -> ExitCode {
 
 fn spec_attrs<T: DeserializeOwned>(path: &Path) -> Result<SpecAttrs<T>> {
     let value: serde_json::Value = read_json(path)?;
-    serde_json::from_value(value).with_context(|| format!("{}: the spec attribute", path.display()))
+    Ok(nci_core::nix_build::from_value(value, "")?)
 }
 
 fn users_info(tree: Option<&Path>) -> Result<etc::UsersInfo> {

@@ -215,8 +215,16 @@ pub fn docker_archive_file(plan: &Plan, reference: &str, out: &Path) -> Result<(
     let (file, path) = output_beside(out)?;
     fill_docker_archive(&file, plan, reference, |at, i| {
         write_layer_at(&file, plan, i, at)
-    })?;
+    })
+    .with_context(|| cannot_write(out))?;
     finish_output(file, path, out)
+}
+
+/// The context of every error met writing the output `out`: a full disk
+/// names the file (`result: cannot write the output: No space left on
+/// device`).
+pub fn cannot_write(out: &Path) -> String {
+    format!("{}: cannot write the output", out.display())
 }
 
 /// A temporary file in `out`'s directory, to become `out`.
@@ -230,8 +238,7 @@ pub fn output_beside(out: &Path) -> Result<(File, tempfile::TempPath)> {
 /// Renames the finished temporary file to `out`.
 pub fn finish_output(file: File, path: tempfile::TempPath, out: &Path) -> Result<()> {
     drop(file);
-    path.persist(out)
-        .with_context(|| format!("{}: cannot write the output", out.display()))?;
+    path.persist(out).with_context(|| cannot_write(out))?;
     Ok(())
 }
 
@@ -246,9 +253,9 @@ pub fn fill_docker_archive(
 ) -> Result<()> {
     let mut layout = Layout::default();
     docker_archive(&mut layout, plan, reference)?;
-    file.set_len(layout.len).context("sizing the output")?;
+    file.set_len(layout.len)?;
     for (at, bytes) in &layout.chunks {
-        std::os::unix::fs::FileExt::write_all_at(file, bytes, *at).context("writing the output")?;
+        std::os::unix::fs::FileExt::write_all_at(file, bytes, *at)?;
     }
     on_every_core(
         &layout.layers,
@@ -260,7 +267,7 @@ pub fn fill_docker_archive(
 
 /// Writes layer `i`'s content into `file` at `at`.
 pub fn write_layer_at(file: &File, plan: &Plan, i: usize, at: u64) -> Result<()> {
-    let mut sink = Sink::at(file.try_clone().context("writing the output")?, at);
+    let mut sink = Sink::at(file.try_clone()?, at);
     write_layer(&mut sink, plan, i)?;
     sink.finish()?;
     Ok(())
@@ -286,7 +293,7 @@ pub fn oci_dir(plan: &Plan, reference: &str, out: &Path) -> Result<()> {
         .prefix(".oci-")
         .tempdir_in(parent)
         .with_context(|| format!("{}: cannot create the output", out.display()))?;
-    let cannot = || format!("{}: cannot write the output", out.display());
+    let cannot = || cannot_write(out);
     let blobs = tmp.path().join("blobs/sha256");
     std::fs::create_dir_all(&blobs).with_context(cannot)?;
     std::fs::write(tmp.path().join("oci-layout"), OCI_LAYOUT).with_context(cannot)?;
@@ -300,8 +307,8 @@ pub fn oci_dir(plan: &Plan, reference: &str, out: &Path) -> Result<()> {
         |i| {
             let f = File::create(blobs.join(&plan.layers[*i].digest)).with_context(cannot)?;
             let mut sink = Sink::new(f);
-            write_layer(&mut sink, plan, *i)?;
-            sink.finish()?;
+            write_layer(&mut sink, plan, *i).with_context(cannot)?;
+            sink.finish().with_context(cannot)?;
             Ok(())
         },
     )?;
@@ -333,7 +340,8 @@ pub fn stream_stdout(plan: &Plan, reference: &str) -> Result<()> {
         nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE),
     );
     let mut sink = Sink::new(File::from(fd));
-    docker_archive(&mut sink, plan, reference)?;
-    sink.finish()?;
+    let cannot = || "standard output: cannot write the stream";
+    docker_archive(&mut sink, plan, reference).context(cannot())?;
+    sink.finish().context(cannot())?;
     Ok(())
 }

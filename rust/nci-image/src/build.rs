@@ -57,12 +57,25 @@ pub fn docker_archive_file(
     out: &Path,
 ) -> Result<()> {
     let (file, path) = assemble::output_beside(out)?;
+    write_into(draft, cached, store_dir, reference, &file)
+        .with_context(|| assemble::cannot_write(out))?;
+    assemble::finish_output(file, path, out)
+}
+
+/// [`docker_archive_file`]'s work, into the temporary `file`.
+fn write_into(
+    draft: Draft<'_>,
+    cached: &BTreeMap<String, PathLayer>,
+    store_dir: &str,
+    reference: impl FnOnce(&plan::Plan) -> String,
+    file: &std::fs::File,
+) -> Result<()> {
     let known: Vec<Option<(String, u64)>> = draft
         .layers
         .iter()
         .map(|l| l.as_ref().map(|l| (l.digest.clone(), l.size)))
         .collect();
-    let pipe = &Pipe::new(&file);
+    let pipe = &Pipe::new(file);
     let pending = &draft.pending;
     let (hashed, custom) = std::thread::scope(|s| {
         // The customisation layer comes after every store layer, so it
@@ -83,14 +96,13 @@ pub fn docker_archive_file(
     hashed.layers.push(custom?);
     let plan = draft.complete(hashed.layers)?;
     let reference = reference(&plan);
-    assemble::fill_docker_archive(&file, &plan, &reference, |at, i| {
+    assemble::fill_docker_archive(file, &plan, &reference, |at, i| {
         if hashed.written.get(&i) == Some(&at) {
             Ok(())
         } else {
-            assemble::write_layer_at(&file, &plan, i, at)
+            assemble::write_layer_at(file, &plan, i, at)
         }
-    })?;
-    assemble::finish_output(file, path, out)
+    })
 }
 
 /// The reading core's part: walks the pending layers in order into
@@ -380,9 +392,7 @@ impl<'a> Pipe<'a> {
 
     /// Writes `chunk` at `at`, then frees it.
     fn write_and_free(&self, chunk: Chunk, at: u64) -> Result<()> {
-        self.out
-            .write_all_at(chunk.bytes(), at)
-            .context("writing the output")?;
+        self.out.write_all_at(chunk.bytes(), at)?;
         self.lock()?.free.push(chunk);
         self.changed.notify_all();
         Ok(())

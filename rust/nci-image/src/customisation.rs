@@ -110,7 +110,7 @@ impl Layer {
     /// (`nci_core::profile`); an entry a root tree already put there
     /// stays.
     pub fn add_profile(&mut self, packages: &[String]) -> Result<()> {
-        for item in profile::merge("", packages)? {
+        for item in profile::merge("", packages, "environment.systemPackages")? {
             match item {
                 ProfileItem::Directory(path) => {
                     self.add(Entry::directory(path, 0o755), "environment.systemPackages")?

@@ -36,7 +36,10 @@ fn main() -> ExitCode {
     match dispatch(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            nci_core::errln!("nci-image: error: {e:#}");
+            nci_core::errln!(
+                "nci-image: error: {}",
+                nci_core::rules::readable(&format!("{e:#}"))
+            );
             ExitCode::FAILURE
         }
     }
@@ -218,7 +221,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = nci_core::nix_build::dir_of(path);
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("{}: cannot create the output", path.display()))?;
-    tmp.write_all(bytes)?;
+    tmp.write_all(bytes)
+        .with_context(|| assemble::cannot_write(path))?;
     tmp.persist(path)
         .with_context(|| format!("{}: cannot write the output", path.display()))?;
     Ok(())
@@ -265,8 +269,7 @@ fn nix_builder() -> Result<()> {
         }
         "plan" | "image" => {
             let a: PlanAttrs = serde_json::from_value(raw).with_context(|| attrs("plan"))?;
-            let spec: ImageSpec = serde_json::from_value(a.spec)
-                .with_context(|| format!("{}: the spec attribute", attrs_path.display()))?;
+            let spec: ImageSpec = nci_core::nix_build::from_value(a.spec, "spec")?;
             let mut closure = Closure::from_infos(a.store_graph);
             closure.extend(Closure::from_infos(a.tree_graph));
             if common.step == "plan" {

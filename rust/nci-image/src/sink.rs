@@ -56,11 +56,11 @@ impl Sink {
     fn write_raw(&mut self, b: &[u8]) -> Result<()> {
         match &mut self.pos {
             Some(p) => {
-                std::os::unix::fs::FileExt::write_all_at(&self.file, b, *p)
-                    .context("writing the output")?;
+                // The caller names the output (assemble::cannot_write).
+                std::os::unix::fs::FileExt::write_all_at(&self.file, b, *p)?;
                 *p += b.len() as u64;
             }
-            None => self.file.write_all(b).context("writing the output")?,
+            None => self.file.write_all(b)?,
         }
         Ok(())
     }
@@ -132,7 +132,7 @@ impl Sink {
                     self.kernel_copy = false;
                     return self.copy_by_reading(src, offset, len, name);
                 }
-                Err(e) => return Err(e).with_context(|| name.display().to_string()),
+                Err(e) => return Err(e).with_context(|| format!("copying {}", name.display())),
             }
         }
         Ok(())

@@ -35,7 +35,11 @@ pub fn archive_prefix(store_dir: &str, path: &str) -> Result<String> {
     let dir = store_dir.trim_end_matches('/');
     match path.strip_prefix(dir).and_then(|r| r.strip_prefix('/')) {
         Some(name) if !name.is_empty() && !name.contains('/') => Ok(format!("nix/store/{name}")),
-        _ => bail!("{path}: not a store path (a direct child of {dir})"),
+        _ => bail!(
+            "{}: not a store path (a direct child of storeDir {})",
+            nci_core::rules::quote(path),
+            nci_core::rules::quote(dir)
+        ),
     }
 }
 

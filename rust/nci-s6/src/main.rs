@@ -42,7 +42,10 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            nci_core::errln!("nci-s6: error: {e:#}");
+            nci_core::errln!(
+                "nci-s6: error: {}",
+                nci_core::rules::readable(&format!("{e:#}"))
+            );
             ExitCode::from(111)
         }
     }

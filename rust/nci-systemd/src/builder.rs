@@ -35,15 +35,16 @@ pub fn run(step: &str) -> Result<()> {
     let attrs_path = std::env::var_os("NIX_ATTRS_JSON_FILE")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(".attrs.json"));
-    let attrs =
-        std::fs::read(&attrs_path).with_context(|| format!("reading {}", attrs_path.display()))?;
+    // A value of the wrong shape is named by its field (`units.nginx.
+    // serviceConfig.User: invalid type ...`), not by the temporary file.
+    let attrs: serde_json::Value = nci_core::nix_build::read_json(&attrs_path)?;
     match step {
         "units" => {
-            let a: UnitsAttrs = serde_json::from_slice(&attrs).context("the units spec")?;
+            let a: UnitsAttrs = nci_core::nix_build::from_value(attrs, "")?;
             write_units(&a.outputs.out, a.version, &a.units, &a.tmpfiles)
         }
         "job-script" => {
-            let a: ScriptAttrs = serde_json::from_slice(&attrs).context("the job script")?;
+            let a: ScriptAttrs = nci_core::nix_build::from_value(attrs, "")?;
             write_script(&a.outputs.out, &a.shell, &a.text)
         }
         other => bail!("unknown builder step '{other}' (units, job-script)"),

@@ -69,7 +69,10 @@ fn main() -> ExitCode {
     match result {
         Ok(c) => code(c),
         Err(e) => {
-            nci_core::errln!("nci-systemd: {e:#}");
+            nci_core::errln!(
+                "nci-systemd: {}",
+                nci_core::rules::readable(&format!("{e:#}"))
+            );
             ExitCode::FAILURE
         }
     }
