@@ -1110,44 +1110,42 @@ mod tests {
         assert!(u.conditions[1].trigger);
     }
 
-    /// The quoted names of a Nix list `<name> = [ ... ];` in a module.
-    fn nix_list(module: &str, name: &str) -> Vec<String> {
-        let path = format!("{}/../../modules/{module}", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap();
-        let start = text
-            .find(&format!("{name} = ["))
-            .unwrap_or_else(|| panic!("no {name} in {path}"));
-        let body = &text[start..];
-        let body = &body[..body.find("];").unwrap()];
-        body.split('"')
-            .skip(1)
-            .step_by(2)
-            .map(String::from)
-            .collect()
-    }
-
-    #[test]
-    fn the_module_passes_exactly_the_settings_nci_systemd_applies() {
-        // modules/systemd.nix passes these settings to the unit and warns
-        // about the others: a name missing on one side would be dropped
-        // with a warning, or fail the build of the units.
-        let mut nix = nix_list("systemd.nix", "serviceSettings");
-        let mut rust: Vec<String> = SETTINGS.iter().map(|s| s.to_string()).collect();
-        nix.sort();
-        rust.sort();
-        assert_eq!(nix, rust);
-        let mut nix = nix_list("systemd.nix", "unitSettings");
-        let mut rust: Vec<String> = UNIT_CONDITIONS
+    /// The settings the module passes to units, as modules/systemd.nix
+    /// reads them: stated here once, written to nix/systemd-settings.json
+    /// (docs/rules.md). A name missing on one side would be dropped with
+    /// a warning, or fail the build of the units.
+    fn settings_json() -> String {
+        let unit: Vec<&str> = UNIT_CONDITIONS
             .iter()
-            .chain(&[
+            .copied()
+            .chain([
                 "StartLimitBurst",
                 "StartLimitIntervalSec",
                 "StartLimitInterval",
             ])
-            .map(|s| s.to_string())
             .collect();
-        nix.sort();
-        rust.sort();
-        assert_eq!(nix, rust);
+        let mut text = serde_json::to_string_pretty(&serde_json::json!({
+            "comment": "Generated from rust/nci-systemd/src/spec.rs (SETTINGS, UNIT_CONDITIONS): do not edit; NCI_UPDATE_GOLDEN=1 cargo test -p nci-systemd settings",
+            "serviceSettings": SETTINGS,
+            "unitSettings": unit,
+        }))
+        .unwrap();
+        text.push('\n');
+        text
+    }
+
+    #[test]
+    fn nix_systemd_settings_json_is_generated_from_settings() {
+        let path = format!(
+            "{}/../../nix/systemd-settings.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        if std::env::var_os("NCI_UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, settings_json()).unwrap();
+        }
+        assert!(
+            std::fs::read_to_string(&path).unwrap_or_default() == settings_json(),
+            "nix/systemd-settings.json is out of sync with SETTINGS: run NCI_UPDATE_GOLDEN=1 cargo test -p nci-systemd settings"
+        );
     }
 }
