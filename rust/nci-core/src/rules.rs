@@ -57,13 +57,13 @@ pub fn shorten(message: &str) -> String {
 }
 
 /// A whole error message as a helper prints it, each line cut by
-/// [`shorten`] when longer than about 1 KB: the safety net under every
+/// [`shorten`] when longer than 2 KB: the safety net under every
 /// message that quotes a value without [`quote`].
 pub fn readable(message: &str) -> String {
     message
         .split('\n')
         .map(|line| {
-            if line.len() > 1024 {
+            if line.len() > 2048 {
                 shorten(line)
             } else {
                 line.to_owned()
