@@ -192,6 +192,9 @@ pub fn plan(
         ));
         return Err(Problems(problems));
     }
+    if let Err(e) = crate::rules::absolute_path().require("storeDir", &spec.store_dir) {
+        return Err(Problems(vec![e]));
+    }
     let mut entries: Vec<EtcEntry> = Vec::new();
     for (attr, e) in &spec.entries {
         let opt = |field: &str| option_path("environment.etc", attr, field);

@@ -14,13 +14,16 @@ use std::process::Output;
 /// A store path that does not exist.
 pub const MISSING: &str = "/nix/store/00000000000000000000000000000000-gone";
 
-/// Cases per property: bounded, the suite runs them every time.
+/// Cases per property: bounded, from a fixed seed, so that the suite runs
+/// the same cases every time (`NCI_FUZZ_CASES`, `NCI_FUZZ_SEED` for more
+/// and others).
 pub fn config() -> ProptestConfig {
+    fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+        std::env::var(name).ok().and_then(|c| c.parse().ok())
+    }
     ProptestConfig {
-        cases: std::env::var("NCI_FUZZ_CASES")
-            .ok()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(64),
+        cases: env("NCI_FUZZ_CASES").unwrap_or(64),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(env("NCI_FUZZ_SEED").unwrap_or(16)),
         failure_persistence: None,
         ..ProptestConfig::default()
     }
