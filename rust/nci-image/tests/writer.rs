@@ -340,6 +340,9 @@ fn writer_bad_inputs_are_errors_naming_them_with_no_output() {
     // A store path of the closure that is gone from disk.
     let lib = store.path("-lib-1.0");
     let (s, g) = store.spec(json!({}));
+    // Moving a directory to another parent rewrites its `..`: a user
+    // other than root needs write permission on it (store paths are 0555).
+    chmod(Path::new(&lib), 0o755);
     std::fs::rename(&lib, store.root.join("moved")).unwrap();
     let (ok, err) = run_step("build", &s, &g, &out);
     assert!(!ok);

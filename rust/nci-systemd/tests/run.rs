@@ -11,6 +11,23 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nci-systemd");
 
+/// Whether to skip a test that needs root, saying so: as another user the
+/// test returns at once after printing why on the real standard error
+/// (written past the harness's capture, so `cargo test` shows it).
+/// tests/run runs as root, where every such test runs.
+fn skip_unless_root(why: &str) -> bool {
+    use std::io::Write;
+    if nix::unistd::Uid::effective().is_root() {
+        return false;
+    }
+    let name = std::thread::current().name().unwrap_or("test").to_string();
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {name}: needs root ({why}); tests/run runs it as root"
+    );
+    true
+}
+
 struct S6 {
     dir: tempfile::TempDir,
     svscan: Child,
@@ -177,6 +194,10 @@ fn sh(script: &str) -> String {
 
 #[test]
 fn l2_type_notify_is_ready_for_s6_only_at_ready_then_exec_start_post() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
     let t = tempfile::tempdir().unwrap();
     let mark = t.path().join("post");
     let start = Instant::now();
@@ -206,6 +227,10 @@ fn l2_type_notify_is_ready_for_s6_only_at_ready_then_exec_start_post() {
 
 #[test]
 fn l2_restart_on_failure_restarts_after_restart_sec_and_gives_up_at_the_start_limit() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
     let t = tempfile::tempdir().unwrap();
     let times = t.path().join("times");
     let s6 = S6::start(&[(
@@ -241,6 +266,10 @@ fn l2_restart_on_failure_restarts_after_restart_sec_and_gives_up_at_the_start_li
 
 #[test]
 fn l2_restart_always_restarts_a_clean_exit_and_restart_no_stays_inactive() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
     let t = tempfile::tempdir().unwrap();
     let (a, n) = (t.path().join("always"), t.path().join("no"));
     let s6 = S6::start(&[
@@ -281,6 +310,10 @@ fn l2_restart_always_restarts_a_clean_exit_and_restart_no_stays_inactive() {
 
 #[test]
 fn l2_stop_runs_exec_stop_then_kill_signal_timeout_and_final_kill_then_exec_stop_post() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
     let t = tempfile::tempdir().unwrap();
     let (stop, post) = (t.path().join("stop"), t.path().join("post"));
     let s6 = S6::start(&[(
@@ -317,6 +350,10 @@ fn l2_stop_runs_exec_stop_then_kill_signal_timeout_and_final_kill_then_exec_stop
 
 #[test]
 fn l2_user_group_supplementary_groups_umask_and_working_directory() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
     let t = tempfile::tempdir().unwrap();
     std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let out = t.path().join("id");
@@ -355,6 +392,10 @@ fn l2_user_group_supplementary_groups_umask_and_working_directory() {
 
 #[test]
 fn l2_directories_are_made_with_owner_mode_and_variables_and_runtime_goes_at_stop() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
     let t = tempfile::tempdir().unwrap();
     std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let env = t.path().join("env");
@@ -405,6 +446,10 @@ fn l2_directories_are_made_with_owner_mode_and_variables_and_runtime_goes_at_sto
 
 #[test]
 fn l2_exec_prefixes_ignore_failure_privileged_argv0_and_no_expansion() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
     let t = tempfile::tempdir().unwrap();
     std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let d = t.path().display();
@@ -439,6 +484,10 @@ fn l2_exec_prefixes_ignore_failure_privileged_argv0_and_no_expansion() {
 
 #[test]
 fn l2_exec_start_pre_failure_fails_the_service() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
     let s6 = S6::start(&[(
         "bad",
         unit(
@@ -459,6 +508,10 @@ fn l2_exec_start_pre_failure_fails_the_service() {
 
 #[test]
 fn l2_a_missing_environment_file_fails_the_service_naming_it() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
     let s6 = S6::start(&[(
         "envfail",
         unit(
@@ -483,6 +536,10 @@ fn l2_a_missing_environment_file_fails_the_service_naming_it() {
 
 #[test]
 fn l2_environment_environment_file_and_unset_environment() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
     let t = tempfile::tempdir().unwrap();
     let (file, out) = (t.path().join("env"), t.path().join("out"));
     std::fs::write(
@@ -508,6 +565,10 @@ fn l2_environment_environment_file_and_unset_environment() {
 
 #[test]
 fn l2_type_forking_follows_the_pid_file_and_oneshot_conditions_skip() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
     let t = tempfile::tempdir().unwrap();
     let pidfile = t.path().join("daemon.pid");
     let skipped = t.path().join("skipped");
@@ -551,6 +612,10 @@ fn l2_type_forking_follows_the_pid_file_and_oneshot_conditions_skip() {
 
 #[test]
 fn l2_ambient_capabilities_reach_a_non_root_service() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
     let t = tempfile::tempdir().unwrap();
     std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let out = t.path().join("caps");
@@ -582,6 +647,10 @@ fn l2_ambient_capabilities_reach_a_non_root_service() {
 
 #[test]
 fn l2_exec_reload_runs_on_sighup_and_exec_condition_skips() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
     let t = tempfile::tempdir().unwrap();
     let reload = t.path().join("reload");
     let ran = t.path().join("ran");
@@ -636,6 +705,10 @@ fn l2_exec_reload_runs_on_sighup_and_exec_condition_skips() {
 
 #[test]
 fn l2_standard_output_to_a_file_and_resource_limits() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("out");
     let s6 = S6::start(&[(
@@ -659,6 +732,10 @@ fn l2_standard_output_to_a_file_and_resource_limits() {
 
 #[test]
 fn l2_type_exec_fails_when_the_command_cannot_be_executed() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
     let s6 = S6::start(&[
         (
             "good",
@@ -687,6 +764,10 @@ fn l2_type_exec_fails_when_the_command_cannot_be_executed() {
 
 #[test]
 fn l2_log_lines_of_many_services_at_once_are_never_cut() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
     // Eight services that exit at once and are restarted at once, again
     // and again, all writing to one log: each runner's line about the
     // restart must reach the log whole (one write), whatever the others
@@ -736,6 +817,10 @@ fn l2_log_lines_of_many_services_at_once_are_never_cut() {
 
 #[test]
 fn l2_limits_above_the_containers_hard_limit_are_lowered_to_it() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
     // As in a container: a hard limit of 256 open files and no
     // CAP_SYS_RESOURCE to raise it. redis' LimitNOFILE=10032 (and the
     // other forms) must start, lowered, with one line each.
@@ -800,6 +885,10 @@ fn l2_limits_above_the_containers_hard_limit_are_lowered_to_it() {
 
 #[test]
 fn l2_credentials_are_the_users_in_credentials_directory_and_go_at_stop() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
     let t = tempfile::tempdir().unwrap();
     std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     std::fs::write(t.path().join("secret"), "s3cret").unwrap();
