@@ -270,6 +270,26 @@ in
     }
   );
 
+  # `copyToRegistry`: `bin/copy-to-registry docker://HOST/REPO[:TAG]`
+  # sends the image to a registry, its layers read from the store
+  # through `nci-image blob`, skipping the blobs the registry has
+  # (docs/publishing.md).
+  config.system.build.copyToRegistry =
+    derivation (
+      builderArgs
+      // {
+        name = "copy-to-registry-${safeName}";
+        builder = nciTools.push;
+        plan = "${plan}";
+        imageTool = nciTools.image;
+        interpreter = nciTools.push;
+        inherit reference;
+      }
+    )
+    // {
+      meta.mainProgram = "copy-to-registry";
+    };
+
   config.system.build.oci = derivation (
     builderArgs
     // {

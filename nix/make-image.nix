@@ -59,6 +59,7 @@ let
     "stream"
     "oci"
     "imageTag"
+    "copyToRegistry"
   ];
   withoutReference = filter (a: !(a.reference or false)) config.assertions;
   image = checked config.assertions build.image;

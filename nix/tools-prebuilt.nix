@@ -17,4 +17,5 @@ in
   init = import' "nci-init";
   s6 = import' "nci-s6";
   systemd = import' "nci-systemd";
+  push = import' "nci-push";
 }

@@ -345,3 +345,23 @@ pub fn stream_stdout(plan: &Plan, reference: &str) -> Result<()> {
     sink.finish().context(cannot())?;
     Ok(())
 }
+
+/// Writes the content of the layer whose hex digest is `digest` to
+/// standard output.
+pub fn blob_stdout(plan: &Plan, digest: &str) -> Result<()> {
+    let Some(i) = plan.layers.iter().position(|l| l.digest == digest) else {
+        bail!("the plan has no layer sha256:{digest}");
+    };
+    let fd = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("standard output")?;
+    let _ = nix::fcntl::fcntl(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE),
+    );
+    let mut sink = Sink::new(File::from(fd));
+    write_layer(&mut sink, plan, i)?;
+    sink.finish()?;
+    Ok(())
+}

@@ -101,6 +101,14 @@ pub enum Command {
         #[arg(long)]
         reference: Option<String>,
     },
+    /// Write one layer's blob (the tar, as the plan's digest names it)
+    /// to standard output: what `copyToRegistry` uploads.
+    Blob {
+        #[arg(long)]
+        plan: PathBuf,
+        /// The layer's digest (`sha256:HEX` or `HEX`).
+        digest: String,
+    },
 }
 
 #[cfg(test)]

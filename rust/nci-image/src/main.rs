@@ -120,6 +120,10 @@ fn dispatch(cli: Cli) -> Result<()> {
             build_archive(&spec, &closure, &out)
         }
         Command::Stream { file, reference } => stream(&file, reference),
+        Command::Blob { plan, digest } => {
+            let plan: plan::Plan = read_json(&plan)?;
+            assemble::blob_stdout(&plan, digest.trim_start_matches("sha256:"))
+        }
         Command::Layers { plan, out } => {
             let plan: plan::Plan = read_json(&plan)?;
             match out {
