@@ -130,3 +130,26 @@ t_L4_copy_to_registry_refuses_a_destination_without_a_registry_host() {
   if out=$("$push" docker://nci/hello:x 2>&1); then fail "succeeded: $out"; fi
   assert_eq "$out" "copy-to-registry: error: docker://nci/hello:x: the destination must name its registry host first (docker://nci.example.com/... or docker://localhost:5000/...), as no default registry is assumed"
 }
+
+t_L4_copy_to_registry_after_one_package_changed_sends_one_layer_and_the_config() {
+  trap 'stop_registry' EXIT
+  start_registry
+  tool() {
+    echo "$(nbuild "$ROOT/tests/build.nix" -A copyToRegistry --arg module "
+      { pkgs, ... }: {
+        imports = [ $ROOT/images/hello.nix ];
+        image.contents = [ (pkgs.writeText \"registry-test-data\" \"$1\") ];
+      }")/bin/copy-to-registry"
+  }
+  first=$(tool one) second=$(tool two)
+  out=$(REGISTRY_AUTH_FILE=/nonexistent "$first" "docker://127.0.0.1:$REG_PORT/nci/hello:one" 2>&1) || fail "$out"
+  before=$(blob_uploads)
+  out=$(REGISTRY_AUTH_FILE=/nonexistent "$second" "docker://127.0.0.1:$REG_PORT/nci/hello:two" 2>&1) || fail "$out"
+  echo "$out"
+  assert_contains "$out" ": 1 layer(s) sent,"
+  assert_contains "$(grep ': sent$' <<<"$out")" "-registry-test-data ("
+  # The changed package's layer and the config; the manifest is a PUT
+  # to /manifests/, not a blob upload.
+  assert_eq "$(($(blob_uploads) - before))" 2
+  assert_eq "$(registry_tags nci/hello | sort | tr '\n' ' ')" "one two "
+}
