@@ -2,7 +2,12 @@
 # here so that those modules (`services.nginx`, ...) evaluate unchanged in
 # an image. They have no effect in an image; where a setting would matter
 # (a firewall port, a sysctl, an ACME certificate, ...) a warning says so.
-{ config, lib, ... }:
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
 let
   inherit (lib)
     mkOption
@@ -166,8 +171,21 @@ in
 
     boot = {
       isContainer = flag true "an image is always a container.";
-      kernel.sysctl = attrsIgnored "a container cannot set kernel parameters (`podman run --sysctl` can); a warning says so when set.";
-      kernelModules = listIgnored types.str "a container cannot load kernel modules (a warning says so when set).";
+      kernelPackages = mkOption {
+        type = types.raw;
+        default = pkgs.linuxPackages;
+        defaultText = literalExpression "pkgs.linuxPackages";
+        example = literalExpression "pkgs.linuxPackages_latest";
+        description = ''
+          The kernel package set NixOS modules read (nginx turns on kTLS when
+          `kernel.version` is at least 4.17). An image carries no kernel: a
+          container runs on its host's, so nothing of this set enters the
+          image; set it to the host's kernel where a module's choice depends
+          on it.
+        '';
+      };
+      kernel.sysctl = attrsIgnored "a container runs on its host's kernel: sysctls are set on the host or with `podman run --sysctl` (listed by `systemd.shim.strict`).";
+      kernelModules = listIgnored types.str "a container runs on its host's kernel, which loads modules (listed by `systemd.shim.strict`).";
       kernelParams = listIgnored types.str "there is no kernel command line in an image.";
       extraModulePackages = listIgnored types.package "a container cannot load kernel modules.";
       initrd.kernelModules = listIgnored types.str "there is no initrd in an image.";
@@ -229,15 +247,19 @@ in
   };
 
   # implementation
+  # What the host does for a container (kernel parameters, kernel
+  # modules) is accepted without a word; `systemd.shim.strict` lists it.
   config.warnings =
-    nonEmpty "networking.firewall.allowedTCPPorts" cfg.networking.firewall.allowedTCPPorts
+    lib.optionals config.systemd.shim.strict (
+      nonEmpty "boot.kernel.sysctl" cfg.boot.kernel.sysctl
+        "not applied: a container runs on its host's kernel (set it on the host or with `podman run --sysctl`)."
+      ++ nonEmpty "boot.kernelModules" cfg.boot.kernelModules
+        "not loaded: a container runs on its host's kernel, which loads modules."
+    )
+    ++ nonEmpty "networking.firewall.allowedTCPPorts" cfg.networking.firewall.allowedTCPPorts
       "ignored: an image has no firewall; publish ports with image.exposedPorts and `podman run -p`."
     ++ nonEmpty "networking.firewall.allowedUDPPorts" cfg.networking.firewall.allowedUDPPorts
       "ignored: an image has no firewall; publish ports with image.exposedPorts and `podman run -p`."
-    ++ nonEmpty "boot.kernel.sysctl" cfg.boot.kernel.sysctl
-      "ignored: a container cannot set kernel parameters (use `podman run --sysctl`)."
-    ++ nonEmpty "boot.kernelModules" cfg.boot.kernelModules
-      "ignored: a container cannot load kernel modules."
     ++ nonEmpty "boot.postBootCommands" cfg.boot.postBootCommands
       "ignored: use a oneshot service (s6.services or systemd.services with Type=oneshot)."
     ++ map (

@@ -564,6 +564,20 @@ in
           its own `systemd-notify` and `systemd-creds`.
         '';
       };
+      strict = mkOption {
+        type = types.bool;
+        default = false;
+        example = true;
+        description = ''
+          Also warn about what is accepted without effect because the
+          container or its host already does the job: the sandboxing
+          settings of services (`ProtectSystem`, `PrivateTmp`,
+          `SystemCallFilter`, ...; docs/systemd.md lists them) and the
+          kernel's business (`boot.kernel.sysctl`, `boot.kernelModules`).
+          Off by default: NixOS modules set these for every service, and
+          nothing in the image is for you to change.
+        '';
+      };
       silencedWarnings = mkOption {
         type = types.listOf types.str;
         default = [ ];

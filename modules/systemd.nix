@@ -43,6 +43,57 @@ let
     "GuessMainPID"
     "NotifyAccess"
   ];
+  # Sandboxing: settings that only take from a service (file systems,
+  # devices, kernel knobs, system calls, namespaces, address families),
+  # a job the container already does for all of its processes. A service
+  # that runs with them runs without them; accepted without a warning
+  # unless `systemd.shim.strict` (docs/systemd.md, "Sandboxing").
+  sandboxSettings = [
+    "ProtectSystem"
+    "ProtectHome"
+    "ProtectProc"
+    "ProcSubset"
+    "ProtectClock"
+    "ProtectHostname"
+    "ProtectKernelTunables"
+    "ProtectKernelModules"
+    "ProtectKernelLogs"
+    "ProtectControlGroups"
+    "PrivateTmp"
+    "PrivateDevices"
+    "PrivateNetwork"
+    "PrivateUsers"
+    "PrivateMounts"
+    "PrivateIPC"
+    "ReadWritePaths"
+    "ReadOnlyPaths"
+    "InaccessiblePaths"
+    "ExecPaths"
+    "NoExecPaths"
+    "TemporaryFileSystem"
+    "MountFlags"
+    "RestrictAddressFamilies"
+    "RestrictNamespaces"
+    "RestrictRealtime"
+    "RestrictSUIDSGID"
+    "RestrictFileSystems"
+    "RestrictNetworkInterfaces"
+    "LockPersonality"
+    "MemoryDenyWriteExecute"
+    "RemoveIPC"
+    "KeyringMode"
+    "SystemCallFilter"
+    "SystemCallArchitectures"
+    "SystemCallErrorNumber"
+    "SystemCallLog"
+    "DevicePolicy"
+    "DeviceAllow"
+    "IPAddressAllow"
+    "IPAddressDeny"
+    "SocketBindAllow"
+    "SocketBindDeny"
+    "ProtectSystemd"
+  ];
   inertUnitSettings = [
     "Description"
     "Documentation"
@@ -69,6 +120,9 @@ let
   ];
 
   isSilenced = name: key: elem key silenced || elem "${name}.${key}" silenced;
+  # A setting whose value is null or an empty list is not set (NixOS
+  # leaves it out of the unit file).
+  setOnly = filterAttrs (_: v: v != null && v != [ ]);
 
   # --- the services and their order ----------------------------------
   enabled = filterAttrs (_: s: s.enable) cfg.services;
@@ -124,7 +178,7 @@ let
     concatStringsSep " -> " (map (n: "${n}.service") (walk [ ] start));
 
   # --- settings --------------------------------------------------------
-  sc = n: services.${n}.serviceConfig;
+  sc = n: setOnly services.${n}.serviceConfig;
   setting = n: key: if (sc n) ? ${key} then asScalar (sc n).${key} else null;
   execs = n: key: if (sc n) ? ${key} then asList (sc n).${key} else [ ];
   typeOf =
@@ -234,7 +288,7 @@ let
         User = userOf n;
         Group = groupOf n;
       };
-      unitConfig = mapAttrs (_: asList) (filterAttrs (k: _: elem k unitSettings) s.unitConfig);
+      unitConfig = mapAttrs (_: asList) (filterAttrs (k: _: elem k unitSettings) (setOnly s.unitConfig));
       startLimitBurst = s.startLimitBurst;
       startLimitIntervalSec = s.startLimitIntervalSec;
     };
@@ -307,15 +361,18 @@ let
     let
       s = services.${n};
       unsupported = filter (
-        k: !(elem k serviceSettings) && !(elem k inertServiceSettings) && !(isSilenced n k)
-      ) (attrNames s.serviceConfig);
+        k: !(elem k serviceSettings) && !(elem k inertServiceSettings) && !(elem k sandboxSettings) && !(isSilenced n k)
+      ) (attrNames (sc n));
+      sandboxing = filter (k: cfg.shim.strict && elem k sandboxSettings && !(isSilenced n k)) (
+        attrNames (sc n)
+      );
       unsupportedUnit = filter (
         k:
         !(elem k unitSettings)
         && !(elem k inertUnitSettings)
         && !(lib.hasPrefix "X-" k)
         && !(isSilenced n k)
-      ) (attrNames s.unitConfig);
+      ) (attrNames (setOnly s.unitConfig));
       missingRequired = filter (
         u: lib.hasSuffix ".service" u && !(unitIndex ? ${u})
       ) (s.requires ++ s.requisite ++ s.bindsTo);
@@ -324,6 +381,8 @@ let
     in
     optional (unsupported != [ ])
       "${p}.serviceConfig: not supported by the systemd shim, ignored: ${listText unsupported} (see docs/systemd.md; silence with systemd.shim.silencedWarnings)."
+    ++ optional (sandboxing != [ ])
+      "${p}.serviceConfig: sandboxing not applied, the container is the sandbox: ${listText sandboxing} (systemd.shim.strict)."
     ++ optional (unsupportedUnit != [ ])
       "${p}.unitConfig: not supported by the systemd shim, ignored: ${listText unsupportedUnit} (see docs/systemd.md)."
     ++ optional (s.startAt != [ ])

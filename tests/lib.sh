@@ -7,6 +7,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # No binary cache is reachable here: don't let Nix wait for one.
 export NIX_CONFIG="substituters =
 ${NIX_CONFIG:-}"
+# NixOS' own service modules (byte-exact copies), for the stand-in set.
+NCI_NIXPKGS_MODULES=$("$ROOT/tests/find-nixos-modules")
+export NCI_NIXPKGS_MODULES
 PODMAN_RUN=(podman run --rm --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
 
 fail() {
@@ -56,6 +59,12 @@ load_image() {
 skip() {
   echo "$*"
   exit 77
+}
+
+# Ends the test as skipped unless NixOS' own service modules are at hand.
+need_nixos_modules() {
+  [ -n "$NCI_NIXPKGS_MODULES" ] ||
+    skip "NixOS' service modules not found (../shared/nixpkgs-modules beside the project, or NCI_NIXPKGS_MODULES)"
 }
 
 assert_eq() {

@@ -11,11 +11,17 @@
   # Where `cargo build` left the static helpers (see tests/build-tools).
   toolsDir ? ../../rust/target/nci-tools,
   system ? builtins.currentSystem,
+  # A tree laid out like nixpkgs' with (some of) NixOS' own service
+  # modules under nixos/modules/ (../shared/nixpkgs-modules of the
+  # project's root; tests/lib.sh finds it): nix/nixos-modules.nix takes
+  # from it the modules it lists, exactly as from a nixpkgs checkout.
+  # null: the NCI_NIXPKGS_MODULES environment variable, else none.
+  nixpkgsModules ? null,
 }:
 let
   standin =
     name:
-    { binaries ? [ ], debPackages ? [ ], links ? { }, binPrefix ? "", libs ? [ ], libraries ? [ ], librariesOnly ? false }:
+    { binaries ? [ ], debPackages ? [ ], links ? { }, files ? { }, paths ? { }, binPrefix ? "", libs ? [ ], libraries ? [ ], librariesOnly ? false }:
     derivation ({
       inherit name system;
       builder = "/bin/bash";
@@ -23,6 +29,8 @@ let
       binaries = toString binaries;
       debPackages = toString debPackages;
       links = toString (lib.mapAttrsToList (n: t: "${n}=${t}") links);
+      files = toString (lib.mapAttrsToList (n: f: "${n}=${f}") files);
+      paths = toString (lib.mapAttrsToList (n: t: "${n}=${t}") paths);
     } // lib.optionalAttrs (binPrefix != "") { inherit binPrefix; }
       // lib.optionalAttrs (libs != [ ]) { libs = toString libs; }
       // lib.optionalAttrs (libraries != [ ]) { libraries = toString libraries; }
@@ -84,7 +92,115 @@ let
         links."bin/sh" = "bash-static";
       };
     };
-    nginx = standin "nginx-1.22" { binaries = [ "/usr/sbin/nginx" ]; };
+    nginx = pkgs.nginxStable;
+    # Shaped like nixpkgs' nginx (what NixOS' nginx module reads: pname,
+    # version, modules, override, conf/), from Debian's nginx-light 1.22.1,
+    # its temporary directories moved to /tmp as nixpkgs builds them
+    # (/tmp/nginx_proxy, ...; the client body's is /tmp/nginx_body, as
+    # nixpkgs' /tmp/nginx_client_body is longer than Debian's path).
+    # The stand-in cannot add third-party modules: asking for one fails
+    # the evaluation, naming it.
+    nginxStable =
+      let
+        confFiles = [ "fastcgi.conf" "fastcgi_params" "koi-utf" "koi-win" "mime.types" "scgi_params" "uwsgi_params" "win-utf" ];
+        withModules =
+          modules:
+          if modules != [ ] then
+            throw "the offline stand-in nginx has no third-party modules (asked for: ${toString (map (m: m.name or "?") modules)})"
+          else
+            standin "nginx-1.22.1" {
+              binaries = [ "/usr/sbin/nginx" ];
+              files = lib.genAttrs (map (f: "conf/${f}") confFiles) (f: "/etc/nginx/${lib.removePrefix "conf/" f}");
+              paths = {
+                "/var/lib/nginx/body" = "/tmp/nginx_body";
+                "/var/lib/nginx/proxy" = "/tmp/nginx_proxy";
+                "/var/lib/nginx/fastcgi" = "/tmp/nginx_fastcgi";
+                "/var/lib/nginx/uwsgi" = "/tmp/nginx_uwsgi";
+                "/var/lib/nginx/scgi" = "/tmp/nginx_scgi";
+              };
+            }
+            // {
+              pname = "nginx";
+              version = "1.22.1";
+              inherit modules;
+              override = f: withModules ((if builtins.isFunction f then f { inherit modules; } else f).modules or modules);
+            };
+      in
+      withModules [ ];
+    nginxModules = { };
+    # nixpkgs' mailcap: the media types, also in nginx's format.
+    mailcap = standin "mailcap-2.1.54" {
+      files = {
+        "etc/mime.types" = "/etc/mime.types";
+        "etc/nginx/mime.types" = "/etc/nginx/mime.types";
+      };
+    };
+    redis = standin "redis-7.0.15" { binaries = [ "/usr/bin/redis-server" "/usr/bin/redis-cli" ]; } // {
+      pname = "redis";
+      version = "7.0.15";
+    };
+    memcached = standin "memcached-1.6.18" { binaries = [ "/usr/bin/memcached" ]; } // {
+      pname = "memcached";
+      version = "1.6.18";
+    };
+
+    writers = {
+      # As nixpkgs' writers.writeNginxConfig, less its re-indenting and
+      # its gixy check (Debian has no gixy): the text, blank lines dropped.
+      writeNginxConfig =
+        name: text:
+        pkgs.runCommand name { inherit text; passAsFile = [ "text" ]; } ''
+          /bin/sed '/^\s*$/d' "$textPath" > $out
+        '';
+    };
+
+    # What NixOS modules read of nixpkgs' kernel package set (its version:
+    # nginx turns kTLS on from 4.17); Debian 12's kernel. Never built.
+    linuxPackages = rec {
+      kernel = {
+        pname = "linux";
+        version = "6.1.0";
+        modDirVersion = "6.1.0";
+      };
+      kernelAtLeast = lib.versionAtLeast kernel.version;
+      kernelOlder = lib.versionOlder kernel.version;
+    };
+
+    # nixpkgs' runtimeShell (a string) and its package.
+    runtimeShellPackage = pkgs.bash;
+    runtimeShell = "${pkgs.bash}/bin/bash";
+
+    # nixpkgs' `formats`: `type` for a `settings` option and `generate`
+    # for its file, for the formats lib's generators can write.
+    formats =
+      let
+        inherit (lib) types;
+        jsonValue =
+          let
+            valueType = types.nullOr (types.oneOf [ types.bool types.int types.float types.str types.path (types.attrsOf valueType) (types.listOf valueType) ]) // { description = "JSON value"; };
+          in
+          valueType;
+        atom = types.nullOr (types.oneOf [ types.bool types.int types.float types.str types.path ]);
+      in
+      {
+        json = _: {
+          type = jsonValue;
+          generate = name: value: pkgs.writeText name (builtins.toJSON value);
+        };
+        # JSON is YAML 1.2.
+        yaml = _: {
+          type = jsonValue;
+          generate = name: value: pkgs.writeText name (builtins.toJSON value);
+        };
+        ini = { listsAsDuplicateKeys ? false, ... }@args: {
+          type = types.attrsOf (types.attrsOf (if listsAsDuplicateKeys then types.coercedTo atom lib.toList (types.listOf atom) else atom));
+          generate = name: value: pkgs.writeText name (lib.generators.toINI (removeAttrs args [ "listToValue" ]) value);
+        };
+        keyValue = { listsAsDuplicateKeys ? false, ... }@args: {
+          type = types.attrsOf (if listsAsDuplicateKeys then types.coercedTo atom lib.toList (types.listOf atom) else atom);
+          generate = name: value: pkgs.writeText name (lib.generators.toKeyValue (removeAttrs args [ "listToValue" ]) value);
+        };
+      };
     # The host's CA bundle, where nixpkgs' cacert keeps it.
     cacert = derivation {
       name = "nss-cacert-standin";
@@ -109,8 +225,9 @@ let
         }
         // env
       );
+    # Also takes nixpkgs' other arguments (checkPhase, meta, ...), unused.
     writeTextFile =
-      { name, text, executable ? false, destination ? "" }:
+      { name, text, executable ? false, destination ? "", ... }:
       pkgs.runCommand name { inherit text; passAsFile = [ "text" ]; } ''
         target="$out${destination}"
         mkdir -p "$(dirname "$target")"
@@ -118,6 +235,7 @@ let
         ${lib.optionalString executable ''chmod +x "$target"''}
       '';
     writeText = name: text: pkgs.writeTextFile { inherit name text; };
+    writeTextDir = path: text: pkgs.writeTextFile { name = baseNameOf path; inherit text; destination = "/${path}"; };
     writeScript = name: text: pkgs.writeTextFile { inherit name text; executable = true; };
     writeShellScript = name: text: pkgs.writeScript name "#!${pkgs.bash}/bin/bash\n${text}";
     writeShellScriptBin =
@@ -137,8 +255,20 @@ let
   };
 
   tools = import ../../nix/tools-prebuilt.nix { dir = toolsDir; };
-  # Offline stand-ins for the NixOS modules of nix/nixos-modules.nix.
-  nixosModules = [ ../modules/nginx-fixture.nix ];
+  # NixOS' own modules of nix/nixos-modules.nix, from the copies' tree.
+  modulesTree =
+    if nixpkgsModules != null then
+      nixpkgsModules
+    else if builtins.getEnv "NCI_NIXPKGS_MODULES" != "" then
+      /. + builtins.getEnv "NCI_NIXPKGS_MODULES"
+    else
+      null;
+  nixosModules = lib.optionals (modulesTree != null) (
+    import ../../nix/nixos-modules.nix {
+      nixpkgs = modulesTree;
+      onlyPresent = true;
+    }
+  );
   makeImage = import ../../nix/make-image.nix {
     inherit lib;
     pkgsFor = _: pkgs;

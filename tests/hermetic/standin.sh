@@ -12,6 +12,9 @@
 #
 # Environment: out, binaries (space-separated host paths), debPackages
 # (Debian packages whose bin/ and sbin/ executables are all taken),
+# files ("dest=host-path" pairs, dest relative to $out: data files such as
+# nginx's conf/ copied as they are), paths ("from=to" compiled-in paths
+# to replace),
 # libraries (sonames of host libraries to take, library-only stand-ins),
 # libs (store paths with a lib/ of shared libraries to link to),
 # librariesOnly (non-empty: no bin/), links ("name=target" pairs, target
@@ -106,6 +109,11 @@ for pair in ${links:-}; do
   ln -s "${pair#*=}" "$out/${pair%%=*}"
 done
 
+for pair in ${files:-}; do
+  mkdir -p "$(dirname "$out/${pair%%=*}")"
+  cp -L "${pair#*=}" "$out/${pair%%=*}"
+done
+
 # binPrefix: an absolute prefix compiled in for sibling programs (Debian's
 # s6 runs /usr/bin/s6-supervise). Turn "<prefix><name>" into "<name>", found
 # on PATH as with an empty prefix, padding with NULs so no offset moves.
@@ -116,6 +124,19 @@ if [ -n "${binPrefix:-}" ]; then
       's{\Q$ENV{BINPREFIX}\E([A-Za-z0-9_.+-]+)\0}{$1 . ("\0" x length($ENV{BINPREFIX})) . "\0"}ge' "$f"
   done
 fi
+
+# paths: "from=to" pairs of compiled-in paths to replace where nixpkgs'
+# build has others (nginx's temporary directories); `to` is no longer
+# than `from`, padded with NULs so no offset moves.
+for pair in ${paths:-}; do
+  from=${pair%%=*} to=${pair#*=}
+  [ ${#to} -le ${#from} ] || { echo "standin: $to is longer than $from" >&2; exit 1; }
+  for f in "$out"/bin/*; do
+    [ -L "$f" ] && continue
+    FROM=$from TO=$to perl -0777 -pi -e \
+      's{\Q$ENV{FROM}\E\0}{$ENV{TO} . ("\0" x (length($ENV{FROM}) - length($ENV{TO}))) . "\0"}ge' "$f"
+  done
+done
 
 rmdir "$out/bin" "$out/lib" 2>/dev/null || true
 chmod -R a-w "$out"
