@@ -57,10 +57,14 @@ let
     pkgs.coreutils
   ];
   profile = map toString (lib.unique (config.environment.systemPackages ++ interactivePackages));
-  # bashInteractive provides bin/sh, linked into /bin with the profile.
+  # bashInteractive provides bin/sh, linked into /bin with the profile;
+  # an image with services has NixOS' /bin/sh (environment.binsh).
   symlinks =
     lib.optionalAttrs cfg.interactive {
       "/usr/bin/env" = "${pkgs.coreutils}/bin/env";
+    }
+    // lib.optionalAttrs (config.s6.services != { }) {
+      "/bin/sh" = config.environment.binsh;
     }
     // cfg.symlinks;
 

@@ -39,6 +39,53 @@ rec {
       toString v
     else
       "${v}";
+  # A unit file's text as { Section = { Key = [ values ]; }; }, in the
+  # file's order (systemd's syntax: `[Section]`, `Key=Value` repeated,
+  # `#`/`;` comments, a trailing `\` joins lines; an empty value is kept:
+  # it resets a list, as in the file).
+  parseUnitFile =
+    text:
+    let
+      lines = map lib.trim (lib.splitString "\n" (builtins.replaceStrings [ "\\\n" ] [ " " ] text));
+      step =
+        acc: line:
+        let
+          header = builtins.match "\\[([^]]+)]" line;
+          kv = builtins.match "([A-Za-z0-9_-]+)[[:space:]]*=[[:space:]]*(.*)" line;
+          sec = acc.section;
+          put =
+            k: v:
+            acc
+            // {
+              sections = acc.sections // {
+                ${sec} = (acc.sections.${sec} or { }) // {
+                  ${k} = (acc.sections.${sec}.${k} or [ ]) ++ [ v ];
+                };
+              };
+            };
+        in
+        if line == "" || lib.hasPrefix "#" line || lib.hasPrefix ";" line then
+          acc
+        else if header != null then
+          acc // { section = builtins.head header; }
+        else if kv != null then
+          put (builtins.elemAt kv 0) (builtins.elemAt kv 1)
+        else
+          acc;
+    in
+    (builtins.foldl' step {
+      section = "";
+      sections = { };
+    } lines).sections;
+
+  # Settings of a unit file laid under a module's, as systemd reads a
+  # drop-in over a unit: a module's list extends the file's (an empty
+  # string first resets it), a module's single value replaces it.
+  layOver =
+    fromFile: fromModule:
+    fromFile
+    // lib.mapAttrs (k: v: if fromFile ? ${k} then fromFile.${k} ++ toList v else v) fromModule;
+
   # The last value of a setting that may have been given as a list.
   asScalar =
     v:

@@ -503,7 +503,15 @@ in
       type = types.listOf types.package;
       default = [ ];
       example = literalExpression "[ pkgs.foo ]";
-      description = "Packages whose unit files NixOS would install: not read by the shim (warning when set).";
+      description = ''
+        Packages whose unit files (`lib/systemd/system/NAME.service` and
+        `NAME.service.d/*.conf`) a service of `systemd.services` of the same
+        name runs from, with its own settings laid over them as systemd
+        reads NixOS' drop-ins (a module's list extends the file's, an empty
+        string first resets it; a single value replaces the file's). Units
+        no service names are not started, as on NixOS. The files are read
+        while evaluating (import from derivation).
+      '';
     };
     additionalUpstreamSystemUnits = mkOption {
       type = types.listOf types.str;

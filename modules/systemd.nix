@@ -128,7 +128,64 @@ let
   enabled = filterAttrs (_: s: s.enable) cfg.services;
   # A service with startAt and no wantedBy is a timer's job: not started.
   timerOnly = s: s.startAt != [ ] && s.wantedBy == [ ] && s.requiredBy == [ ];
-  services = filterAttrs (_: s: !timerOnly s) enabled;
+  services = mapAttrs withPackageUnit (filterAttrs (_: s: !timerOnly s) enabled);
+
+  # --- units of systemd.packages ---------------------------------------
+  # A service whose unit file a package of `systemd.packages` ships
+  # (lib/systemd/system/NAME.service, and its NAME.service.d/*.conf) runs
+  # from that file with the module's settings laid over it, as systemd
+  # reads NixOS' drop-in. Reading the files builds those packages while
+  # evaluating (import from derivation), only when systemd.packages is set.
+  unitFilesOf =
+    n:
+    concatMap (
+      p:
+      let
+        dir = "${p}/lib/systemd/system";
+        dropins = "${dir}/${n}.service.d";
+        confs =
+          if builtins.pathExists dropins then
+            map (f: "${dropins}/${f}") (
+              lib.sort lib.lessThan (filter (lib.hasSuffix ".conf") (attrNames (builtins.readDir dropins)))
+            )
+          else
+            [ ];
+      in
+      optional (builtins.pathExists "${dir}/${n}.service") "${dir}/${n}.service" ++ confs
+    ) cfg.packages;
+  # Unit-section dependencies and the service options that hold them.
+  unitDependencies = {
+    After = "after";
+    Before = "before";
+    Requires = "requires";
+    Requisite = "requisite";
+    BindsTo = "bindsTo";
+    Wants = "wants";
+    PartOf = "partOf";
+    Conflicts = "conflicts";
+    OnFailure = "onFailure";
+    OnSuccess = "onSuccess";
+  };
+  withPackageUnit =
+    n: s:
+    let
+      files = if cfg.packages == [ ] then [ ] else unitFilesOf n;
+      parsed = map (f: sdLib.parseUnitFile (builtins.readFile f)) files;
+      section = name: builtins.foldl' (acc: u: sdLib.layOver acc (u.${name} or { })) { } parsed;
+      unit = section "Unit";
+      words = vs: filter (w: w != "") (concatMap (lib.splitString " ") (map (builtins.replaceStrings [ "\t" ] [ " " ]) vs));
+    in
+    if files == [ ] then
+      s
+    else
+      s
+      // {
+        serviceConfig = sdLib.layOver (section "Service") s.serviceConfig;
+        unitConfig = sdLib.layOver (removeAttrs unit (attrNames unitDependencies)) s.unitConfig;
+      }
+      // mapAttrs (opt: key: unique (words unit.${key} ++ s.${opt})) (
+        lib.mapAttrs' (k: v: lib.nameValuePair v k) (filterAttrs (k: _: unit ? ${k}) unitDependencies)
+      );
   names = attrNames services;
 
   # Unit names (and aliases) of the image's services, to the service.
@@ -508,9 +565,7 @@ in
         ) cfg.automounts
         ++ map (
           n: "systemd.user.services.${n}: user services are not supported by the systemd shim; ignored."
-        ) (attrNames cfg.user.services)
-        ++ optional (cfg.packages != [ ])
-          "systemd.packages: unit files of packages are not read by the systemd shim; declare the services in systemd.services.";
+        ) (attrNames cfg.user.services);
     }
     (optionalAttrs hasS6 {
       # A name also defined as s6.services.<name> is left to that one

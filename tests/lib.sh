@@ -35,7 +35,9 @@ build_image() {
 
 # Evaluates an attribute of the image of a module expression.
 eval_image() {
-  nix-instantiate --eval --strict --json -I nixpkgs-lib="$NIXPKGS_LIB" \
+  # Read-write: a module may read files of packages it builds (import from
+  # derivation, e.g. systemd.packages), which writes their derivations.
+  nix-instantiate --read-write-mode --eval --strict --json -I nixpkgs-lib="$NIXPKGS_LIB" \
     --arg toolsDir "$TOOLS_DIR" "$ROOT/tests/build.nix" --arg module "$1" -A "$2"
 }
 

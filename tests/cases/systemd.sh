@@ -583,3 +583,48 @@ t_L4_systemd_limits_above_the_containers_hard_limit_are_lowered_and_the_service_
   assert_contains "$out" "nci-systemd: show: LimitCORE=infinity is above the container's hard limit (0): lowered to 0"
   assert_contains "$out" "nofile=1024:1024"
 }
+
+# A package's unit file, as a package of systemd.packages ships it.
+sd_packaged_unit='pkgs.writeTextDir "lib/systemd/system/app.service" "[Unit]\nDescription=App\nAfter=db.service \\\n  other.target\n[Service]\nType=notify\nUser=nobody\nAmbientCapabilities=CAP_NET_BIND_SERVICE\nExecStart=/bin/sh -c \"nc -l -p 80 & systemd-notify --ready; wait\"\nProtectSystem=strict\n"'
+
+t_L3_systemd_packages_unit_files_lie_under_the_module_settings() {
+  local m="{ pkgs, ... }: {
+    image.name = \"pk\";
+    systemd.packages = [ ($sd_packaged_unit) ];
+    systemd.services.db.serviceConfig.ExecStart = \"/bin/db\";
+    systemd.services.app = { wantedBy = [ \"multi-user.target\" ]; serviceConfig.ExecStart = [ \"\" \"/bin/app --from-module\" ]; };
+  }"
+  local unit
+  unit=$(sd_eval "$m" systemd.build.units.units.app)
+  echo "$unit"
+  # Type, User, capabilities from the file; ExecStart reset and replaced
+  # by the module (an empty string first, as in a drop-in).
+  assert_eq "$(jq -c '[.type, .serviceConfig.User, .serviceConfig.AmbientCapabilities, .serviceConfig.ExecStart]' <<<"$unit")" \
+    '["notify","nobody",["CAP_NET_BIND_SERVICE"],["/bin/app --from-module"]]'
+  # The file's After= orders the service.
+  assert_eq "$(sd_eval "$m" s6.services.app.after | jq -c .)" '["db"]'
+  assert_eq "$(sd_warnings "$m")" ""
+}
+
+t_L4_systemd_packages_unit_runs_notify_and_binds_port_80_as_nobody() {
+  local ref id
+  ref=$(load_image "$(build_image -E "{ pkgs, ... }: {
+    image.name = \"packaged\";
+    systemd.packages = [ ($sd_packaged_unit) ];
+    systemd.services.app = { wantedBy = [ \"multi-user.target\" ]; path = [ pkgs.busybox ]; };
+  }")")
+  id=$("${PODMAN_RUN[@]}" -d "$ref")
+  trap "podman rm -f -t 0 $id >/dev/null 2>&1 || true" EXIT
+  # Ready only at READY=1: Type=notify came from the unit file.
+  for _ in $(seq 100); do
+    podman logs "$id" 2>&1 | grep -q "are up, ready: app" && break
+    sleep 0.1
+  done
+  podman logs "$id" 2>&1
+  assert_contains "$(podman logs "$id" 2>&1)" "are up, ready: app"
+  # Port 80 (0050) listening (0A), bound as nobody with the file's capability.
+  grep -Eq '^ *[0-9]+: [0-9A-F]+:0050 [0-9A-F]+:0000 0A' \
+    <<<"$(podman exec "$id" /bin/sh -c 'read -r -d "" t </proc/net/tcp6; echo "$t"; read -r -d "" t </proc/net/tcp; echo "$t"' || true)" ||
+    fail "nothing listens on port 80"
+  grep -Eq '^nobody +nc -l -p 80' <<<"$(podman top "$id" user args)" || fail "nc is not nobody"
+}

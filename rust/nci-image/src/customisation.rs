@@ -107,8 +107,8 @@ impl Layer {
     }
 
     /// Merges the packages' profile directories into the image root
-    /// (`nci_core::profile`); an entry a root tree already put there
-    /// stays.
+    /// (`nci_core::profile`); an entry a root tree or a link already put
+    /// there stays.
     pub fn add_profile(&mut self, packages: &[String]) -> Result<()> {
         for item in profile::merge("", packages, "environment.systemPackages")? {
             match item {
@@ -144,7 +144,9 @@ pub fn build(
     for tree in root_trees {
         layer.add_tree(Path::new(tree))?;
     }
-    layer.add_profile(profile)?;
+    // Links before the profile: a link of the modules (`/bin/sh`, NixOS'
+    // `environment.binsh`) stands where a package's file of that name
+    // would, as NixOS links /bin/sh whatever the system path holds.
     for (link, target) in symlinks {
         let path = link.trim_start_matches('/').to_owned();
         layer.add(
@@ -152,6 +154,7 @@ pub fn build(
             &format!("symlink {link}"),
         )?;
     }
+    layer.add_profile(profile)?;
     layer.into_entries()
 }
 
@@ -182,6 +185,27 @@ mod tests {
         );
         let man = entries.iter().find(|e| e.path == "share/man").unwrap();
         assert!(matches!(&man.kind, Kind::Symlink { target } if target.ends_with("b/share/man")));
+    }
+
+    #[test]
+    fn a_link_of_the_modules_stands_where_a_package_has_the_same_file() {
+        let d = tempfile::tempdir().unwrap();
+        for file in ["bin/sh", "bin/ls"] {
+            let p = d.path().join("busybox").join(file);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        }
+        let pkgs = vec![d.path().join("busybox").display().to_string()];
+        let links = BTreeMap::from([(
+            "/bin/sh".to_owned(),
+            "/nix/store/x-bash/bin/bash".to_owned(),
+        )]);
+        let entries = build(&[], &pkgs, &links).unwrap();
+        assert_eq!(names(&entries), ["bin", "bin/ls", "bin/sh", "tmp"]);
+        let sh = entries.iter().find(|e| e.path == "bin/sh").unwrap();
+        assert!(
+            matches!(&sh.kind, Kind::Symlink { target } if target == "/nix/store/x-bash/bin/bash")
+        );
     }
 
     #[test]
