@@ -49,14 +49,24 @@
         dockerImages = dockerImagesFor pkgs;
       });
 
+      # Runnable on any builder (no KVM, no container engine).
       checks = forAllSystems (
         pkgs:
         import ./nix/checks.nix {
           inherit pkgs self;
           dockerImages = dockerImagesFor pkgs;
         }
-        # NixOS' nginx module in an image, served in a NixOS VM (needs KVM).
-        // lib.optionalAttrs (pkgs.stdenv.hostPlatform.system == "x86_64-linux") {
+      );
+
+      # NixOS VM tests, for builders with the `kvm` and `nixos-test`
+      # features: `nix build .#vmChecks.x86_64-linux.nginx` (docs/testing.md).
+      vmChecks = lib.genAttrs [ "x86_64-linux" ] (
+        system:
+        let
+          pkgs = nixpkgs.legacyPackages.${system};
+        in
+        {
+          # NixOS' nginx module in an image, served in a NixOS VM.
           nginx = import ./nix/checks-nginx.nix {
             inherit pkgs;
             image = (dockerImagesFor pkgs).nginx;

@@ -390,3 +390,15 @@ t_L3_s6_a_service_naming_a_missing_store_path_is_refused_at_evaluation() {
   out=$(expect_build_error '{ pkgs, ... }: { image.name = "x"; s6.services.a.script = builtins.unsafeDiscardStringContext "exec ${pkgs.hello}/bin/hello"; }' \
     "s6\.services\.a\.script: /nix/store/[a-z0-9]{32}-hello[^ ]* is named without string context")
 }
+
+t_L4_flake_checks_run_the_example_inits_in_a_build_without_kvm() {
+  # nix/checks-init.nix, the checks `nix flake check` runs on any builder,
+  # built here with the stand-in packages: each example init runs in the
+  # build and its log and exit code are checked there.
+  nbuild -E '
+    let
+      h = import '"$ROOT"'/tests/hermetic { toolsDir = '"$TOOLS_DIR"'; };
+      dockerImages = import '"$ROOT"'/images { inherit (h) lib makeImage; };
+    in import '"$ROOT"'/nix/checks-init.nix { inherit (h) pkgs; inherit dockerImages; }' \
+    -A init-s6 -A init-example-systemd
+}
