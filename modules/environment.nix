@@ -1,6 +1,7 @@
-# `environment.systemPackages`: packages whose bin/, sbin/ and share/ are
-# merged into the image root, as NixOS links them into its system path;
-# `environment.binsh`: the /bin/sh NixOS gives every system.
+# `environment.systemPackages`: packages whose bin/, sbin/ and share/ (and
+# what `environment.pathsToLink` adds) are merged into the image root, as
+# NixOS links them into its system path; `environment.binsh`: the /bin/sh
+# NixOS gives every system.
 { config, lib, ... }:
 let
   inherit (lib) mkOption types literalExpression;
@@ -19,6 +20,21 @@ in
         on the default `PATH` of `docker run` and `podman run`.
       '';
     };
+    pathsToLink = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [
+        "/lib/udev"
+        "/etc/xdg"
+      ];
+      description = ''
+        The subdirectories of `environment.systemPackages` linked into the
+        image root, as NixOS links them into its system path. The image
+        always links `/bin`, `/sbin` and the whole of `/share`; NixOS
+        modules add their own (e.g. `/lib/udev`), and so can you. A path
+        under another listed one adds nothing.
+      '';
+    };
     binsh = mkOption {
       type = types.str;
       default = config.systemd.shim.shell;
@@ -33,4 +49,11 @@ in
       '';
     };
   };
+
+  # implementation
+  config.environment.pathsToLink = [
+    "/bin"
+    "/sbin"
+    "/share"
+  ];
 }

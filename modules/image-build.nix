@@ -171,6 +171,7 @@ let
       path = lib.makeBinPath ([ pkgs.coreutils pkgs.bash ] ++ config.environment.systemPackages);
       rootTrees = map toString cfg.rootTrees;
       inherit profile symlinks;
+      profilePaths = config.environment.pathsToLink;
       owners = runOwners;
     }
   );
@@ -186,6 +187,7 @@ let
     maxLayers = cfg.maxLayers;
     inherit storeRoots;
     profile = if hasRun then [ ] else profile;
+    profilePaths = config.environment.pathsToLink;
     symlinks = if hasRun then { } else symlinks;
     rootTrees = map toString trees;
     layerInfos = map (p: {

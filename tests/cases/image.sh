@@ -228,3 +228,21 @@ t_L3_a_name_docker_rejects_fails_only_the_outputs_that_carry_a_reference() {
   assert_contains "$out" "- image.maxLayers: must be at least 1"
   [[ $out != *"image.name:"* ]] || fail "init reported the name: $out"
 }
+
+t_L4_paths_to_link_adds_package_subpaths_to_the_image_root() {
+  # As NixOS' environment.pathsToLink: a module adds a subpath (here
+  # nginx's conf/mime.types) and it is linked into the root, beside /bin,
+  # /sbin and /share, which stay.
+  local ref out
+  ref=$(load_image "$(build_image -E '{ pkgs, ... }: {
+    image.name = "links";
+    image.entryPoint = [ "${pkgs.busybox}/bin/ls" "-l" "/conf/mime.types" "/bin/hello" ];
+    environment.systemPackages = [ pkgs.hello pkgs.nginx ];
+    environment.pathsToLink = [ "/conf/mime.types" ];
+  }')")
+  out=$("${PODMAN_RUN[@]}" "$ref" 2>&1)
+  echo "$out"
+  grep -Eq '/conf/mime.types -> /nix/store/[a-z0-9]+-nginx-1.22.1/conf/mime.types$' <<<"$out" ||
+    fail "conf/mime.types of the package is not linked"
+  grep -Eq '/bin/hello -> /nix/store/[a-z0-9]+-hello-2.12/bin/hello$' <<<"$out" || fail "/bin is no longer linked"
+}

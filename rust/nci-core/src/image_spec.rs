@@ -36,6 +36,10 @@ pub struct ImageSpec {
     /// Packages merged into `/bin`, `/sbin`, `/share` (NixOS' system path).
     #[serde(default)]
     pub profile: Vec<String>,
+    /// `environment.pathsToLink`: the package subpaths the profile links
+    /// (`/bin`, `/sbin`, `/share` and what modules add).
+    #[serde(default = "crate::profile::default_paths")]
+    pub profile_paths: Vec<String>,
     /// Extra symlinks in the image root (`/bin/sh` → bash, ...).
     #[serde(default)]
     pub symlinks: BTreeMap<String, String>,

@@ -9,9 +9,14 @@ use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The package directories linked into a profile
-/// (NixOS' `environment.pathsToLink` for what images need).
+/// The package directories linked into a profile by default: the image
+/// root's share of NixOS' `environment.pathsToLink`.
 pub const PROFILE_DIRS: [&str; 3] = ["bin", "sbin", "share"];
+
+/// [`PROFILE_DIRS`] as the owned list a spec's default is.
+pub fn default_paths() -> Vec<String> {
+    PROFILE_DIRS.iter().map(|d| format!("/{d}")).collect()
+}
 
 /// One thing a merged profile holds, named relative to the profile root
 /// given to [`merge`] (`at`), in path order.
@@ -22,11 +27,18 @@ pub enum ProfileItem {
 }
 
 /// The merge of `packages` (store paths) into a profile at `at` (`bin`,
-/// `etc/profiles/per-user/alice`, ...): the profile directories, merged
+/// `etc/profiles/per-user/alice`, ...) of the package subpaths `paths`
+/// (NixOS' `environment.pathsToLink`: `/bin`, `/share/man`, `/lib/udev`;
+/// one under another listed path adds nothing): the directories, merged
 /// subdirectories and symlinks, parents before children. A package that
 /// does not exist is an error naming `option`, the option that lists it
 /// (a profile left empty would hide it until run time).
-pub fn merge(at: &str, packages: &[String], option: &str) -> Result<Vec<ProfileItem>> {
+pub fn merge(
+    at: &str,
+    packages: &[String],
+    paths: &[String],
+    option: &str,
+) -> Result<Vec<ProfileItem>> {
     for p in packages {
         if let Err(e) = std::fs::symlink_metadata(p) {
             return Err(Error::invalid(
@@ -35,19 +47,60 @@ pub fn merge(at: &str, packages: &[String], option: &str) -> Result<Vec<ProfileI
             ));
         }
     }
+    let mut wanted: Vec<&str> = paths
+        .iter()
+        .map(|p| p.trim_matches('/'))
+        .filter(|p| !p.is_empty())
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let under_another = |p: &str| {
+        wanted
+            .iter()
+            .any(|q| p.len() > q.len() && p.starts_with(q) && p.as_bytes()[q.len()] == b'/')
+    };
     let mut items = Vec::new();
-    for dir in PROFILE_DIRS {
-        let sources: Vec<PathBuf> = packages
+    let mut made: Vec<String> = Vec::new();
+    for dir in wanted.iter().copied().filter(|p| !under_another(p)) {
+        let found: Vec<PathBuf> = packages
             .iter()
             .map(|p| Path::new(p).join(dir))
-            .filter(|p| p.is_dir())
+            .filter(|p| p.symlink_metadata().is_ok())
             .collect();
-        if !sources.is_empty() {
-            let here = if at.is_empty() {
-                dir.to_owned()
+        let sources: Vec<PathBuf> = found.iter().filter(|p| p.is_dir()).cloned().collect();
+        let Some(first) = found.first() else {
+            continue;
+        };
+        let here = if at.is_empty() {
+            dir.to_owned()
+        } else {
+            format!("{at}/{dir}")
+        };
+        // The parents of a nested path (`lib` of `lib/udev`), once.
+        let mut parent = String::new();
+        for part in dir.split('/').take(dir.split('/').count() - 1) {
+            parent = if parent.is_empty() {
+                part.to_owned()
             } else {
-                format!("{at}/{dir}")
+                format!("{parent}/{part}")
             };
+            let path = if at.is_empty() {
+                parent.clone()
+            } else {
+                format!("{at}/{parent}")
+            };
+            if !made.contains(&path) {
+                items.push(ProfileItem::Directory(path.clone()));
+                made.push(path);
+            }
+        }
+        if sources.is_empty() {
+            // A file (`/etc/foo.conf`): the first package's, linked.
+            items.push(ProfileItem::Symlink {
+                path: here,
+                target: first.to_string_lossy().into_owned(),
+            });
+        } else {
             merge_dirs(&here, &sources, &mut items)?;
         }
     }
@@ -105,7 +158,7 @@ mod tests {
             target: d.path().join(pkg).join(rel).display().to_string(),
         };
         assert_eq!(
-            merge("p", &pkgs, "o").unwrap(),
+            merge("p", &pkgs, &default_paths(), "o").unwrap(),
             [
                 ProfileItem::Directory("p/bin".into()),
                 link("p/bin/x", "a", "bin/x"),
@@ -115,8 +168,59 @@ mod tests {
             ]
         );
         assert_eq!(
-            merge("", &pkgs, "o").unwrap()[0],
+            merge("", &pkgs, &default_paths(), "o").unwrap()[0],
             ProfileItem::Directory("bin".into())
+        );
+    }
+
+    #[test]
+    fn paths_to_link_adds_nested_paths_with_their_parents_once() {
+        let d = tempfile::tempdir().unwrap();
+        for file in [
+            "bin/x",
+            "lib/udev/rules.d/1.rules",
+            "lib/libx.so",
+            "share/man/x.1",
+        ] {
+            let p = d.path().join("a").join(file);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        }
+        let pkgs = vec![d.path().join("a").display().to_string()];
+        let paths: Vec<String> = [
+            "/share/man",
+            "/lib/udev",
+            "/bin",
+            "/share",
+            "/etc/xdg",
+            "/lib/libx.so",
+        ]
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+        let got: Vec<String> = merge("", &pkgs, &paths, "o")
+            .unwrap()
+            .into_iter()
+            .map(|i| match i {
+                ProfileItem::Directory(p) => format!("{p}/"),
+                ProfileItem::Symlink { path, .. } => path,
+            })
+            .collect();
+        // lib/ is made once, for lib/udev and lib/libx.so (a file: linked),
+        // not linked whole; share/man is in share; a path no package has is
+        // not made.
+        assert_eq!(
+            got,
+            [
+                "bin/",
+                "bin/x",
+                "lib/",
+                "lib/libx.so",
+                "lib/udev/",
+                "lib/udev/rules.d",
+                "share/",
+                "share/man"
+            ]
         );
     }
 
@@ -125,6 +229,7 @@ mod tests {
         let e = merge(
             "",
             &["/nix/store/00000000000000000000000000000000-gone".into()],
+            &default_paths(),
             "environment.systemPackages",
         )
         .unwrap_err()

@@ -8,7 +8,7 @@ use nci_core::profile::{self, ProfileItem};
 
 pub fn link(tree: &mut Tree, at: &str, packages: &[String], option: &str) -> Result<()> {
     tree.dir(at)?;
-    for item in profile::merge(at, packages, option)? {
+    for item in profile::merge(at, packages, &profile::default_paths(), option)? {
         match item {
             ProfileItem::Directory(path) => tree.dir(&path)?,
             ProfileItem::Symlink { path, target } => tree.symlink(&path, &target)?,

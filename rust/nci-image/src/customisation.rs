@@ -109,8 +109,8 @@ impl Layer {
     /// Merges the packages' profile directories into the image root
     /// (`nci_core::profile`); an entry a root tree or a link already put
     /// there stays.
-    pub fn add_profile(&mut self, packages: &[String]) -> Result<()> {
-        for item in profile::merge("", packages, "environment.systemPackages")? {
+    pub fn add_profile(&mut self, packages: &[String], paths: &[String]) -> Result<()> {
+        for item in profile::merge("", packages, paths, "environment.systemPackages")? {
             match item {
                 ProfileItem::Directory(path) => {
                     self.add(Entry::directory(path, 0o755), "environment.systemPackages")?
@@ -137,6 +137,7 @@ impl Layer {
 pub fn build(
     root_trees: &[String],
     profile: &[String],
+    profile_paths: &[String],
     symlinks: &BTreeMap<String, String>,
 ) -> Result<Vec<Entry>> {
     let mut layer = Layer::default();
@@ -154,7 +155,7 @@ pub fn build(
             &format!("symlink {link}"),
         )?;
     }
-    layer.add_profile(profile)?;
+    layer.add_profile(profile, profile_paths)?;
     layer.into_entries()
 }
 
@@ -178,7 +179,7 @@ mod tests {
             .iter()
             .map(|p| d.path().join(p).display().to_string())
             .collect();
-        let entries = build(&[], &pkgs, &BTreeMap::new()).unwrap();
+        let entries = build(&[], &pkgs, &profile::default_paths(), &BTreeMap::new()).unwrap();
         assert_eq!(
             names(&entries),
             ["bin", "bin/x", "bin/y", "share", "share/man", "tmp"]
@@ -200,7 +201,7 @@ mod tests {
             "/bin/sh".to_owned(),
             "/nix/store/x-bash/bin/bash".to_owned(),
         )]);
-        let entries = build(&[], &pkgs, &links).unwrap();
+        let entries = build(&[], &pkgs, &profile::default_paths(), &links).unwrap();
         assert_eq!(names(&entries), ["bin", "bin/ls", "bin/sh", "tmp"]);
         let sh = entries.iter().find(|e| e.path == "bin/sh").unwrap();
         assert!(
@@ -231,7 +232,7 @@ mod tests {
         )
         .unwrap();
         let tree = d.path().display().to_string();
-        let entries = build(&[tree], &[], &BTreeMap::new()).unwrap();
+        let entries = build(&[tree], &[], &profile::default_paths(), &BTreeMap::new()).unwrap();
         let shadow = entries.iter().find(|e| e.path == "etc/shadow").unwrap();
         assert_eq!((shadow.mode, shadow.gid), (0o640, 42));
         let tmp = entries.iter().find(|e| e.path == "tmp").unwrap();

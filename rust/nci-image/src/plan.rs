@@ -183,7 +183,12 @@ pub fn draft<'a>(spec: &'a ImageSpec, closure: &Closure, inputs: &'a Inputs) -> 
     let slots = spec.max_layers - base_layers - 1;
     let order = closure.popularity_order(&store_paths);
     let groups = layers::group(order, slots);
-    let mut custom = customisation::build(&spec.root_trees, &spec.profile, &spec.symlinks)?;
+    let mut custom = customisation::build(
+        &spec.root_trees,
+        &spec.profile,
+        &spec.profile_paths,
+        &spec.symlinks,
+    )?;
 
     let mut layers: Vec<Option<PlannedLayer>> = inputs
         .base

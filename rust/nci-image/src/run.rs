@@ -51,6 +51,9 @@ pub struct RunSpec {
     pub root_trees: Vec<String>,
     #[serde(default)]
     pub profile: Vec<String>,
+    /// `environment.pathsToLink`: the package subpaths the profile links.
+    #[serde(default = "nci_core::profile::default_paths")]
+    pub profile_paths: Vec<String>,
     #[serde(default)]
     pub symlinks: BTreeMap<String, String>,
     #[serde(default)]
@@ -181,7 +184,12 @@ pub fn run(spec: &RunSpec, out: &Path) -> Result<()> {
 /// Puts the customisation layer's content into `root`, writable by the
 /// build user, and remembers every entry's mode and owner.
 fn materialise(spec: &RunSpec, root: &Path) -> Result<BTreeMap<String, Initial>> {
-    let entries = customisation::build(&spec.root_trees, &spec.profile, &spec.symlinks)?;
+    let entries = customisation::build(
+        &spec.root_trees,
+        &spec.profile,
+        &spec.profile_paths,
+        &spec.symlinks,
+    )?;
     let mut initial = BTreeMap::new();
     for e in entries {
         let dest: PathBuf = root.join(&e.path);
