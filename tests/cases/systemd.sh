@@ -338,8 +338,11 @@ t_L4_example_systemd_init_runs_outside_a_container_with_a_state_dir() {
   chown 65534:65534 "$dir"
   setpriv --reuid 65534 --regid 65534 --clear-groups "$init" "$dir/state" >"$dir/log" 2>&1 &
   pid=$!
-  for _ in $(seq 100); do
-    grep -q "dependent services 2" "$dir/log" && grep -q "pre-start.script" "$dir/log" && break
+  # Each long-run's first line, whatever order they start in (on a loaded
+  # machine s6-svscan alone can take seconds).
+  for _ in $(seq 300); do
+    grep -q "dependent services 2" "$dir/log" && grep -q "pre-start.script" "$dir/log" &&
+      grep -q "environment.OUTPUT=output" "$dir/log" && break
     sleep 0.1
   done
   kill -TERM "$pid"
