@@ -16,6 +16,7 @@
   ./s6.nix
   ./nixos-compat.nix
   ./nixos-renamed.nix
+  ./utils.nix
   ./systemd-options.nix
   ./systemd.nix
   ./systemd-tmpfiles.nix

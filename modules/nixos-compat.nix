@@ -116,7 +116,31 @@ in
       };
       nftables.enable = flag false "there is no firewall in an image.";
       networkmanager.enable = flag false "the container runtime configures the network.";
-      resolvconf.enable = flag false "the container runtime writes /etc/resolv.conf.";
+      # NixOS' resolvconf (nixos/modules/config/resolvconf.nix): DNS
+      # servers modules (dnsmasq, unbound, ...) set `useLocalResolver` so
+      # that the host asks them. In a container the runtime writes
+      # /etc/resolv.conf (`podman run --dns 127.0.0.1` points the image's
+      # own processes at a resolver it runs).
+      resolvconf = {
+        enable = flag false "the container runtime writes /etc/resolv.conf.";
+        package = mkOption {
+          type = types.nullOr types.package;
+          default = null;
+          example = literalExpression "pkgs.openresolv";
+          description = ignored "the container runtime writes /etc/resolv.conf; no resolvconf program is installed.";
+        };
+        useLocalResolver = flag false "the container runtime writes /etc/resolv.conf: to have the image's processes ask a resolver the image runs, `podman run --dns 127.0.0.1`.";
+        dnsExtensionMechanism = flag true "the container runtime writes /etc/resolv.conf and its options.";
+        dnsSingleRequest = flag false "the container runtime writes /etc/resolv.conf and its options.";
+        extraOptions = listIgnored types.str "the container runtime writes /etc/resolv.conf and its options (`podman run --dns-option`).";
+        extraConfig = mkOption {
+          type = types.lines;
+          default = "";
+          example = "libc=NO";
+          description = ignored "there is no resolvconf in an image.";
+        };
+        subscriberFiles = listIgnored types.path "there is no resolvconf in an image.";
+      };
     };
 
     security = {
@@ -205,6 +229,14 @@ in
       };
     };
 
+    # The system bus: modules hand it their packages' policy files
+    # (dnsmasq, avahi, ...). An image runs no D-Bus daemon; a
+    # `Type=dbus` service runs as `simple` (a warning says so).
+    services.dbus = {
+      enable = flag false "an image runs no D-Bus system bus (a `Type=dbus` service gives a warning).";
+      packages = listIgnored types.path "an image runs no D-Bus system bus: policy and service files are not installed.";
+    };
+
     services.logrotate = {
       enable = flag false "there is no logrotate timer in an image (a warning says so when enabled).";
       settings = attrsIgnored "there is no logrotate timer in an image.";
@@ -247,6 +279,26 @@ in
   };
 
   # implementation
+  # NixOS' system profile: modules name programs by
+  # /run/current-system/sw/bin/... (unbound's ExecReload runs
+  # /run/current-system/sw/bin/kill), which NixOS fills with its required
+  # packages (coreutils, ...) and `environment.systemPackages`. An image
+  # that runs services has the same link, to the same packages (those
+  # of the shim's default PATH, bash, then the image's).
+  # /var/run is /run, as on NixOS (and every FHS system): daemons built
+  # with /var/run compiled in (dnsmasq's pid file) write there.
+  config.image.symlinks = lib.mkIf (config.systemd.services != { }) {
+    "/var/run" = "../run";
+    "/run/current-system/sw" = "${
+      pkgs.symlinkJoin {
+        name = "system-path";
+        paths = lib.unique (
+          config.environment.systemPackages ++ config.systemd.shim.defaultPath ++ [ pkgs.bash ]
+        );
+      }
+    }";
+  };
+
   # What the host does for a container (kernel parameters, kernel
   # modules) is accepted without a word; `systemd.shim.strict` lists it.
   config.warnings =

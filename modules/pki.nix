@@ -74,6 +74,20 @@ in
       '';
       description = "Extra trusted CA certificates, PEM text, appended to the bundle.";
     };
+
+    caBundle = mkOption {
+      type = types.path;
+      readOnly = true;
+      default = bundle;
+      defaultText = literalExpression "the bundle of `pkgs.cacert`, `certificateFiles` and `certificates`";
+      example = literalExpression ''"''${pkgs.cacert}/etc/ssl/certs/ca-bundle.crt"'';
+      description = ''
+        The CA bundle's store path, as NixOS' option: service modules put
+        it in their configuration (unbound's `tls-cert-bundle`, ...), and
+        the reference brings it into the image whether or not
+        `installCACerts` puts it in /etc.
+      '';
+    };
   };
 
   # implementation

@@ -42,6 +42,9 @@ let
     "RemainAfterExit"
     "GuessMainPID"
     "NotifyAccess"
+    # The name a Type=dbus service is ready with: part of that type's
+    # warning (there is no bus to watch).
+    "BusName"
   ];
   # Sandboxing: settings that only take from a service (file systems,
   # devices, kernel knobs, system calls, namespaces, address families),
@@ -445,7 +448,9 @@ let
     ++ optional (s.startAt != [ ])
       "${p}.startAt: timers are not supported; the service is not started at ${listText s.startAt}."
     ++ optional (typeOf n == "dbus")
-      "${p}.serviceConfig.Type: dbus is not supported; the service runs as Type=simple."
+      "${p}.serviceConfig.Type: dbus is not supported (an image has no system bus); the service runs as Type=simple${
+        lib.optionalString (setting n "BusName" != null) ", ready without waiting for the bus name ${setting n "BusName"}"
+      }."
     ++ optional (s.onFailure != [ ])
       "${p}.onFailure: not supported (${listText s.onFailure} not started on failure); a failed service stops the container."
     ++ optional (s.onSuccess != [ ]) "${p}.onSuccess: not supported (${listText s.onSuccess} not started)."

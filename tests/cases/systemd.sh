@@ -192,7 +192,7 @@ t_L3_systemd_unsupported_settings_and_units_warn_naming_them() {
   assert_contains "$w" "systemd.services.app.serviceConfig: not supported by the systemd shim, ignored: BindPaths, Nice (see docs/systemd.md; silence with systemd.shim.silencedWarnings)."
   assert_contains "$w" "systemd.services.app.unitConfig: not supported by the systemd shim, ignored: RequiresMountsFor (see docs/systemd.md)."
   assert_contains "$w" "systemd.services.app.startAt: timers are not supported; the service is not started at daily."
-  assert_contains "$w" "systemd.services.app.serviceConfig.Type: dbus is not supported; the service runs as Type=simple."
+  assert_contains "$w" "systemd.services.app.serviceConfig.Type: dbus is not supported (an image has no system bus); the service runs as Type=simple."
   assert_contains "$w" "systemd.services.app.onFailure: not supported (alert.service not started on failure); a failed service stops the container."
   assert_contains "$w" "systemd.services.app.requires: missing.service not in the image; the service starts without it."
   assert_contains "$w" "systemd.services.cron.startAt: timers are not supported; the service has no wantedBy and is not started."

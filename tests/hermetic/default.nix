@@ -58,6 +58,11 @@ let
     "less" "vi" "httpd" "nslookup" "ip" "free" "uptime" "timeout" "tar" "gzip" "sha256sum" "base64"
   ];
 
+  # What nixpkgs' stdenv has on a build's PATH besides coreutils and bash
+  # (runCommand scripts of modules call sed, grep, find); not `pkgs.gnused`
+  # and co., which would join every service's default PATH.
+  stdenvTools = standin "stdenv-tools-standin" { binaries = [ "/bin/sed" "/bin/grep" "/usr/bin/find" ]; };
+
   pkgs = {
     inherit lib system;
     stdenv.hostPlatform.system = system;
@@ -144,6 +149,37 @@ let
       version = "1.6.18";
     };
 
+    # NixOS modules beyond nginx, redis and memcached (docs/systemd.md,
+    # "Real modules tried"): Debian 12's binaries under nixpkgs' names
+    # and layout, `meta.mainProgram` where modules call `lib.getExe`.
+    haproxy = standin "haproxy-2.6.12" { binaries = [ "/usr/sbin/haproxy" ]; } // {
+      pname = "haproxy";
+      version = "2.6.12";
+      meta.mainProgram = "haproxy";
+    };
+    dnsmasq = standin "dnsmasq-2.90" { binaries = [ "/usr/sbin/dnsmasq" ]; } // {
+      pname = "dnsmasq";
+      version = "2.90";
+      meta.mainProgram = "dnsmasq";
+    };
+    # Debian builds unbound with systemd's notify support, as nixpkgs'
+    # unbound-with-systemd (the module's default, Type=notify).
+    unbound-with-systemd =
+      standin "unbound-1.17.1" {
+        binaries = map (b: "/usr/sbin/${b}") [ "unbound" "unbound-anchor" "unbound-checkconf" "unbound-control" "unbound-control-setup" ];
+      }
+      // {
+        pname = "unbound";
+        version = "1.17.1";
+        meta.mainProgram = "unbound";
+      };
+    unbound = pkgs.unbound-with-systemd;
+    jq = standin "jq-1.6" { binaries = [ "/usr/bin/jq" ]; } // {
+      pname = "jq";
+      version = "1.6";
+      meta.mainProgram = "jq";
+    };
+
     writers = {
       # As nixpkgs' writers.writeNginxConfig, less its re-indenting and
       # its gixy check (Debian has no gixy): the text, blank lines dropped.
@@ -221,7 +257,8 @@ let
           inherit name system;
           builder = "${pkgs.bash}/bin/bash";
           args = [ "-euc" script ];
-          PATH = "${pkgs.coreutils}/bin:${pkgs.bash}/bin";
+          # stdenv's tools: coreutils, bash, sed, grep, find.
+          PATH = "${pkgs.coreutils}/bin:${pkgs.bash}/bin:${stdenvTools}/bin";
         }
         // env
       );
@@ -250,7 +287,8 @@ let
       { name, paths, ... }:
       pkgs.runCommand name { } ''
         mkdir -p $out
-        for p in ${toString paths}; do cp -rs --no-preserve=mode "$p/." "$out"; done
+        # The first package that has a file wins (nixpkgs' lndir keeps it too).
+        for p in ${toString paths}; do cp -rsn --no-preserve=mode "$p/." "$out"; done
       '';
   };
 

@@ -1,0 +1,105 @@
+# What classes of NixOS service modules read, set or rely on besides
+# their own options, declared once for all of them (docs/systemd.md,
+# "NixOS module reuse"): found by evaluating and running real modules
+# (haproxy, unbound, dnsmasq, ...; docs/systemd.md lists them), tested
+# here through our code, as the modules use it.
+
+nc_eval() {
+  eval_image "$1" "$2"
+}
+
+t_L3_nixos_dns_server_options_resolvconf_nameservers_dbus_are_accepted_without_a_warning() {
+  # As NixOS' dnsmasq and unbound set them (a local resolver for the host,
+  # their D-Bus policy): the container runtime writes /etc/resolv.conf and
+  # there is no system bus, so nothing here is for the user to do.
+  local m='{ lib, pkgs, ... }: {
+    image.name = "dns";
+    networking.nameservers = [ "127.0.0.1" ];
+    networking.resolvconf = lib.mkIf true {
+      extraConfig = "dnsmasq_conf=/etc/dnsmasq-conf.conf\n";
+      subscriberFiles = [ "/etc/dnsmasq-conf.conf" ];
+      useLocalResolver = lib.mkDefault true;
+    };
+    services.dbus.packages = [ pkgs.hello ];
+    systemd.services.dns.serviceConfig.ExecStart = "${pkgs.hello}/bin/hello";
+  }'
+  assert_eq "$(nc_eval "$m" config.warnings)" "[]"
+  assert_eq "$(nc_eval "$m" config.networking.resolvconf.useLocalResolver)" true
+  assert_eq "$(nc_eval "$m" config.networking.resolvconf.enable)" false
+}
+
+t_L3_systemd_dbus_service_gets_one_warning_naming_its_bus_name() {
+  local w
+  w=$(nc_eval '{ image.name = "bus"; systemd.services.d.serviceConfig = { Type = "dbus"; BusName = "org.example.d"; ExecStart = "/bin/d"; }; }' config.warnings)
+  assert_eq "$(jq -r '.[]' <<<"$w")" \
+    "systemd.services.d.serviceConfig.Type: dbus is not supported (an image has no system bus); the service runs as Type=simple, ready without waiting for the bus name org.example.d."
+}
+
+t_L3_utils_module_argument_escapes_as_systemd_and_nixos_do() {
+  local m='{ utils, pkgs, ... }: {
+    image.name = "utils";
+    environment.etc.u.text = builtins.toJSON {
+      path = utils.escapeSystemdPath "/var/lib/my-app./x y";
+      root = utils.escapeSystemdPath "/";
+      args = utils.escapeSystemdExecArgs [ "a b" "50%" "$HOME" 3 ];
+      shell = utils.toShellPath pkgs.bashInteractive;
+      removed = map (p: p.name) (utils.removePackagesByName [ pkgs.hello pkgs.jq ] [ pkgs.jq ]);
+      jq = utils.recursiveGetAttrWithJqPrefix { a = [ { } { s = { _secret = "/f"; }; } ]; } "_secret";
+      creds = (utils.genJqSecretsReplacement { loadCredential = true; } { p._secret = "/run/keys/p w"; } "/o").credentials;
+    };
+  }'
+  local u
+  u=$(nc_eval "$m" 'config.environment.etc.u.text' | jq -r .)
+  echo "$u"
+  # systemd-escape --path "/var/lib/my-app./x y" prints var-lib-my\x2dapp.-x\x20y.
+  assert_eq "$(jq -r .path <<<"$u")" 'var-lib-my\x2dapp.-x\x20y'
+  assert_eq "$(jq -r .root <<<"$u")" '-'
+  assert_eq "$(jq -r .args <<<"$u")" '"a b" "50%%" "$$HOME" "3"'
+  [[ $(jq -r .shell <<<"$u") == /nix/store/*-bash-*/bin/bash ]] || fail "toShellPath"
+  assert_eq "$(jq -c .removed <<<"$u")" '["hello-2.12"]'
+  assert_eq "$(jq -c .jq <<<"$u")" '{".\"a\"[1].\"s\"":"/f"}'
+  assert_eq "$(jq -c .creds <<<"$u")" '["1__run_keys_p_w:/run/keys/p w"]'
+}
+
+t_L3_security_pki_caBundle_is_a_bundle_modules_can_reference() {
+  # unbound writes it as tls-cert-bundle; the reference brings it in.
+  [[ $(nc_eval '{ image.name = "ca"; }' config.security.pki.caBundle | jq -r .) == /nix/store/*-nss-cacert-standin/etc/ssl/certs/ca-bundle.crt ]] ||
+    fail "caBundle is not cacert's bundle"
+}
+
+t_L4_service_image_has_var_run_the_system_profile_and_utils_secrets_at_start() {
+  # What NixOS gives every service and modules rely on: /var/run (dnsmasq's
+  # pid file), /run/current-system/sw/bin (unbound's ExecReload), and the
+  # `utils` argument's secret snippet writing a JSON file at start.
+  local m='{ utils, ... }: {
+    image.name = "nixos-classes";
+    environment.etc."probe/secret".text = "s3cret";
+    systemd.services.conf = {
+      serviceConfig.Type = "oneshot";
+      script = utils.genJqSecretsReplacementSnippet { db.password._secret = "/etc/probe/secret"; port = 5; } "/run/conf.json";
+    };
+    systemd.services.app = {
+      after = [ "conf.service" ];
+      script = "echo $$ > /var/run/app.pid; exec /run/current-system/sw/bin/sleep 1000";
+    };
+  }'
+  local ref id out t0 took
+  ref=$(load_image "$(build_image -E "$m")")
+  id=$(podman run -d --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$ref")
+  trap "podman rm -f -t 0 $id >/dev/null 2>&1 || true" EXIT
+  for _ in $(seq 100); do
+    podman exec "$id" /run/current-system/sw/bin/test -s /run/app.pid 2>/dev/null && break
+    sleep 0.1
+  done
+  out=$(podman exec "$id" /run/current-system/sw/bin/cat /run/conf.json)
+  assert_eq "$(jq -c . <<<"$out")" '{"db":{"password":"s3cret"},"port":5}'
+  assert_eq "$(podman exec "$id" /run/current-system/sw/bin/readlink /var/run)" "../run"
+  out=$(podman top "$id" pid args)
+  echo "$out"
+  grep -Eq "^ *$(podman exec "$id" /run/current-system/sw/bin/cat /var/run/app.pid) +/run/current-system/sw/bin/sleep 1000" <<<"$out" ||
+    fail "the service's pid file in /var/run does not name the running sleep"
+  t0=$(date +%s%N)
+  podman stop -t 10 "$id" >/dev/null
+  took=$((($(date +%s%N) - t0) / 1000000))
+  [ "$took" -lt 2000 ] || fail "podman stop took $took ms"
+}
