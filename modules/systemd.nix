@@ -101,6 +101,10 @@ let
     "Description"
     "Documentation"
     "DefaultDependencies"
+    # Mounts are the container runtime's, all made before the init
+    # starts: a requirement on a path's mount always holds.
+    "RequiresMountsFor"
+    "WantsMountsFor"
   ];
   serviceTypes = [
     "simple"
@@ -437,6 +441,10 @@ let
         u: lib.hasSuffix ".service" u && !(unitIndex ? ${u})
       ) (s.requires ++ s.requisite ++ s.bindsTo);
       conflicting = filter (u: unitIndex ? ${u}) s.conflicts;
+      # Stopping and restarting along with a unit of the image; a target
+      # (postgresql.target) or a unit that is not in the image is never
+      # stopped or restarted, so nothing is missing.
+      partOfImage = filter (u: unitIndex ? ${u}) s.partOf;
       p = "systemd.services.${n}";
     in
     optional (unsupported != [ ])
@@ -454,8 +462,8 @@ let
     ++ optional (s.onFailure != [ ])
       "${p}.onFailure: not supported (${listText s.onFailure} not started on failure); a failed service stops the container."
     ++ optional (s.onSuccess != [ ]) "${p}.onSuccess: not supported (${listText s.onSuccess} not started)."
-    ++ optional (s.partOf != [ ])
-      "${p}.partOf: not supported (the service is not stopped or restarted with ${listText s.partOf})."
+    ++ optional (partOfImage != [ ])
+      "${p}.partOf: not supported (the service is not stopped or restarted with ${listText partOfImage})."
     ++ optional (conflicting != [ ])
       "${p}.conflicts: not supported; ${listText conflicting} run alongside it."
     ++ optional (missingRequired != [ ])

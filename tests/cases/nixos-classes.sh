@@ -61,6 +61,20 @@ t_L3_utils_module_argument_escapes_as_systemd_and_nixos_do() {
   assert_eq "$(jq -c .creds <<<"$u")" '["1__run_keys_p_w:/run/keys/p w"]'
 }
 
+t_L3_systemd_mount_requirements_and_part_of_a_target_are_silent_part_of_a_service_warns() {
+  # As postgresql's unit: RequiresMountsFor its data directory (the
+  # runtime mounts volumes before the init starts) and partOf its target
+  # (never stopped or restarted in an image); environment.pathsToLink.
+  local w
+  w=$(nc_eval '{
+    image.name = "parts";
+    environment.pathsToLink = [ "/share/postgresql" ];
+    systemd.services.db = { partOf = [ "db.target" ]; unitConfig.RequiresMountsFor = "/var/lib/db"; serviceConfig.ExecStart = "/bin/db"; };
+    systemd.services.web = { partOf = [ "db.service" ]; serviceConfig.ExecStart = "/bin/web"; };
+  }' config.warnings)
+  assert_eq "$(jq -r '.[]' <<<"$w")" "systemd.services.web.partOf: not supported (the service is not stopped or restarted with db.service)."
+}
+
 t_L3_security_pki_caBundle_is_a_bundle_modules_can_reference() {
   # unbound writes it as tls-cert-bundle; the reference brings it in.
   [[ $(nc_eval '{ image.name = "ca"; }' config.security.pki.caBundle | jq -r .) == /nix/store/*-nss-cacert-standin/etc/ssl/certs/ca-bundle.crt ]] ||
@@ -80,7 +94,8 @@ t_L4_service_image_has_var_run_the_system_profile_and_utils_secrets_at_start() {
     };
     systemd.services.app = {
       after = [ "conf.service" ];
-      script = "echo $$ > /var/run/app.pid; exec /run/current-system/sw/bin/sleep 1000";
+      # grep and sed are on the PATH of every service, as on NixOS.
+      script = "grep -q s3cret /run/conf.json; echo $$ | sed s/x/y/ > /var/run/app.pid; exec /run/current-system/sw/bin/sleep 1000";
     };
   }'
   local ref id out t0 took

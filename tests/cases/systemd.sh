@@ -115,8 +115,9 @@ t_L3_systemd_environment_path_and_global_environment_reach_the_unit() {
   echo "$env"
   assert_eq "$(jq -r '[.TZ, .LANG, (.DROPPED // "absent")] | join(" ")' <<<"$env")" "UTC C.UTF-8 absent"
   [[ $(jq -r .PKG <<<"$env") == /nix/store/*-hello-* ]] || fail "a package value is not its path"
-  # PATH: the service's path (bin, then sbin), then the default coreutils.
-  [[ $(jq -r .PATH <<<"$env") == /nix/store/*-hello-*/bin:/nix/store/*-coreutils-*/bin:/nix/store/*-hello-*/sbin:/nix/store/*-coreutils-*/sbin ]] ||
+  # PATH: the service's path (bin, then sbin), then NixOS' defaults
+  # (coreutils, findutils, gnugrep, gnused).
+  [[ $(jq -r .PATH <<<"$env") == /nix/store/*-hello-*/bin:/nix/store/*-coreutils-*/bin:/nix/store/*-findutils-*/bin:/nix/store/*-gnugrep-*/bin:/nix/store/*-gnused-*/bin:/nix/store/*-hello-*/sbin:/nix/store/*-coreutils-*/sbin:/nix/store/*-findutils-*/sbin:/nix/store/*-gnugrep-*/sbin:/nix/store/*-gnused-*/sbin ]] ||
     fail "unexpected PATH: $(jq -r .PATH <<<"$env")"
 }
 
@@ -175,7 +176,7 @@ t_L3_systemd_unsupported_settings_and_units_warn_naming_them() {
     image.name = "warn";
     systemd.services.app = {
       serviceConfig = { ExecStart = "/bin/a"; ProtectSystem = "strict"; PrivateTmp = true; Nice = 5; BindPaths = "/a:/b"; Type = "dbus"; };
-      unitConfig = { RequiresMountsFor = "/data"; X-Custom = "ok"; Description = "fine"; };
+      unitConfig = { JobTimeoutSec = 30; RequiresMountsFor = "/data"; X-Custom = "ok"; Description = "fine"; };
       startAt = "daily";
       wantedBy = [ "multi-user.target" ];
       onFailure = [ "alert.service" ];
@@ -190,7 +191,7 @@ t_L3_systemd_unsupported_settings_and_units_warn_naming_them() {
   echo "$w"
   # Sandboxing (ProtectSystem, PrivateTmp) is the container's job: no word.
   assert_contains "$w" "systemd.services.app.serviceConfig: not supported by the systemd shim, ignored: BindPaths, Nice (see docs/systemd.md; silence with systemd.shim.silencedWarnings)."
-  assert_contains "$w" "systemd.services.app.unitConfig: not supported by the systemd shim, ignored: RequiresMountsFor (see docs/systemd.md)."
+  assert_contains "$w" "systemd.services.app.unitConfig: not supported by the systemd shim, ignored: JobTimeoutSec (see docs/systemd.md)."
   assert_contains "$w" "systemd.services.app.startAt: timers are not supported; the service is not started at daily."
   assert_contains "$w" "systemd.services.app.serviceConfig.Type: dbus is not supported (an image has no system bus); the service runs as Type=simple."
   assert_contains "$w" "systemd.services.app.onFailure: not supported (alert.service not started on failure); a failed service stops the container."

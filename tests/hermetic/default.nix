@@ -58,11 +58,6 @@ let
     "less" "vi" "httpd" "nslookup" "ip" "free" "uptime" "timeout" "tar" "gzip" "sha256sum" "base64"
   ];
 
-  # What nixpkgs' stdenv has on a build's PATH besides coreutils and bash
-  # (runCommand scripts of modules call sed, grep, find); not `pkgs.gnused`
-  # and co., which would join every service's default PATH.
-  stdenvTools = standin "stdenv-tools-standin" { binaries = [ "/bin/sed" "/bin/grep" "/usr/bin/find" ]; };
-
   pkgs = {
     inherit lib system;
     stdenv.hostPlatform.system = system;
@@ -79,6 +74,11 @@ let
     # A shell package, as nixpkgs' (`users.users.<name>.shell`).
     bashInteractive = pkgs.bash // { shellPath = "/bin/bash"; };
     coreutils = standin "coreutils-9.1" { debPackages = [ "coreutils" ]; };
+    # With coreutils, NixOS' default PATH of every service: modules'
+    # scripts call grep, sed and find (postgresql-setup's `| grep -q 1`).
+    gnugrep = standin "gnugrep-3.8" { binaries = [ "/bin/grep" ]; };
+    gnused = standin "gnused-4.9" { binaries = [ "/bin/sed" ]; };
+    findutils = standin "findutils-4.9.0" { binaries = [ "/usr/bin/find" "/usr/bin/xargs" ]; };
     # Debian builds s6 with /usr/bin/ compiled in (s6-svscan runs
     # /usr/bin/s6-supervise); like a build without that prefix, the
     # stand-in finds its programs on PATH (nci-init puts s6 there).
@@ -174,6 +174,54 @@ let
         meta.mainProgram = "unbound";
       };
     unbound = pkgs.unbound-with-systemd;
+    # nixpkgs' postgresql, from Debian's 15: laid out as Debian's own
+    # relocatable tree (lib/postgresql/15/bin, share/postgresql/15,
+    # lib/postgresql/15/lib), which postgres finds from its executable's
+    # resolved path; bin/ links into it. No extensions, no JIT.
+    postgresql_15 =
+      let
+        version = "15.18";
+        programs = [ "postgres" "initdb" "psql" "pg_ctl" "pg_isready" "pg_dump" "pg_dumpall" "createdb" "createuser" "dropdb" "dropuser" ];
+        bins = standin "postgresql-programs-${version}" {
+          binaries = map (b: "/usr/lib/postgresql/15/bin/${b}") programs;
+        };
+        self =
+          derivation {
+            name = "postgresql-${version}";
+            inherit system;
+            builder = "/bin/bash";
+            args = [
+              "-euc"
+              ''
+                PATH=/usr/bin:/bin
+                mkdir -p $out/bin $out/lib/postgresql/15/bin $out/lib/postgresql/15/lib $out/share/postgresql
+                for p in ${toString programs}; do
+                  cp ${bins}/bin/$p $out/lib/postgresql/15/bin/
+                  ln -s ../lib/postgresql/15/bin/$p $out/bin/$p
+                done
+                cp /usr/lib/postgresql/15/lib/*.so $out/lib/postgresql/15/lib/
+                chmod u+w $out/lib/postgresql/15/lib/*.so
+                for so in $out/lib/postgresql/15/lib/*.so; do patchelf --set-rpath ${bins}/lib "$so"; done
+                cp -r /usr/share/postgresql/15 $out/share/postgresql/15
+                chmod -R a-w $out
+              ''
+            ];
+          }
+          // {
+            pname = "postgresql";
+            inherit version;
+            psqlSchema = "15";
+            withJIT = throw "the offline stand-in postgresql has no JIT";
+            withoutJIT = self;
+            withPackages = f: if f { } == [ ] then self else throw "the offline stand-in postgresql has no extensions";
+            installedExtensions = [ ];
+            meta.maintainers = [ ];
+            meta.mainProgram = "postgres";
+          };
+      in
+      self;
+    postgresql = pkgs.postgresql_15;
+
     jq = standin "jq-1.6" { binaries = [ "/usr/bin/jq" ]; } // {
       pname = "jq";
       version = "1.6";
@@ -258,7 +306,7 @@ let
           builder = "${pkgs.bash}/bin/bash";
           args = [ "-euc" script ];
           # stdenv's tools: coreutils, bash, sed, grep, find.
-          PATH = "${pkgs.coreutils}/bin:${pkgs.bash}/bin:${stdenvTools}/bin";
+          PATH = lib.makeBinPath [ pkgs.coreutils pkgs.bash pkgs.gnused pkgs.gnugrep pkgs.findutils ];
         }
         // env
       );
