@@ -299,6 +299,16 @@ in
     }";
   };
 
+  # /var/tmp, world-writable and sticky as NixOS' tmpfiles make it (with
+  # /tmp, which every image has): lighttpd's upload directory, the
+  # temporary files of many daemons.
+  config.image.rootTrees = lib.mkIf (config.systemd.services != { }) [
+    (pkgs.runCommand "nixos-var-tmp" { } ''
+      mkdir -p $out/root/var/tmp
+      echo '{"version":1,"entries":[{"path":"/var/tmp","mode":"1777","uid":0,"gid":0}]}' > $out/manifest.json
+    '')
+  ];
+
   # What the host does for a container (kernel parameters, kernel
   # modules) is accepted without a word; `systemd.shim.strict` lists it.
   config.warnings =

@@ -81,9 +81,9 @@ t_L3_security_pki_caBundle_is_a_bundle_modules_can_reference() {
     fail "caBundle is not cacert's bundle"
 }
 
-t_L4_service_image_has_var_run_the_system_profile_and_utils_secrets_at_start() {
+t_L4_service_image_has_var_run_var_tmp_the_system_profile_and_utils_secrets_at_start() {
   # What NixOS gives every service and modules rely on: /var/run (dnsmasq's
-  # pid file), /run/current-system/sw/bin (unbound's ExecReload), and the
+  # pid file), /var/tmp (lighttpd's upload directory), /run/current-system/sw/bin (unbound's ExecReload), and the
   # `utils` argument's secret snippet writing a JSON file at start.
   local m='{ utils, ... }: {
     image.name = "nixos-classes";
@@ -109,6 +109,7 @@ t_L4_service_image_has_var_run_the_system_profile_and_utils_secrets_at_start() {
   out=$(podman exec "$id" /run/current-system/sw/bin/cat /run/conf.json)
   assert_eq "$(jq -c . <<<"$out")" '{"db":{"password":"s3cret"},"port":5}'
   assert_eq "$(podman exec "$id" /run/current-system/sw/bin/readlink /var/run)" "../run"
+  assert_eq "$(podman exec "$id" /run/current-system/sw/bin/stat -c %a /var/tmp)" 1777
   out=$(podman top "$id" pid args)
   echo "$out"
   grep -Eq "^ *$(podman exec "$id" /run/current-system/sw/bin/cat /var/run/app.pid) +/run/current-system/sw/bin/sleep 1000" <<<"$out" ||

@@ -222,6 +222,41 @@ let
       self;
     postgresql = pkgs.postgresql_15;
 
+    # nixpkgs' lighttpd: sbin/lighttpd, its modules, and the mime.conf
+    # its doc tree has (Debian's script writes it from /etc/mime.types).
+    # Debian's lighttpd has /usr/lib/lighttpd compiled in as its module
+    # directory: sbin/lighttpd names this one with `-m`.
+    lighttpd =
+      let
+        version = "1.4.69";
+        bins = standin "lighttpd-programs-${version}" { binaries = [ "/usr/sbin/lighttpd" ]; };
+      in
+      derivation {
+        name = "lighttpd-${version}";
+        inherit system;
+        builder = "/bin/bash";
+        args = [
+          "-euc"
+          ''
+            PATH=/usr/bin:/bin
+            mkdir -p $out/sbin $out/lib $out/share/lighttpd/doc/config/conf.d
+            cp /usr/lib/lighttpd/*.so $out/lib/
+            chmod u+w $out/lib/*.so
+            for so in $out/lib/*.so; do patchelf --set-rpath ${bins}/lib "$so"; done
+            printf '#!${pkgs.bash}/bin/bash
+exec ${bins}/bin/lighttpd -m %s "$@"
+' $out/lib > $out/sbin/lighttpd
+            chmod +x $out/sbin/lighttpd
+            perl /usr/share/lighttpd/create-mime.conf.pl > $out/share/lighttpd/doc/config/conf.d/mime.conf
+          ''
+        ];
+      }
+      // {
+        pname = "lighttpd";
+        inherit version;
+        meta.mainProgram = "lighttpd";
+      };
+
     jq = standin "jq-1.6" { binaries = [ "/usr/bin/jq" ]; } // {
       pname = "jq";
       version = "1.6";
