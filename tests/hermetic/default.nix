@@ -264,6 +264,31 @@ exec ${bins}/bin/lighttpd -m %s "$@"
     };
 
     writers = {
+      # As nixpkgs' writers.makeScriptWriter: the text behind a
+      # `#! interpreter` line, executable, `check` run on the file at
+      # build time (squid's configuration is checked with `squid -k parse`).
+      makeScriptWriter =
+        { interpreter, check ? "", ... }:
+        nameOrPath: content:
+        let
+          name = lib.last (lib.splitString "/" nameOrPath);
+          file = pkgs.writeTextFile {
+            inherit name;
+            executable = true;
+            destination = lib.optionalString (lib.hasPrefix "/" nameOrPath) nameOrPath;
+            text = "#! ${interpreter}
+${content}";
+          };
+        in
+        if check == "" then
+          file
+        else
+          pkgs.runCommand name { } ''
+            target=${file}${lib.optionalString (lib.hasPrefix "/" nameOrPath) nameOrPath}
+            ${check} "$target"
+            cp -r ${file} $out
+          '';
+
       # As nixpkgs' writers.writeNginxConfig, less its re-indenting and
       # its gixy check (Debian has no gixy): the text, blank lines dropped.
       writeNginxConfig =
