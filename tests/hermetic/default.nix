@@ -60,7 +60,12 @@ let
 
   pkgs = {
     inherit lib system;
-    stdenv.hostPlatform.system = system;
+    # Native builds: modules compare the two (caddy formats its
+    # Caddyfile at build time when they are equal).
+    stdenv = rec {
+      hostPlatform.system = system;
+      buildPlatform = hostPlatform;
+    };
 
     hello = standin "hello-2.12" { binaries = [ "/usr/bin/hello" ]; };
     busybox = standin "busybox-1.35" {
@@ -255,6 +260,36 @@ exec ${bins}/bin/lighttpd -m %s "$@"
         pname = "lighttpd";
         inherit version;
         meta.mainProgram = "lighttpd";
+      };
+
+    # nixpkgs' caddy ships upstream's unit (lib/systemd/system), which
+    # NixOS' module runs through systemd.packages; Debian's is the same
+    # file, its /usr/bin/caddy made this package's.
+    caddy =
+      let
+        version = "2.6.2";
+        bins = standin "caddy-program-${version}" { binaries = [ "/usr/bin/caddy" ]; };
+      in
+      derivation {
+        name = "caddy-${version}";
+        inherit system;
+        builder = "/bin/bash";
+        args = [
+          "-euc"
+          ''
+            PATH=/usr/bin:/bin
+            mkdir -p $out/bin $out/lib/systemd/system
+            ln -s ${bins}/bin/caddy $out/bin/caddy
+            for u in caddy caddy-api; do
+              sed "s|/usr/bin/caddy|$out/bin/caddy|g" /lib/systemd/system/$u.service > $out/lib/systemd/system/$u.service
+            done
+          ''
+        ];
+      }
+      // {
+        pname = "caddy";
+        inherit version;
+        meta.mainProgram = "caddy";
       };
 
     jq = standin "jq-1.6" { binaries = [ "/usr/bin/jq" ]; } // {
