@@ -283,8 +283,9 @@ in
   # /run/current-system/sw/bin/... (unbound's ExecReload runs
   # /run/current-system/sw/bin/kill), which NixOS fills with its required
   # packages (coreutils, ...) and `environment.systemPackages`. An image
-  # that runs services has the same link, to the same packages (those
-  # of the shim's default PATH, bash, then the image's).
+  # that runs services has the same link, to the image's packages, then
+  # those of the shim's default PATH (no bash beyond /bin/sh: its
+  # libraries would join every image).
   # /var/run is /run, as on NixOS (and every FHS system): daemons built
   # with /var/run compiled in (dnsmasq's pid file) write there.
   config.image.symlinks = lib.mkIf (config.systemd.services != { }) {
@@ -293,7 +294,7 @@ in
       pkgs.symlinkJoin {
         name = "system-path";
         paths = lib.unique (
-          config.environment.systemPackages ++ config.systemd.shim.defaultPath ++ [ pkgs.bash ]
+          config.environment.systemPackages ++ config.systemd.shim.defaultPath
         );
       }
     }";
