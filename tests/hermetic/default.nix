@@ -36,6 +36,15 @@ let
       // lib.optionalAttrs (libraries != [ ]) { libraries = toString libraries; }
       // lib.optionalAttrs librariesOnly { librariesOnly = "1"; });
 
+  # A stand-in with nixpkgs' `pname` and `version` (and
+  # `meta.mainProgram` where modules call `lib.getExe` on it).
+  versioned =
+    { pname, version, mainProgram ? null }:
+    args:
+    standin "${pname}-${version}" args
+    // { inherit pname version; }
+    // lib.optionalAttrs (mainProgram != null) { meta.mainProgram = mainProgram; };
+
   # s6's and execline's shared libraries in store paths of their own, as
   # in nixpkgs (glibc; skalibs.lib, and s6's and execline's libraries):
   # a copy of a few s6 programs (s6.programs) then takes the libraries
@@ -145,39 +154,19 @@ let
         "etc/nginx/mime.types" = "/etc/nginx/mime.types";
       };
     };
-    redis = standin "redis-7.0.15" { binaries = [ "/usr/bin/redis-server" "/usr/bin/redis-cli" ]; } // {
-      pname = "redis";
-      version = "7.0.15";
-    };
-    memcached = standin "memcached-1.6.18" { binaries = [ "/usr/bin/memcached" ]; } // {
-      pname = "memcached";
-      version = "1.6.18";
-    };
+    redis = versioned { pname = "redis"; version = "7.0.15"; } { binaries = [ "/usr/bin/redis-server" "/usr/bin/redis-cli" ]; };
+    memcached = versioned { pname = "memcached"; version = "1.6.18"; } { binaries = [ "/usr/bin/memcached" ]; };
 
     # NixOS modules beyond nginx, redis and memcached (docs/systemd.md,
     # "Real modules tried"): Debian 12's binaries under nixpkgs' names
     # and layout, `meta.mainProgram` where modules call `lib.getExe`.
-    haproxy = standin "haproxy-2.6.12" { binaries = [ "/usr/sbin/haproxy" ]; } // {
-      pname = "haproxy";
-      version = "2.6.12";
-      meta.mainProgram = "haproxy";
-    };
-    dnsmasq = standin "dnsmasq-2.90" { binaries = [ "/usr/sbin/dnsmasq" ]; } // {
-      pname = "dnsmasq";
-      version = "2.90";
-      meta.mainProgram = "dnsmasq";
-    };
+    haproxy = versioned { pname = "haproxy"; version = "2.6.12"; mainProgram = "haproxy"; } { binaries = [ "/usr/sbin/haproxy" ]; };
+    dnsmasq = versioned { pname = "dnsmasq"; version = "2.90"; mainProgram = "dnsmasq"; } { binaries = [ "/usr/sbin/dnsmasq" ]; };
     # Debian builds unbound with systemd's notify support, as nixpkgs'
     # unbound-with-systemd (the module's default, Type=notify).
-    unbound-with-systemd =
-      standin "unbound-1.17.1" {
-        binaries = map (b: "/usr/sbin/${b}") [ "unbound" "unbound-anchor" "unbound-checkconf" "unbound-control" "unbound-control-setup" ];
-      }
-      // {
-        pname = "unbound";
-        version = "1.17.1";
-        meta.mainProgram = "unbound";
-      };
+    unbound-with-systemd = versioned { pname = "unbound"; version = "1.17.1"; mainProgram = "unbound"; } {
+      binaries = map (b: "/usr/sbin/${b}") [ "unbound" "unbound-anchor" "unbound-checkconf" "unbound-control" "unbound-control-setup" ];
+    };
     unbound = pkgs.unbound-with-systemd;
     # nixpkgs' postgresql, from Debian's 15: laid out as Debian's own
     # relocatable tree (lib/postgresql/15/bin, share/postgresql/15,
@@ -292,11 +281,7 @@ exec ${bins}/bin/lighttpd -m %s "$@"
         meta.mainProgram = "caddy";
       };
 
-    jq = standin "jq-1.6" { binaries = [ "/usr/bin/jq" ]; } // {
-      pname = "jq";
-      version = "1.6";
-      meta.mainProgram = "jq";
-    };
+    jq = versioned { pname = "jq"; version = "1.6"; mainProgram = "jq"; } { binaries = [ "/usr/bin/jq" ]; };
 
     writers = {
       # As nixpkgs' writers.makeScriptWriter: the text behind a
