@@ -41,22 +41,9 @@ struct Run {
     piped: bool,
 }
 
-/// Whether to skip a test that needs root, saying so: as another user the
-/// test returns at once after printing why on the real standard error
-/// (written past the harness's capture, so `cargo test` shows it).
-/// tests/run runs as root, where every such test runs.
-fn skip_unless_root(why: &str) -> bool {
-    use std::io::Write;
-    if nix::unistd::Uid::effective().is_root() {
-        return false;
-    }
-    let name = std::thread::current().name().unwrap_or("test").to_string();
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {name}: needs root ({why}); tests/run runs it as root"
-    );
-    true
-}
+#[path = "../../test-support/root.rs"]
+mod root;
+use root::skip_unless_root;
 
 fn root() -> bool {
     nix::unistd::Uid::effective().is_root()
