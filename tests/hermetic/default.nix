@@ -15,7 +15,8 @@
   # modules under nixos/modules/ (../shared/nixpkgs-modules of the
   # project's root; tests/lib.sh finds it): nix/nixos-modules.nix takes
   # from it the modules it lists, exactly as from a nixpkgs checkout.
-  # null: the NCI_NIXPKGS_MODULES environment variable, else none.
+  # null: the NCI_NIXPKGS_MODULES environment variable, else
+  # ../shared/nixpkgs-modules beside the project, else none.
   nixpkgsModules ? null,
 }:
 let
@@ -427,6 +428,10 @@ ${content}";
       nixpkgsModules
     else if builtins.getEnv "NCI_NIXPKGS_MODULES" != "" then
       /. + builtins.getEnv "NCI_NIXPKGS_MODULES"
+    # Beside the project, as tests/find-nixos-modules looks first: a
+    # plain `nix-build tests/build.nix` finds them too.
+    else if builtins.pathExists ../../../shared/nixpkgs-modules/nixos/modules then
+      ../../../shared/nixpkgs-modules
     else
       null;
   nixosModules = lib.optionals (modulesTree != null) (
