@@ -326,20 +326,24 @@ pub fn oci_dir(plan: &Plan, reference: &str, out: &Path) -> Result<()> {
 /// an unprivileged process may set, /proc/sys/fs/pipe-max-size).
 const PIPE_SIZE: nix::libc::c_int = 1 << 20;
 
-/// Writes the docker-archive to standard output.
-pub fn stream_stdout(plan: &Plan, reference: &str) -> Result<()> {
+/// A sink on standard output. A pipe holds 64 KiB by default: the reader
+/// would be woken every 64 KiB. A bigger one (if allowed; else the
+/// default) halves the time of a stream through `| podman load`.
+fn stdout_sink() -> Result<Sink> {
     let fd = std::io::stdout()
         .as_fd()
         .try_clone_to_owned()
         .context("standard output")?;
-    // A pipe holds 64 KiB by default: the reader would be woken every
-    // 64 KiB. A bigger one (if allowed; else the default) halves the
-    // time of a stream through `| podman load`.
     let _ = nix::fcntl::fcntl(
         std::os::fd::AsRawFd::as_raw_fd(&fd),
         nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE),
     );
-    let mut sink = Sink::new(File::from(fd));
+    Ok(Sink::new(File::from(fd)))
+}
+
+/// Writes the docker-archive to standard output.
+pub fn stream_stdout(plan: &Plan, reference: &str) -> Result<()> {
+    let mut sink = stdout_sink()?;
     let cannot = || "standard output: cannot write the stream";
     docker_archive(&mut sink, plan, reference).context(cannot())?;
     sink.finish().context(cannot())?;
@@ -352,15 +356,7 @@ pub fn blob_stdout(plan: &Plan, digest: &str) -> Result<()> {
     let Some(i) = plan.layers.iter().position(|l| l.digest == digest) else {
         bail!("the plan has no layer sha256:{digest}");
     };
-    let fd = std::io::stdout()
-        .as_fd()
-        .try_clone_to_owned()
-        .context("standard output")?;
-    let _ = nix::fcntl::fcntl(
-        std::os::fd::AsRawFd::as_raw_fd(&fd),
-        nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE),
-    );
-    let mut sink = Sink::new(File::from(fd));
+    let mut sink = stdout_sink()?;
     write_layer(&mut sink, plan, i)?;
     sink.finish()?;
     Ok(())
