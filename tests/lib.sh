@@ -69,6 +69,16 @@ need_nixos_modules() {
     skip "NixOS' service modules not found (../shared/nixpkgs-modules beside the project, or NCI_NIXPKGS_MODULES)"
 }
 
+# Ends the test as skipped unless the static s6 stand-in (pkgsStatic.s6,
+# built by tests/hermetic/skaware-static from tests/setup) is built,
+# saying why it is not.
+need_static_s6() {
+  local dir
+  dir=$("$ROOT/tests/hermetic/skaware-static" --dir)
+  [ -x "$dir/s6/bin/s6-svscan" ] ||
+    skip "the static s6 stand-in is not built: $(cat "$dir.why" 2>/dev/null || echo "tests/hermetic/skaware-static has not run")"
+}
+
 assert_eq() {
   [ "$1" = "$2" ] || fail "expected '$2', got '$1' ${3:-}"
 }

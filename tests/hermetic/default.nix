@@ -18,6 +18,10 @@
   # null: the NCI_NIXPKGS_MODULES environment variable, else
   # ../shared/nixpkgs-modules beside the project, else none.
   nixpkgsModules ? null,
+  # Where tests/hermetic/skaware-static caches the static s6 it builds
+  # (./skaware-static.nix); null: $NCI_SKAWARE_CACHE, else
+  # /var/cache/nix-container-images.
+  skawareCache ? null,
 }:
 let
   standin =
@@ -36,6 +40,12 @@ let
       // lib.optionalAttrs (libs != [ ]) { libs = toString libs; }
       // lib.optionalAttrs (libraries != [ ]) { libraries = toString libraries; }
       // lib.optionalAttrs librariesOnly { librariesOnly = "1"; });
+
+  # pkgsStatic.s6 and pkgsStatic.execline, or null (not built here).
+  skawareStatic = import ./skaware-static.nix {
+    inherit lib system standin;
+    cache = skawareCache;
+  };
 
   # A stand-in with nixpkgs' `pname` and `version` (and
   # `meta.mainProgram` where modules call `lib.getExe` on it).
@@ -101,11 +111,12 @@ let
     execline = standin "execline-2.9" { debPackages = [ "execline" ]; libs = [ skawareLibs glibc ]; };
     # nixpkgs' static (musl) builds, which s6.package and s6.shell default
     # to. Debian's bash-static (glibc, statically linked) stands in for
-    # pkgsStatic.bash: no library in its closure, as nixpkgs'. Offline
-    # there are no sources to build s6, and Debian has no static s6, so
-    # s6 and execline are the dynamic stand-ins above (glibc and all).
+    # pkgsStatic.bash: no library in its closure, as nixpkgs'. s6 and
+    # execline: Debian's sources built static with musl
+    # (./skaware-static.nix, built by tests/setup); where they are not
+    # built, the dynamic stand-ins above (glibc and all).
     pkgsStatic = {
-      inherit (pkgs) s6 execline;
+      inherit (if skawareStatic != null then skawareStatic else pkgs) s6 execline;
       bash = standin "bash-static-5.2" {
         binaries = [ "/bin/bash-static" ];
         links."bin/bash" = "bash-static";
@@ -450,6 +461,8 @@ ${content}";
 in
 {
   inherit pkgs lib tools nixosModules makeImage;
+  # The static s6 stand-in's directory, or null where it is not built.
+  skawareStatic = if skawareStatic != null then skawareStatic.dir else null;
   # The `lib` users get (nix/lib.nix) over this package set: makeImage,
   # imageHash, imageRef, makeContainerTest, containerTestModule.
   nciLib = import ../../nix/lib.nix { inherit lib makeImage; };
