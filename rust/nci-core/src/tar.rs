@@ -204,8 +204,9 @@ pub fn header_into(out: &mut Vec<u8>, m: &Header<'_>) {
     if ustar_name {
         set_ustar_name(&mut h, name);
     } else {
-        // Readers use the PAX path; the header keeps a truncated hint.
-        set_name_bytes(&mut h, &name.as_bytes()[..100]);
+        // Readers use the PAX path; the header keeps a truncated hint
+        // (a short name is there because it is not ASCII).
+        set_name_bytes(&mut h, &name.as_bytes()[..name.len().min(100)]);
     }
     if let Some(link) = m.link {
         let bytes = link.as_bytes();
@@ -343,6 +344,22 @@ mod tests {
         assert_eq!(got[1].0, long);
         assert_eq!(got[2].2, target);
         assert!(got.iter().all(|g| g.1 == MTIME));
+    }
+
+    /// A short name that is not ASCII goes through PAX too (this
+    /// panicked, cutting the header's hint at 100 bytes of a shorter name).
+    #[test]
+    fn short_names_and_links_that_are_not_ascii_round_trip_through_pax() {
+        let entries = vec![
+            Entry::directory("nix/store/x-é", 0o555),
+            Entry::symlink("nix/store/x-é/ü", "../ñ"),
+        ];
+        let got = read_back(&entries);
+        assert_eq!(got[0].0, "nix/store/x-é/");
+        assert_eq!(
+            (got[1].0.as_str(), got[1].2.as_str()),
+            ("nix/store/x-é/ü", "../ñ")
+        );
     }
 
     #[test]
