@@ -15,6 +15,7 @@ pub mod nix_build;
 pub mod out;
 pub mod passwd;
 pub mod problems;
+pub mod proc_tree;
 pub mod profile;
 pub mod rules;
 pub mod tar;

@@ -4,13 +4,14 @@
 //! reaped with `waitpid(-1)`, and "all processes" means every process of
 //! the PID namespace when we are PID 1, our descendants otherwise.
 
+use nci_core::proc_tree::{self, Zombies};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
@@ -244,43 +245,10 @@ impl Sys for RealSys {
     }
 }
 
-/// Every process below `root` in the process tree (from /proc).
+/// Every process below `root` in the process tree (from /proc). Zombies
+/// count: this list is only signalled (see `nci_core::proc_tree`).
 pub fn descendants(root: i32) -> io::Result<BTreeSet<i32>> {
-    let mut children: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
-    for entry in std::fs::read_dir("/proc")? {
-        let Ok(entry) = entry else { continue };
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        // Processes may end while we read: skip what is gone.
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        if let Some(ppid) = parent_of(&stat) {
-            children.entry(ppid).or_default().push(pid);
-        }
-    }
-    let mut found = BTreeSet::new();
-    let mut todo = vec![root];
-    while let Some(p) = todo.pop() {
-        for &c in children.get(&p).map(Vec::as_slice).unwrap_or_default() {
-            if found.insert(c) {
-                todo.push(c);
-            }
-        }
-    }
-    Ok(found)
-}
-
-/// The ppid field of `/proc/<pid>/stat` (after the parenthesised name,
-/// which may itself hold spaces and parentheses).
-fn parent_of(stat: &str) -> Option<i32> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+    proc_tree::descendants(root, Zombies::Count)
 }
 
 /// How the init starts its own helpers and oneshots.
@@ -335,12 +303,6 @@ pub fn poll_until(timeout: Option<Duration>, mut ready: impl FnMut() -> bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ppid_is_read_after_the_command_name() {
-        assert_eq!(parent_of("42 (a) b) S 7 42 42 0"), Some(7));
-        assert_eq!(parent_of("1 (init) S 0 1 1"), Some(0));
-    }
 
     #[test]
     fn exit_codes_follow_the_shell() {

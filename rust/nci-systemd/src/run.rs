@@ -17,6 +17,7 @@ use crate::exec::{self, Request, Stream};
 use crate::notify;
 use crate::spec::{DirKind, ExitSet, KillMode, Restart, Type, Unit, UnitSpec};
 use anyhow::{anyhow, bail, Context, Result};
+use nci_core::proc_tree::{self, Zombies};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
@@ -175,49 +176,13 @@ fn log(unit: &str, msg: &str) {
 }
 
 /// Every descendant of this process (it is a subreaper: orphans of the
-/// service come back to it), from /proc.
+/// service come back to it), from /proc, sorted. Zombies do not count:
+/// they have ended (see `nci_core::proc_tree`).
 fn descendants() -> Vec<i32> {
     let me = std::process::id() as i32;
-    let mut parent: HashMap<i32, i32> = HashMap::new();
-    if let Ok(rd) = std::fs::read_dir("/proc") {
-        for e in rd.flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                continue;
-            };
-            // The ppid is the 2nd field after the parenthesised name.
-            if let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) {
-                let f: Vec<&str> = rest.split_whitespace().collect();
-                if let (Some(state), Some(ppid)) =
-                    (f.first(), f.get(1).and_then(|p| p.parse().ok()))
-                {
-                    if *state != "Z" {
-                        parent.insert(pid, ppid);
-                    }
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for &pid in parent.keys() {
-        let mut p = pid;
-        let mut guard = 0;
-        while let Some(&pp) = parent.get(&p) {
-            if pp == me {
-                out.push(pid);
-                break;
-            }
-            p = pp;
-            guard += 1;
-            if guard > 4096 {
-                break;
-            }
-        }
-    }
-    out.sort_unstable();
-    out
+    proc_tree::descendants(me, Zombies::Skip)
+        .map(|s| s.into_iter().collect())
+        .unwrap_or_default()
 }
 
 fn alive(pid: i32) -> bool {
