@@ -142,3 +142,163 @@ pub fn path_layer(store_dir: &str, path: &str) -> Result<PathLayer> {
         links,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! The two walkers of the workspace: `nci_core::fs_walk` (entries in
+    //! memory, for the customisation layer and store paths folded into
+    //! it) and `tree.rs`' one-pass walker (store layers, for speed). They
+    //! must write the same members; this walks one real tree with both.
+
+    use super::*;
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// Keeps the archive the walker writes.
+    #[derive(Default)]
+    struct Keep(Vec<u8>);
+
+    impl TreeSink for Keep {
+        fn bytes(&mut self, b: &[u8]) -> Result<()> {
+            self.0.extend_from_slice(b);
+            Ok(())
+        }
+        fn content(&mut self, f: File, size: u64, data: Option<&[u8]>, _: &str) -> Result<()> {
+            match data {
+                Some(d) => self.0.extend_from_slice(d),
+                None => {
+                    let start = self.0.len();
+                    f.take(size).read_to_end(&mut self.0)?;
+                    assert_eq!((self.0.len() - start) as u64, size);
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// The archive of `entries` as the entry writers put it together.
+    fn archive_of(entries: &[Entry]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for e in entries {
+            out.extend(e.header_blocks());
+            if let Kind::File { source, size } = &e.kind {
+                out.extend(std::fs::read(source).unwrap());
+                out.extend_from_slice(tar_padding(*size));
+            }
+        }
+        out.extend_from_slice(&ZEROS);
+        out
+    }
+
+    fn tar_padding(size: u64) -> &'static [u8] {
+        nci_core::tar::padding(size)
+    }
+
+    /// Every member: (name, type, mode, size, link target, content).
+    type Member = (String, u8, u32, u64, Option<String>, Vec<u8>);
+
+    fn members(archive: &[u8]) -> Vec<Member> {
+        let mut ar = tar::Archive::new(archive);
+        ar.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let h = e.header().clone();
+                let link = e
+                    .link_name()
+                    .unwrap()
+                    .map(|l| l.to_string_lossy().into_owned());
+                let mut content = Vec::new();
+                e.read_to_end(&mut content).unwrap();
+                (
+                    e.path().unwrap().to_string_lossy().into_owned(),
+                    h.entry_type().as_byte(),
+                    h.mode().unwrap(),
+                    h.size().unwrap(),
+                    link,
+                    content,
+                )
+            })
+            .collect()
+    }
+
+    fn write(p: &Path, content: &[u8], mode: u32) {
+        std::fs::write(p, content).unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// A store path with what a walker can get wrong: sibling order
+    /// (`a`, `a-b`, `a.b`, `B`, a directory `a` before `a-b`), modes,
+    /// empty files, symlinks (dangling too), a hard link on disk, files
+    /// of one size with the same or different bytes and modes, a big one.
+    fn tricky_tree(store: &Path) -> String {
+        let root = store.join("0123456789abcdfghijklmnpqrsvwxyz-tricky");
+        let r = root.as_path();
+        for d in ["a", "a/b", "a-b", "B", "é", "deep/er/still"] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        write(&r.join("a.b"), b"same", 0o444);
+        write(&r.join("a/b/x"), b"same", 0o444);
+        write(&r.join("a-b/x"), b"same", 0o555);
+        write(&r.join("a-b/y"), b"same", 0o555);
+        write(&r.join("B/diff"), b"sane", 0o444);
+        write(&r.join("B/empty"), b"", 0o444);
+        write(&r.join("é/empty"), b"", 0o444);
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        write(&r.join("deep/big1"), &big, 0o444);
+        write(&r.join("deep/er/big2"), &big, 0o444);
+        let mut other = big.clone();
+        *other.last_mut().unwrap() ^= 1;
+        write(&r.join("deep/er/still/big3"), &other, 0o444);
+        std::fs::hard_link(r.join("a.b"), r.join("deep/er/hard")).unwrap();
+        std::os::unix::fs::symlink("../a.b", r.join("B/rel")).unwrap();
+        std::os::unix::fs::symlink("/nowhere/at/all", r.join("B/dangling")).unwrap();
+        std::fs::set_permissions(r.join("a/b"), std::fs::Permissions::from_mode(0o555)).unwrap();
+        root.to_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn both_walkers_write_the_same_members_and_links_of_a_real_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().to_str().unwrap();
+        let path = tricky_tree(dir.path());
+
+        let mut entries = store_dirs().to_vec();
+        let mut walked = walk(
+            Path::new(&path),
+            &archive_prefix(store, &path).unwrap(),
+            Modes::AsOnDisk,
+        )
+        .unwrap();
+        let walk_links = link_identical(&mut walked).unwrap();
+        entries.extend(walked);
+        let by_entries = archive_of(&entries);
+
+        let (keep, tree_links) = store_layer(
+            Keep::default(),
+            store,
+            std::slice::from_ref(&path),
+            &Default::default(),
+        )
+        .unwrap();
+        let by_tree = keep.0;
+
+        assert_eq!(members(&by_tree), members(&by_entries));
+        assert_eq!(tree_links, walk_links);
+        // Links were decided at all: a.b's bytes at 0444 (and its hard
+        // link), a-b's at 0555, the big file.
+        assert_eq!(tree_links.len(), 4, "{tree_links:?}");
+        assert!(by_tree == by_entries, "the archives differ in bytes");
+        let mut buf = vec![0; 4096];
+        let (digest, size) = digest_entries(&entries, &mut buf).unwrap();
+        let (tree_digest, tree_size, _) =
+            hash_store_layer(store, std::slice::from_ref(&path), &Default::default()).unwrap();
+        assert_eq!((tree_digest, tree_size), (digest, size));
+        // Readable again for the temporary directory's removal.
+        std::fs::set_permissions(
+            Path::new(&path).join("a/b"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+    }
+}

@@ -9,7 +9,9 @@
 //! depth-first, modes as on disk) with hard links either decided by
 //! content as `nci_core::fs_walk::link_identical` decides them (the
 //! first earlier file with the same bytes and mode), or applied from a
-//! plan.
+//! plan. The two walkers stay two for speed (this one streams through
+//! directory descriptors, `fs_walk` builds entries in memory); store.rs'
+//! tests walk one real tree with both and compare the members.
 
 use crate::identity::Group;
 use anyhow::{bail, Context, Result};
