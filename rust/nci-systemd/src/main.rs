@@ -12,6 +12,7 @@ mod notify;
 mod run;
 mod signals;
 mod spec;
+mod sys;
 mod timespan;
 mod tmpfiles;
 

@@ -14,20 +14,14 @@
 use crate::accounts::Accounts;
 use crate::cmdline::{Command, Specifiers};
 use crate::exec::{self, Request, Stream};
-use crate::notify;
-use crate::spec::{DirKind, ExitSet, KillMode, Restart, Type, Unit, UnitSpec};
-use anyhow::{anyhow, bail, Context, Result};
-use nci_core::proc_tree::{self, Zombies};
-use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{chown, Gid, Pid, Uid};
+use crate::spec::{Condition, DirKind, ExitSet, KillMode, Restart, Type, Unit, UnitSpec};
+use crate::sys::{Event, RealSys, Sys};
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::Signal;
+use nix::unistd::{chown, Gid, Uid};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::os::fd::AsFd;
+use std::ops::ControlFlow;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -149,18 +143,15 @@ struct Creds {
     user_set: bool,
 }
 
-enum Event {
-    Signal(Signal),
-    Notify(Vec<(String, String)>),
-    Tick,
-}
+/// What the start steps come to: go on (with the main process), or stop
+/// the start with an outcome.
+type Step<T = ()> = ControlFlow<Outcome, T>;
 
-struct Runner {
+/// One service's runner: its loop, over the system calls of `S`.
+struct Runner<S: Sys> {
     unit: Unit,
-    readiness_fd: Option<i32>,
+    sys: S,
     ready_sent: bool,
-    sigfd: SignalFd,
-    notify: Option<UnixDatagram>,
     exited: HashMap<i32, Status>,
     stop_requested: bool,
     creds: Creds,
@@ -175,80 +166,44 @@ fn log(unit: &str, msg: &str) {
     nci_core::errln!("nci-systemd: {unit}: {msg}");
 }
 
-/// Every descendant of this process (it is a subreaper: orphans of the
-/// service come back to it), from /proc, sorted. Zombies do not count:
-/// they have ended (see `nci_core::proc_tree`).
-fn descendants() -> Vec<i32> {
-    let me = std::process::id() as i32;
-    proc_tree::descendants(me, Zombies::Skip)
-        .map(|s| s.into_iter().collect())
-        .unwrap_or_default()
-}
-
-fn alive(pid: i32) -> bool {
-    kill(Pid::from_raw(pid), None).is_ok()
-}
-
-impl Runner {
-    fn log(&self, msg: &str) {
-        log(&self.unit.name, msg);
+impl<S: Sys> Runner<S> {
+    fn new(unit: Unit, sys: S, creds: Creds, ambient: Vec<String>, root: bool) -> Self {
+        Runner {
+            unit,
+            sys,
+            ready_sent: false,
+            exited: HashMap::new(),
+            stop_requested: false,
+            creds,
+            ambient,
+            main_pid: None,
+            root,
+            extra_path: None,
+        }
     }
 
-    /// Waits for the next event until `deadline`.
+    fn log(&mut self, msg: &str) {
+        let line = format!("nci-systemd: {}: {msg}", self.unit.name);
+        self.sys.log(&line);
+    }
+
+    fn now(&self) -> Instant {
+        self.sys.now()
+    }
+
+    /// Waits for the next event until `deadline`; children that ended
+    /// are reaped into `exited`.
     fn next_event(&mut self, deadline: Option<Instant>) -> Result<Event> {
-        let timeout = match deadline {
-            None => PollTimeout::NONE,
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                PollTimeout::try_from(left.as_millis().min(60_000) as i32)
-                    .unwrap_or(PollTimeout::MAX)
-            }
-        };
-        let mut fds = vec![PollFd::new(self.sigfd.as_fd(), PollFlags::POLLIN)];
-        if let Some(n) = &self.notify {
-            fds.push(PollFd::new(n.as_fd(), PollFlags::POLLIN));
+        let event = self.sys.wait(deadline)?;
+        if event == Event::Signal(Signal::SIGCHLD) {
+            self.reap();
         }
-        match poll(&mut fds, timeout) {
-            Ok(0) | Err(Errno::EINTR) => return Ok(Event::Tick),
-            Ok(_) => {}
-            Err(e) => return Err(anyhow!("poll: {e}")),
-        }
-        let notify_ready = fds
-            .get(1)
-            .and_then(|f| f.revents())
-            .is_some_and(|r| r.contains(PollFlags::POLLIN));
-        drop(fds);
-        if let Some(info) = self.sigfd.read_signal().context("reading a signal")? {
-            let sig = Signal::try_from(info.ssi_signo as i32).unwrap_or(Signal::SIGCHLD);
-            if sig == Signal::SIGCHLD {
-                self.reap();
-            }
-            return Ok(Event::Signal(sig));
-        }
-        if notify_ready {
-            if let Some(n) = &self.notify {
-                let mut buf = [0u8; 4096];
-                if let Ok(len) = n.recv(&mut buf) {
-                    return Ok(Event::Notify(notify::parse(&buf[..len])));
-                }
-            }
-        }
-        Ok(Event::Tick)
+        Ok(event)
     }
 
     fn reap(&mut self) {
-        loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => {
-                    self.exited.insert(pid.as_raw(), Status::Code(code));
-                }
-                Ok(WaitStatus::Signaled(pid, sig, _)) => {
-                    self.exited.insert(pid.as_raw(), Status::Signaled(sig));
-                }
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
+        let ended = self.sys.reap();
+        self.exited.extend(ended);
     }
 
     fn env_for(&self, base: &BTreeMap<String, String>) -> BTreeMap<String, String> {
@@ -406,48 +361,25 @@ impl Runner {
         }
     }
 
-    fn check_conditions(&self) -> Result<bool> {
+    /// Whether the service may start: Condition*= (a skip) and Assert*=
+    /// (a failure, as an error).
+    fn check_conditions(&mut self) -> Result<bool> {
         let mut any_trigger = None;
         for c in &self.unit.conditions {
-            let p = Path::new(&c.path);
-            let holds = match c
-                .setting
-                .trim_start_matches("Condition")
-                .trim_start_matches("Assert")
-            {
-                "PathExists" => p.symlink_metadata().is_ok(),
-                "PathIsDirectory" => p.is_dir(),
-                "PathIsSymbolicLink" => p.is_symlink(),
-                "FileNotEmpty" => p
-                    .metadata()
-                    .map(|m| m.is_file() && m.len() > 0)
-                    .unwrap_or(false),
-                "DirectoryNotEmpty" => std::fs::read_dir(p)
-                    .map(|mut d| d.next().is_some())
-                    .unwrap_or(false),
-                "FileIsExecutable" => p
-                    .metadata()
-                    .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                    .unwrap_or(false),
-                _ => true,
-            } != c.negate;
+            let holds = condition_holds(c);
             if c.trigger {
                 any_trigger = Some(any_trigger.unwrap_or(false) || holds);
             } else if !holds {
-                if c.assert {
-                    bail!(
-                        "{}={}{} failed",
-                        c.setting,
-                        if c.negate { "!" } else { "" },
-                        c.path
-                    );
-                }
-                self.log(&format!(
-                    "{}={}{} does not hold: not started",
+                let shown = format!(
+                    "{}={}{}",
                     c.setting,
                     if c.negate { "!" } else { "" },
                     c.path
-                ));
+                );
+                if c.assert {
+                    bail!("{shown} failed");
+                }
+                self.log(&format!("{shown} does not hold: not started"));
                 return Ok(false);
             }
         }
@@ -458,8 +390,8 @@ impl Runner {
         Ok(true)
     }
 
-    /// Starts one command through `nci-systemd exec`; returns its pid.
-    fn spawn(&self, cmd: &Command, env: &BTreeMap<String, String>) -> Result<i32> {
+    /// What `nci-systemd exec` applies to start `cmd`.
+    fn request(&self, cmd: &Command, env: &BTreeMap<String, String>) -> Request {
         let (exe, argv) = cmd.argv(&self.creds.spec, env);
         let privileged = cmd.flags.privileged;
         let (cwd, cwd_optional) = match &self.unit.working_directory {
@@ -473,7 +405,7 @@ impl Runner {
                 (Some(p), *opt)
             }
         };
-        let req = Request {
+        Request {
             unit: self.unit.name.clone(),
             exe,
             argv,
@@ -507,15 +439,13 @@ impl Runner {
             stdin_null: self.unit.stdin_null,
             stdout: Stream::from(&self.unit.stdout),
             stderr: Stream::from(&self.unit.stderr),
-        };
-        let me = std::env::current_exe().context("finding nci-systemd")?;
-        let child = std::process::Command::new(me)
-            .arg("exec")
-            .env_clear()
-            .env(exec::ENV_VAR, serde_json::to_string(&req)?)
-            .spawn()
-            .with_context(|| format!("starting {}", cmd.raw))?;
-        Ok(child.id() as i32)
+        }
+    }
+
+    /// Starts one command through `nci-systemd exec`; returns its pid.
+    fn spawn(&mut self, cmd: &Command, env: &BTreeMap<String, String>) -> Result<i32> {
+        let req = self.request(cmd, env);
+        self.sys.spawn(&req, &cmd.raw)
     }
 
     /// Runs a command to its end (a stop request kills it).
@@ -530,20 +460,19 @@ impl Runner {
             if let Some(s) = self.exited.remove(&pid) {
                 return Ok(Outcome::Exited(s));
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if deadline.is_some_and(|d| self.now() >= d) {
                 self.log(&format!("'{}' timed out", cmd.raw));
                 self.kill_all(Signal::SIGKILL);
-                self.wait_gone(Some(pid), Instant::now() + Duration::from_secs(5))?;
+                let until = self.now() + Duration::from_secs(5);
+                self.wait_gone(Some(pid), until)?;
                 return Ok(Outcome::Timeout);
             }
             match self.next_event(deadline)? {
                 Event::Signal(Signal::SIGTERM | Signal::SIGINT) if !self.stop_requested => {
                     self.stop_requested = true;
-                    let _ = kill(Pid::from_raw(pid), self.unit.kill_signal);
+                    self.sys.kill(pid, self.unit.kill_signal);
                 }
-                Event::Signal(s) if !matches!(s, Signal::SIGCHLD) => {
-                    let _ = kill(Pid::from_raw(pid), s);
-                }
+                Event::Signal(s) if !matches!(s, Signal::SIGCHLD) => self.sys.kill(pid, s),
                 _ => {}
             }
         }
@@ -582,30 +511,26 @@ impl Runner {
         Ok(None)
     }
 
+    /// Tells s6 the service is ready, once.
     fn signal_ready(&mut self) {
         if self.ready_sent {
             return;
         }
         self.ready_sent = true;
-        if let Some(fd) = self.readiness_fd {
-            use std::io::Write;
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .open(format!("/proc/self/fd/{fd}"))
-            {
-                Ok(mut f) => {
-                    let _ = f.write_all(b"\n");
-                }
-                Err(e) => self.log(&format!("cannot signal readiness on fd {fd}: {e}")),
-            }
-            let _ = nix::unistd::close(fd);
+        if let Err(e) = self.sys.ready() {
+            self.log(&format!("cannot signal readiness on {e}"));
         }
     }
 
-    fn kill_all(&self, sig: Signal) {
-        for pid in descendants() {
-            let _ = kill(Pid::from_raw(pid), sig);
+    fn kill_all(&mut self, sig: Signal) {
+        for pid in self.sys.descendants() {
+            self.sys.kill(pid, sig);
         }
+    }
+
+    /// `main` if it still runs.
+    fn alive(&self, main: Option<i32>) -> Vec<i32> {
+        main.into_iter().filter(|p| self.sys.alive(*p)).collect()
     }
 
     /// Waits until `main` (or, with None, every descendant) is gone.
@@ -613,41 +538,39 @@ impl Runner {
         loop {
             self.reap();
             let gone = match main {
-                Some(p) => !alive(p) || self.exited.contains_key(&p),
-                None => descendants().is_empty(),
+                Some(p) => !self.sys.alive(p) || self.exited.contains_key(&p),
+                None => self.sys.descendants().is_empty(),
             };
             if gone {
                 return Ok(true);
             }
-            if Instant::now() >= deadline {
+            if self.now() >= deadline {
                 return Ok(false);
             }
-            let _ = self.next_event(Some(
-                deadline.min(Instant::now() + Duration::from_millis(100)),
-            ))?;
+            let step = deadline.min(self.now() + Duration::from_millis(100));
+            let _ = self.next_event(Some(step))?;
         }
     }
 
     /// Stops the running service: ExecStop=, then KillSignal= as
     /// KillMode= says, TimeoutStopSec=, then the final KILL.
     fn stop(&mut self, main: Option<i32>) -> Result<()> {
-        let deadline = self.unit.timeout_stop.map(|t| Instant::now() + t);
-        let far = Instant::now() + Duration::from_secs(365 * 86400);
-        if !self.unit.exec_stop.is_empty() && main.is_some_and(alive) {
+        let deadline = self.unit.timeout_stop.map(|t| self.now() + t);
+        let far = self.now() + Duration::from_secs(365 * 86400);
+        if !self.unit.exec_stop.is_empty() && !self.alive(main).is_empty() {
             let stops = self.unit.exec_stop.clone();
             self.run_stop_list(&stops, "ExecStop", deadline)?;
         }
-        let main_alive = || -> Vec<i32> { main.into_iter().filter(|p| alive(*p)).collect() };
         let targets = match self.unit.kill_mode {
-            KillMode::ControlGroup => descendants(),
-            KillMode::Mixed | KillMode::Process => main_alive(),
+            KillMode::ControlGroup => self.sys.descendants(),
+            KillMode::Mixed | KillMode::Process => self.alive(main),
             KillMode::None => vec![],
         };
         for pid in targets {
-            let _ = kill(Pid::from_raw(pid), self.unit.kill_signal);
-            let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
+            self.sys.kill(pid, self.unit.kill_signal);
+            self.sys.kill(pid, Signal::SIGCONT);
             if self.unit.send_sighup {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGHUP);
+                self.sys.kill(pid, Signal::SIGHUP);
             }
         }
         let wait_for = if self.unit.kill_mode == KillMode::ControlGroup {
@@ -659,14 +582,15 @@ impl Runner {
         if !done && self.unit.send_sigkill {
             self.log("still running after TimeoutStopSec: sending the final kill signal");
             let victims = match self.unit.kill_mode {
-                KillMode::ControlGroup | KillMode::Mixed => descendants(),
-                KillMode::Process => main_alive(),
+                KillMode::ControlGroup | KillMode::Mixed => self.sys.descendants(),
+                KillMode::Process => self.alive(main),
                 KillMode::None => vec![],
             };
             for pid in victims {
-                let _ = kill(Pid::from_raw(pid), self.unit.final_kill_signal);
+                self.sys.kill(pid, self.unit.final_kill_signal);
             }
-            self.wait_gone(wait_for, Instant::now() + Duration::from_secs(5))?;
+            let until = self.now() + Duration::from_secs(5);
+            self.wait_gone(wait_for, until)?;
         }
         Ok(())
     }
@@ -674,15 +598,12 @@ impl Runner {
     /// After the main process ended or the service stopped: what remains
     /// of it goes (KillMode=control-group), then ExecStopPost=.
     fn cleanup(&mut self) -> Result<()> {
-        if self.unit.kill_mode == KillMode::ControlGroup && !descendants().is_empty() {
+        if self.unit.kill_mode == KillMode::ControlGroup && !self.sys.descendants().is_empty() {
             self.stop(None)?;
         }
         let posts = self.unit.exec_stop_post.clone();
-        self.run_stop_list(
-            &posts,
-            "ExecStopPost",
-            self.unit.timeout_stop.map(|t| Instant::now() + t),
-        )?;
+        let deadline = self.unit.timeout_stop.map(|t| self.now() + t);
+        self.run_stop_list(&posts, "ExecStopPost", deadline)?;
         Ok(())
     }
 
@@ -704,17 +625,14 @@ impl Runner {
     fn reload(&mut self) -> Result<()> {
         if self.unit.exec_reload.is_empty() {
             if let Some(p) = self.main_pid {
-                let _ = kill(Pid::from_raw(p), Signal::SIGHUP);
+                self.sys.kill(p, Signal::SIGHUP);
             }
             return Ok(());
         }
         self.log("reloading");
         let cmds = self.unit.exec_reload.clone();
-        if let Some(Outcome::Failed(s)) = self.run_list(
-            &cmds,
-            "ExecReload",
-            self.unit.timeout_start.map(|t| Instant::now() + t),
-        )? {
+        let deadline = self.unit.timeout_start.map(|t| self.now() + t);
+        if let Some(Outcome::Failed(s)) = self.run_list(&cmds, "ExecReload", deadline)? {
             self.log(&format!("reload failed ({})", s.describe()));
         }
         Ok(())
@@ -737,198 +655,234 @@ impl Runner {
         let Some(file) = self.unit.pid_file.clone() else {
             return Ok(None);
         };
-        let until = deadline.unwrap_or(Instant::now() + Duration::from_secs(5));
+        let until = deadline.unwrap_or(self.now() + Duration::from_secs(5));
         loop {
             if let Ok(t) = std::fs::read_to_string(&file) {
                 if let Ok(p) = t.trim().parse::<i32>() {
                     return Ok(Some(p));
                 }
             }
-            if Instant::now() >= until {
+            if self.now() >= until {
                 return Ok(None);
             }
-            let _ = self.next_event(Some(Instant::now() + Duration::from_millis(50)))?;
+            let step = self.now() + Duration::from_millis(50);
+            let _ = self.next_event(Some(step))?;
         }
     }
 
     /// One start of the service, until its main process ends or a stop.
     fn start_once(&mut self) -> Result<Outcome> {
         self.main_pid = None;
+        if let Step::Break(o) = self.prepare() {
+            return Ok(o);
+        }
+        let deadline = self.unit.timeout_start.map(|t| self.now() + t);
+        if let Step::Break(o) = self.exec_conditions(deadline)? {
+            return Ok(o);
+        }
+        let pre = self.unit.exec_start_pre.clone();
+        if let Some(o) = self.run_list(&pre, "ExecStartPre", deadline)? {
+            return Ok(o);
+        }
+        if self.unit.kind == Type::Oneshot {
+            return self.start_oneshot(deadline);
+        }
+        let main = match self.start_main(deadline)? {
+            Step::Continue(main) => main,
+            Step::Break(o) => return Ok(o),
+        };
+        let posts = self.unit.exec_start_post.clone();
+        if let Some(o) = self.run_list(&posts, "ExecStartPost", deadline)? {
+            self.stop(Some(main))?;
+            return Ok(o);
+        }
+        self.signal_ready();
+        self.run_main(main)
+    }
+
+    /// Conditions, directories, credentials: what comes before any
+    /// command.
+    fn prepare(&mut self) -> Step {
         match self.check_conditions() {
             Ok(true) => {}
-            Ok(false) => return Ok(Outcome::Skipped),
+            Ok(false) => return Step::Break(Outcome::Skipped),
             Err(e) => {
                 self.log(&format!("{e:#}"));
-                return Ok(Outcome::Failed(Status::Code(1)));
+                return Step::Break(Outcome::Failed(Status::Code(1)));
             }
         }
         if let Err(e) = self.make_directories() {
             self.log(&format!("{e:#}"));
-            return Ok(Outcome::Failed(Status::Code(exec::EXIT_RUNTIME_DIRECTORY)));
+            let code = exec::EXIT_RUNTIME_DIRECTORY;
+            return Step::Break(Outcome::Failed(Status::Code(code)));
         }
         if let Err(e) = self.setup_credentials() {
             self.log(&format!("{e:#}"));
-            return Ok(Outcome::Failed(Status::Code(exec::EXIT_CREDENTIALS)));
+            return Step::Break(Outcome::Failed(Status::Code(exec::EXIT_CREDENTIALS)));
         }
-        let start_deadline = self.unit.timeout_start.map(|t| Instant::now() + t);
+        Step::Continue(())
+    }
 
-        // ExecCondition: 1-254 skips the start, 255 or a signal fails it.
+    /// ExecCondition=: 1-254 skips the start, 255 or a signal fails it.
+    fn exec_conditions(&mut self, deadline: Option<Instant>) -> Result<Step> {
         for cmd in self.unit.exec_condition.clone() {
             let env = self.build_env()?;
-            match self.run_sync(&cmd, &env, start_deadline)? {
+            match self.run_sync(&cmd, &env, deadline)? {
                 Outcome::Exited(Status::Code(0)) => {}
                 Outcome::Exited(Status::Code(c)) if c < 255 => {
                     self.log(&format!(
                         "ExecCondition '{}' exited {c}: not started",
                         cmd.raw
                     ));
-                    return Ok(Outcome::Skipped);
+                    return Ok(Step::Break(Outcome::Skipped));
                 }
-                Outcome::Exited(s) => return Ok(Outcome::Failed(s)),
-                other => return Ok(other),
+                Outcome::Exited(s) => return Ok(Step::Break(Outcome::Failed(s))),
+                other => return Ok(Step::Break(other)),
             }
         }
-        let pre = self.unit.exec_start_pre.clone();
-        if let Some(o) = self.run_list(&pre, "ExecStartPre", start_deadline)? {
+        Ok(Step::Continue(()))
+    }
+
+    /// Type=oneshot: ExecStart= in order (no timeout unless one is
+    /// given), then ExecStartPost=.
+    fn start_oneshot(&mut self, deadline: Option<Instant>) -> Result<Outcome> {
+        let starts = self.unit.exec_start.clone();
+        if let Some(o) = self.run_list(&starts, "ExecStart", None)? {
+            return Ok(match o {
+                Outcome::Failed(s) => Outcome::Exited(s),
+                other => other,
+            });
+        }
+        let posts = self.unit.exec_start_post.clone();
+        if let Some(o) = self.run_list(&posts, "ExecStartPost", deadline)? {
             return Ok(o);
         }
+        Ok(Outcome::Exited(Status::Code(0)))
+    }
 
-        if self.unit.kind == Type::Oneshot {
-            let starts = self.unit.exec_start.clone();
-            // A oneshot's start has no timeout unless one is given.
-            if let Some(o) = self.run_list(&starts, "ExecStart", None)? {
-                return Ok(match o {
-                    Outcome::Failed(s) => Outcome::Exited(s),
-                    other => other,
-                });
-            }
-            let posts = self.unit.exec_start_post.clone();
-            if let Some(o) = self.run_list(&posts, "ExecStartPost", start_deadline)? {
-                return Ok(o);
-            }
-            return Ok(Outcome::Exited(Status::Code(0)));
-        }
-
+    /// Starts the main process and waits until it is started as its
+    /// Type= says; goes on with the main process's pid.
+    fn start_main(&mut self, deadline: Option<Instant>) -> Result<Step<i32>> {
         let mut env = self.build_env()?;
         if self.unit.kind == Type::Notify {
-            let (sock, name) = notify::listen(&self.unit.name)?;
-            self.notify = Some(sock);
-            env.insert("NOTIFY_SOCKET".into(), name);
+            let socket = self.sys.listen(&self.unit.name)?;
+            env.insert("NOTIFY_SOCKET".into(), socket);
         }
         let main_cmd = self.unit.exec_start[0].clone();
         let first = self.spawn(&main_cmd, &env)?;
-        let mut main = first;
-        self.main_pid = Some(main);
-
-        // Readiness, by type.
+        self.main_pid = Some(first);
         match self.unit.kind {
-            Type::Notify => loop {
-                if let Some(s) = self.exited.remove(&main) {
-                    self.log(&format!("exited before it was ready ({})", s.describe()));
-                    return Ok(Outcome::Failed(s));
+            Type::Notify => self.wait_notified_ready(first, deadline),
+            Type::Forking => self.wait_forked(first, deadline),
+            Type::Exec => self.wait_executed(first, deadline),
+            _ => Ok(Step::Continue(first)),
+        }
+    }
+
+    /// Type=notify: started at `READY=1`.
+    fn wait_notified_ready(&mut self, first: i32, deadline: Option<Instant>) -> Result<Step<i32>> {
+        let mut main = first;
+        loop {
+            if let Some(s) = self.exited.remove(&main) {
+                self.log(&format!("exited before it was ready ({})", s.describe()));
+                return Ok(Step::Break(Outcome::Failed(s)));
+            }
+            if deadline.is_some_and(|d| self.now() >= d) {
+                self.log("not ready within TimeoutStartSec");
+                self.stop(Some(main))?;
+                return Ok(Step::Break(Outcome::Timeout));
+            }
+            match self.next_event(deadline)? {
+                Event::Notify(kv) => {
+                    self.follow_main_pid(&kv, &mut main);
+                    if kv.iter().any(|(k, v)| k == "READY" && v == "1") {
+                        return Ok(Step::Continue(main));
+                    }
                 }
-                if start_deadline.is_some_and(|d| Instant::now() >= d) {
-                    self.log("not ready within TimeoutStartSec");
+                Event::Signal(Signal::SIGTERM | Signal::SIGINT) => {
+                    self.stop_requested = true;
                     self.stop(Some(main))?;
-                    return Ok(Outcome::Timeout);
+                    return Ok(Step::Break(Outcome::Stopped));
                 }
-                match self.next_event(start_deadline)? {
-                    Event::Notify(kv) => {
-                        self.follow_main_pid(&kv, &mut main);
-                        if kv.iter().any(|(k, v)| k == "READY" && v == "1") {
-                            break;
-                        }
-                    }
-                    Event::Signal(Signal::SIGTERM | Signal::SIGINT) => {
-                        self.stop_requested = true;
-                        self.stop(Some(main))?;
-                        return Ok(Outcome::Stopped);
-                    }
-                    _ => {}
+                _ => {}
+            }
+        }
+    }
+
+    /// Type=forking: started when the first process exits cleanly; the
+    /// main process is PIDFile='s, or the one process left.
+    fn wait_forked(&mut self, first: i32, deadline: Option<Instant>) -> Result<Step<i32>> {
+        loop {
+            if let Some(s) = self.exited.remove(&first) {
+                if !is_clean(s, &ExitSet::default()) {
+                    self.log(&format!("the forking process failed ({})", s.describe()));
+                    return Ok(Step::Break(Outcome::Failed(s)));
+                }
+                break;
+            }
+            if deadline.is_some_and(|d| self.now() >= d) {
+                self.log("the forking process did not exit within TimeoutStartSec");
+                self.stop(Some(first))?;
+                return Ok(Step::Break(Outcome::Timeout));
+            }
+            if let Event::Signal(Signal::SIGTERM | Signal::SIGINT) = self.next_event(deadline)? {
+                self.stop_requested = true;
+                self.stop(Some(first))?;
+                return Ok(Step::Break(Outcome::Stopped));
+            }
+        }
+        let main = match self.read_pid_file(deadline)? {
+            Some(p) => p,
+            None => match self.sys.descendants().as_slice() {
+                [only] => *only,
+                [] => {
+                    self.log("the daemon is gone after forking");
+                    return Ok(Step::Break(Outcome::Failed(Status::Code(1))));
+                }
+                many => {
+                    let first = many[0];
+                    self.log("several processes after forking and no PIDFile=: the first is the main one");
+                    first
                 }
             },
-            Type::Forking => {
-                loop {
-                    if let Some(s) = self.exited.remove(&first) {
-                        if !is_clean(s, &ExitSet::default()) {
-                            self.log(&format!("the forking process failed ({})", s.describe()));
-                            return Ok(Outcome::Failed(s));
-                        }
-                        break;
-                    }
-                    if start_deadline.is_some_and(|d| Instant::now() >= d) {
-                        self.log("the forking process did not exit within TimeoutStartSec");
-                        self.stop(Some(first))?;
-                        return Ok(Outcome::Timeout);
-                    }
-                    if let Event::Signal(Signal::SIGTERM | Signal::SIGINT) =
-                        self.next_event(start_deadline)?
-                    {
-                        self.stop_requested = true;
-                        self.stop(Some(first))?;
-                        return Ok(Outcome::Stopped);
-                    }
-                }
-                main = match self.read_pid_file(start_deadline)? {
-                    Some(p) => p,
-                    None => match descendants().as_slice() {
-                        [only] => *only,
-                        [] => {
-                            self.log("the daemon is gone after forking");
-                            return Ok(Outcome::Failed(Status::Code(1)));
-                        }
-                        many => {
-                            self.log("several processes after forking and no PIDFile=: the first is the main one");
-                            many[0]
-                        }
-                    },
-                };
-                self.main_pid = Some(main);
-            }
-            Type::Exec => {
-                // Started once `nci-systemd exec` has executed the command
-                // (the process's executable is no longer ours).
-                let me = std::env::current_exe().ok();
-                loop {
-                    if let Some(s) = self.exited.remove(&main) {
-                        self.log(&format!("exited before it was started ({})", s.describe()));
-                        return Ok(Outcome::Failed(s));
-                    }
-                    let exe = std::fs::read_link(format!("/proc/{main}/exe")).ok();
-                    if exe.is_some() && exe != me {
-                        break;
-                    }
-                    if start_deadline.is_some_and(|d| Instant::now() >= d) {
-                        self.stop(Some(main))?;
-                        return Ok(Outcome::Timeout);
-                    }
-                    let _ = self.next_event(Some(Instant::now() + Duration::from_millis(5)))?;
-                }
-            }
-            _ => {}
-        }
+        };
+        self.main_pid = Some(main);
+        Ok(Step::Continue(main))
+    }
 
-        let posts = self.unit.exec_start_post.clone();
-        if let Some(o) = self.run_list(&posts, "ExecStartPost", start_deadline)? {
-            self.stop(Some(main))?;
-            return Ok(o);
+    /// Type=exec: started once `nci-systemd exec` has executed the
+    /// command.
+    fn wait_executed(&mut self, main: i32, deadline: Option<Instant>) -> Result<Step<i32>> {
+        loop {
+            if let Some(s) = self.exited.remove(&main) {
+                self.log(&format!("exited before it was started ({})", s.describe()));
+                return Ok(Step::Break(Outcome::Failed(s)));
+            }
+            if self.sys.executed(main) {
+                return Ok(Step::Continue(main));
+            }
+            if deadline.is_some_and(|d| self.now() >= d) {
+                self.stop(Some(main))?;
+                return Ok(Step::Break(Outcome::Timeout));
+            }
+            let step = self.now() + Duration::from_millis(5);
+            let _ = self.next_event(Some(step))?;
         }
-        self.signal_ready();
+    }
 
-        // Running.
+    /// The service runs: until its main process ends or a stop; signals
+    /// are forwarded, SIGHUP reloads.
+    fn run_main(&mut self, mut main: i32) -> Result<Outcome> {
+        let forking = self.unit.kind == Type::Forking;
         let status = loop {
             if let Some(s) = self.exited.remove(&main) {
                 break s;
             }
-            if self.unit.kind == Type::Forking && !alive(main) {
+            if forking && !self.sys.alive(main) {
                 // Not our child (the daemon double-forked): no status.
                 break Status::Code(0);
             }
-            let tick = if self.unit.kind == Type::Forking {
-                Some(Instant::now() + Duration::from_millis(500))
-            } else {
-                None
-            };
+            let tick = forking.then(|| self.now() + Duration::from_millis(500));
             match self.next_event(tick)? {
                 Event::Signal(Signal::SIGTERM | Signal::SIGINT) => {
                     self.stop_requested = true;
@@ -938,9 +892,7 @@ impl Runner {
                 }
                 Event::Signal(Signal::SIGHUP) => self.reload()?,
                 Event::Signal(Signal::SIGCHLD) => {}
-                Event::Signal(s) => {
-                    let _ = kill(Pid::from_raw(main), s);
-                }
+                Event::Signal(s) => self.sys.kill(main, s),
                 Event::Notify(kv) => self.follow_main_pid(&kv, &mut main),
                 Event::Tick => {}
             }
@@ -961,8 +913,8 @@ impl Runner {
 
     /// Waits RestartSec; false when a stop came meanwhile.
     fn restart_wait(&mut self) -> Result<bool> {
-        let until = Instant::now() + self.unit.restart_sec;
-        while Instant::now() < until {
+        let until = self.now() + self.unit.restart_sec;
+        while self.now() < until {
             if let Event::Signal(Signal::SIGTERM | Signal::SIGINT) = self.next_event(Some(until))? {
                 return Ok(false);
             }
@@ -970,90 +922,114 @@ impl Runner {
         Ok(true)
     }
 
+    /// Starts the service, again as Restart= says, within the start
+    /// limit; returns the runner's exit status.
     fn main_loop(&mut self) -> Result<i32> {
         let mut starts = VecDeque::new();
         let mut last_failure = 1;
         loop {
-            if !start_allowed(
-                &mut starts,
-                Instant::now(),
-                self.unit.start_limit_burst,
-                self.unit.start_limit_interval,
-            ) {
+            let now = self.now();
+            let (burst, interval) = (self.unit.start_limit_burst, self.unit.start_limit_interval);
+            if !start_allowed(&mut starts, now, burst, interval) {
                 self.log(&format!(
-                    "start request repeated too quickly ({} starts within {:?}, StartLimitBurst/StartLimitIntervalSec): failed",
-                    self.unit.start_limit_burst, self.unit.start_limit_interval
+                    "start request repeated too quickly ({burst} starts within {interval:?}, StartLimitBurst/StartLimitIntervalSec): failed"
                 ));
                 self.remove_runtime_directories();
                 return Ok(last_failure);
             }
             let outcome = self.start_once()?;
-            self.notify = None;
-            match outcome {
-                Outcome::Stopped => {
-                    self.remove_runtime_directories();
-                    return Ok(0);
-                }
-                Outcome::Skipped => {
-                    self.remove_runtime_directories();
-                    if self.unit.kind == Type::Oneshot {
-                        return Ok(0);
-                    }
+            self.sys.unlisten();
+            if let Some(code) = self.after(outcome, &mut last_failure)? {
+                return Ok(code);
+            }
+        }
+    }
+
+    /// What follows a start's `outcome`: the runner's exit status, or
+    /// None to start again. `last_failure` keeps the last failure's code.
+    fn after(&mut self, outcome: Outcome, last_failure: &mut i32) -> Result<Option<i32>> {
+        let status = match outcome {
+            Outcome::Stopped => {
+                self.remove_runtime_directories();
+                return Ok(Some(0));
+            }
+            Outcome::Skipped => {
+                self.remove_runtime_directories();
+                if self.unit.kind != Type::Oneshot {
                     self.idle()?;
-                    return Ok(0);
                 }
-                _ => {}
+                return Ok(Some(0));
             }
-            let status = match outcome {
-                Outcome::Exited(s) | Outcome::Failed(s) => s,
-                _ => Status::Code(1),
+            Outcome::Exited(s) | Outcome::Failed(s) => s,
+            Outcome::Timeout => Status::Code(1),
+        };
+        let clean =
+            matches!(outcome, Outcome::Exited(_)) && is_clean(status, &self.unit.success_exit);
+        if !clean {
+            *last_failure = match status.exit_code() {
+                0 => 1,
+                c => c,
             };
-            let restart = should_restart(&self.unit, outcome);
-            let clean =
-                matches!(outcome, Outcome::Exited(_)) && is_clean(status, &self.unit.success_exit);
-            if !clean {
-                last_failure = match status.exit_code() {
-                    0 => 1,
-                    c => c,
-                };
-            }
-            if restart {
-                self.log(&format!(
-                    "{} ({}); restarting in {:?} (Restart={})",
-                    if clean { "exited" } else { "failed" },
-                    status.describe(),
-                    self.unit.restart_sec,
-                    self.unit.restart.name()
-                ));
-                if !self.restart_wait()? {
-                    self.remove_runtime_directories();
-                    return Ok(0);
-                }
-                continue;
+        }
+        if should_restart(&self.unit, outcome) {
+            self.log(&format!(
+                "{} ({}); restarting in {:?} (Restart={})",
+                if clean { "exited" } else { "failed" },
+                status.describe(),
+                self.unit.restart_sec,
+                self.unit.restart.name()
+            ));
+            if self.restart_wait()? {
+                return Ok(None);
             }
             self.remove_runtime_directories();
-            if clean {
-                if self.unit.kind == Type::Oneshot {
-                    return Ok(0);
-                }
+            return Ok(Some(0));
+        }
+        self.remove_runtime_directories();
+        if clean {
+            if self.unit.kind != Type::Oneshot {
                 self.log(&format!(
                     "exited ({}); not restarted, inactive until stopped",
                     status.describe()
                 ));
                 self.idle()?;
-                return Ok(0);
             }
-            self.log(&format!(
-                "failed ({})",
-                if outcome == Outcome::Timeout {
-                    "timeout".into()
-                } else {
-                    status.describe()
-                }
-            ));
-            return Ok(last_failure);
+            return Ok(Some(0));
         }
+        let why = match outcome {
+            Outcome::Timeout => "timeout".into(),
+            _ => status.describe(),
+        };
+        self.log(&format!("failed ({why})"));
+        Ok(Some(*last_failure))
     }
+}
+
+/// Whether a Condition*=/Assert*= holds (`!` applied).
+fn condition_holds(c: &Condition) -> bool {
+    let p = Path::new(&c.path);
+    let holds = match c
+        .setting
+        .trim_start_matches("Condition")
+        .trim_start_matches("Assert")
+    {
+        "PathExists" => p.symlink_metadata().is_ok(),
+        "PathIsDirectory" => p.is_dir(),
+        "PathIsSymbolicLink" => p.is_symlink(),
+        "FileNotEmpty" => p
+            .metadata()
+            .map(|m| m.is_file() && m.len() > 0)
+            .unwrap_or(false),
+        "DirectoryNotEmpty" => std::fs::read_dir(p)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false),
+        "FileIsExecutable" => p
+            .metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false),
+        _ => true,
+    };
+    holds != c.negate
 }
 
 /// `KEY=VALUE` lines of an EnvironmentFile= (comments, quotes, `export`).
@@ -1160,10 +1136,25 @@ pub fn main(unit_path: &Path, readiness_fd: Option<i32>, etc: &Path) -> Result<i
     let accounts = Accounts::load(etc)?;
     let root = nix::unistd::geteuid().is_root();
     let creds = credentials(&unit, &accounts, root)?;
+    let ambient = available_ambient(&unit);
+    let sys = RealSys::new(readiness_fd)?;
+    let mut runner = Runner::new(unit, sys, creds, ambient, root);
+    runner.extra_path = unit_path
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("bin"))
+        .filter(|d| d.join("systemd-notify").exists())
+        .map(|d| d.to_string_lossy().into_owned());
+    // What ends the runner (an EnvironmentFile= it cannot read, a command
+    // it cannot start, ...) names the service, as its log lines do.
+    let name = runner.unit.name.clone();
+    runner.main_loop().context(name)
+}
 
-    // Capabilities the container does not have cannot be given.
-    let ambient = unit
-        .ambient_capabilities
+/// AmbientCapabilities= without those the container does not have
+/// (which cannot be given): each one left out is logged.
+fn available_ambient(unit: &Unit) -> Vec<String> {
+    unit.ambient_capabilities
         .iter()
         .filter(|c| {
             let ok = caps::has_cap(None, caps::CapSet::Bounding, **c).unwrap_or(false);
@@ -1178,58 +1169,7 @@ pub fn main(unit_path: &Path, readiness_fd: Option<i32>, etc: &Path) -> Result<i
             ok
         })
         .map(ToString::to_string)
-        .collect();
-
-    if let Some(fd) = readiness_fd {
-        // The service's processes must not inherit the readiness pipe.
-        let _ = nix::fcntl::fcntl(
-            fd,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        );
-    }
-    let _ = nix::sys::prctl::set_child_subreaper(true);
-    let mut mask = SigSet::empty();
-    for s in [
-        Signal::SIGCHLD,
-        Signal::SIGTERM,
-        Signal::SIGINT,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-        Signal::SIGWINCH,
-        Signal::SIGALRM,
-    ] {
-        mask.add(s);
-    }
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
-        .context("blocking signals")?;
-    let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-        .context("signalfd")?;
-
-    let mut runner = Runner {
-        unit,
-        readiness_fd,
-        ready_sent: false,
-        sigfd,
-        notify: None,
-        exited: HashMap::new(),
-        stop_requested: false,
-        creds,
-        ambient,
-        main_pid: None,
-        root,
-        extra_path: unit_path
-            .parent()
-            .and_then(Path::parent)
-            .map(|d| d.join("bin"))
-            .filter(|d| d.join("systemd-notify").exists())
-            .map(|d| d.to_string_lossy().into_owned()),
-    };
-    // What ends the runner (an EnvironmentFile= it cannot read, a command
-    // it cannot start, ...) names the service, as its log lines do.
-    let name = runner.unit.name.clone();
-    runner.main_loop().context(name)
+        .collect()
 }
 
 #[cfg(test)]
@@ -1326,5 +1266,552 @@ mod tests {
         assert!(is_clean(Status::Signaled(Signal::SIGTERM), &none));
         assert!(!is_clean(Status::Signaled(Signal::SIGKILL), &none));
         assert!(!is_clean(Status::Code(1), &none));
+    }
+}
+
+/// The runner's loop driven by a scripted fake of its system calls: no
+/// processes, no waiting (the fake's clock jumps), every step recorded.
+#[cfg(test)]
+mod scripted {
+    use super::*;
+    use crate::cmdline::Specifiers;
+    use std::collections::BTreeSet;
+    use std::io;
+
+    /// What happens next, in the order the runner waits for it.
+    #[derive(Debug, Clone)]
+    enum Then {
+        /// A process ends (and is reaped by the runner, its subreaper).
+        Exit(i32, Status),
+        Sig(Signal),
+        Notify(&'static str),
+        /// Nothing happens for this long.
+        Silence(Duration),
+        /// A process appears below the runner (a daemon forked).
+        Fork(i32),
+        /// The process has executed its command (Type=exec).
+        Exec(i32),
+    }
+    use Then::*;
+
+    fn code(c: i32) -> Status {
+        Status::Code(c)
+    }
+
+    fn sig(s: Signal) -> Status {
+        Status::Signaled(s)
+    }
+
+    struct Fake {
+        script: VecDeque<Then>,
+        silence_end: Option<Instant>,
+        start: Instant,
+        now: Instant,
+        next_pid: i32,
+        live: BTreeSet<i32>,
+        executed: BTreeSet<i32>,
+        ended: Vec<(i32, Status)>,
+        listening: bool,
+        log: Vec<String>,
+    }
+
+    impl Fake {
+        fn new(script: Vec<Then>) -> Self {
+            let start = Instant::now();
+            Fake {
+                script: script.into(),
+                silence_end: None,
+                start,
+                now: start,
+                next_pid: 100,
+                live: BTreeSet::new(),
+                executed: BTreeSet::new(),
+                ended: Vec::new(),
+                listening: false,
+                log: Vec::new(),
+            }
+        }
+
+        /// Records `what` at the fake clock's time, in milliseconds.
+        fn note(&mut self, what: String) {
+            let ms = self.now.duration_since(self.start).as_millis();
+            self.log.push(format!("{ms} {what}"));
+        }
+    }
+
+    impl Sys for Fake {
+        fn spawn(&mut self, req: &Request, _what: &str) -> Result<i32> {
+            self.next_pid += 1;
+            let pid = self.next_pid;
+            self.live.insert(pid);
+            self.note(format!("spawn {} -> {pid}", req.argv.join(" ")));
+            Ok(pid)
+        }
+
+        fn wait(&mut self, deadline: Option<Instant>) -> Result<Event> {
+            if let Some(end) = self.silence_end {
+                let to = deadline.map_or(end, |d| d.min(end));
+                self.now = self.now.max(to);
+                if self.now >= end {
+                    self.silence_end = None;
+                }
+                return Ok(Event::Tick);
+            }
+            let Some(step) = self.script.pop_front() else {
+                panic!(
+                    "the runner waited past the script:\n{}",
+                    self.log.join("\n")
+                );
+            };
+            match step {
+                Silence(d) => {
+                    self.silence_end = Some(self.now + d);
+                    self.wait(deadline)
+                }
+                Exit(pid, status) => {
+                    assert!(self.live.remove(&pid), "{pid} is not running");
+                    self.ended.push((pid, status));
+                    self.note(format!("{pid} ends ({})", status.describe()));
+                    Ok(Event::Signal(Signal::SIGCHLD))
+                }
+                Sig(s) => {
+                    self.note(format!("signal {}", s.as_str()));
+                    Ok(Event::Signal(s))
+                }
+                Notify(text) => {
+                    assert!(self.listening, "a notification with no socket");
+                    self.note(format!("notify {text}"));
+                    Ok(Event::Notify(crate::notify::parse(text.as_bytes())))
+                }
+                Fork(pid) => {
+                    self.live.insert(pid);
+                    Ok(Event::Tick)
+                }
+                Exec(pid) => {
+                    self.executed.insert(pid);
+                    Ok(Event::Tick)
+                }
+            }
+        }
+
+        fn reap(&mut self) -> Vec<(i32, Status)> {
+            std::mem::take(&mut self.ended)
+        }
+
+        fn kill(&mut self, pid: i32, sig: Signal) {
+            self.note(format!("kill {pid} {}", sig.as_str()));
+        }
+
+        fn alive(&self, pid: i32) -> bool {
+            self.live.contains(&pid)
+        }
+
+        fn descendants(&self) -> Vec<i32> {
+            self.live.iter().copied().collect()
+        }
+
+        fn executed(&self, pid: i32) -> bool {
+            self.executed.contains(&pid)
+        }
+
+        fn listen(&mut self, unit: &str) -> Result<String> {
+            self.listening = true;
+            Ok(format!("@fake/{unit}"))
+        }
+
+        fn unlisten(&mut self) {
+            self.listening = false;
+        }
+
+        fn ready(&mut self) -> io::Result<()> {
+            self.note("ready".into());
+            Ok(())
+        }
+
+        fn now(&self) -> Instant {
+            self.now
+        }
+
+        fn log(&mut self, line: &str) {
+            let line = line.trim_start_matches("nci-systemd: t: ").to_owned();
+            self.note(format!("log {line}"));
+        }
+    }
+
+    fn unit_of(kind: &str, settings: &str) -> Unit {
+        let spec: UnitSpec = serde_json::from_str(&format!(
+            r#"{{"name":"t","type":"{kind}","serviceConfig":{{{settings}}}}}"#
+        ))
+        .unwrap();
+        Unit::from_spec(&spec).unwrap()
+    }
+
+    /// Runs the unit's loop over `script`; returns the exit status and
+    /// what happened. Every step of the script must have been used.
+    fn run(unit: Unit, script: Vec<Then>) -> (i32, Vec<String>) {
+        let creds = Creds {
+            uid: None,
+            gid: None,
+            groups: vec![],
+            spec: Specifiers {
+                unit: "t".into(),
+                ..Default::default()
+            },
+            home: "/".into(),
+            user_set: false,
+        };
+        let mut runner = Runner::new(unit, Fake::new(script), creds, vec![], false);
+        let code = runner.main_loop().unwrap();
+        let fake = runner.sys;
+        assert!(
+            fake.script.is_empty(),
+            "steps left: {:?}\n{}",
+            fake.script,
+            fake.log.join("\n")
+        );
+        (code, fake.log)
+    }
+
+    #[test]
+    fn type_notify_is_ready_at_ready_then_exec_start_post_and_a_stop_kills_the_group() {
+        let u = unit_of(
+            "notify",
+            r#""ExecStart":"/bin/t","ExecStartPost":"/bin/post""#,
+        );
+        let (code, log) = run(
+            u,
+            vec![
+                Notify("STATUS=starting"),
+                Notify("READY=1"),
+                Exit(102, code(0)),
+                Sig(Signal::SIGTERM),
+                Exit(101, sig(Signal::SIGTERM)),
+            ],
+        );
+        assert_eq!(code, 0);
+        assert_eq!(
+            log,
+            [
+                "0 spawn /bin/t -> 101",
+                "0 notify STATUS=starting",
+                "0 notify READY=1",
+                "0 spawn /bin/post -> 102",
+                "0 102 ends (status 0)",
+                "0 ready",
+                "0 signal SIGTERM",
+                "0 kill 101 SIGTERM",
+                "0 kill 101 SIGCONT",
+                "0 101 ends (signal SIGTERM)",
+            ]
+        );
+    }
+
+    #[test]
+    fn type_notify_not_ready_within_timeout_start_sec_is_stopped_and_fails() {
+        let u = unit_of("notify", r#""ExecStart":"/bin/t","TimeoutStartSec":"5""#);
+        let (code, log) = run(
+            u,
+            vec![
+                Silence(Duration::from_secs(60)),
+                Exit(101, sig(Signal::SIGTERM)),
+            ],
+        );
+        assert_eq!(code, 1);
+        assert_eq!(
+            log,
+            [
+                "0 spawn /bin/t -> 101",
+                "5000 log not ready within TimeoutStartSec",
+                "5000 kill 101 SIGTERM",
+                "5000 kill 101 SIGCONT",
+                // Nothing happens until the script's silence ends.
+                "60000 101 ends (signal SIGTERM)",
+                "60000 log failed (timeout)",
+            ]
+        );
+        assert!(!log.iter().any(|l| l.ends_with(" ready")));
+    }
+
+    #[test]
+    fn a_main_process_that_exits_before_ready_fails_with_its_status() {
+        let u = unit_of("notify", r#""ExecStart":"/bin/t""#);
+        let (code, log) = run(u, vec![Exit(101, code(4))]);
+        assert_eq!(code, 4);
+        assert!(log.contains(&"0 log exited before it was ready (status 4)".to_owned()));
+    }
+
+    #[test]
+    fn restart_on_failure_waits_restart_sec_and_gives_up_at_the_start_limit() {
+        let u = unit_of(
+            "simple",
+            r#""ExecStart":"/bin/t","Restart":"on-failure","RestartSec":"2","StartLimitBurst":"3","StartLimitIntervalSec":"10""#,
+        );
+        let (code, log) = run(
+            u,
+            vec![
+                Exit(101, code(3)),
+                Silence(Duration::from_secs(2)),
+                Exit(102, code(3)),
+                Silence(Duration::from_secs(2)),
+                Silence(Duration::from_millis(500)),
+                Exit(103, sig(Signal::SIGSEGV)),
+                Silence(Duration::from_secs(2)),
+            ],
+        );
+        assert_eq!(code, 139);
+        assert_eq!(
+            log,
+            [
+                "0 spawn /bin/t -> 101",
+                "0 ready",
+                "0 101 ends (status 3)",
+                "0 log failed (status 3); restarting in 2s (Restart=on-failure)",
+                "2000 spawn /bin/t -> 102",
+                "2000 102 ends (status 3)",
+                "2000 log failed (status 3); restarting in 2s (Restart=on-failure)",
+                "4000 spawn /bin/t -> 103",
+                "4500 103 ends (signal SIGSEGV)",
+                "4500 log failed (signal SIGSEGV); restarting in 2s (Restart=on-failure)",
+                "6500 log start request repeated too quickly (3 starts within 10s, StartLimitBurst/StartLimitIntervalSec): failed",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stop_during_restart_sec_ends_the_runner_cleanly() {
+        let u = unit_of(
+            "simple",
+            r#""ExecStart":"/bin/t","Restart":"always","RestartSec":"5""#,
+        );
+        let (code, log) = run(
+            u,
+            vec![
+                Exit(101, code(0)),
+                Silence(Duration::from_secs(1)),
+                Sig(Signal::SIGTERM),
+            ],
+        );
+        assert_eq!(code, 0);
+        assert_eq!(log.last().unwrap(), "1000 signal SIGTERM");
+        assert_eq!(log.iter().filter(|l| l.contains("spawn")).count(), 1);
+    }
+
+    #[test]
+    fn a_clean_exit_not_restarted_is_ready_and_inactive_until_stopped() {
+        let u = unit_of("simple", r#""ExecStart":"/bin/t""#);
+        let (code, log) = run(u, vec![Exit(101, code(0)), Sig(Signal::SIGINT)]);
+        assert_eq!(code, 0);
+        // Ready since the start (Type=simple): not said again.
+        assert_eq!(
+            &log[1..],
+            [
+                "0 ready",
+                "0 101 ends (status 0)",
+                "0 log exited (status 0); not restarted, inactive until stopped",
+                "0 signal SIGINT",
+            ]
+        );
+    }
+
+    #[test]
+    fn stop_runs_exec_stop_then_kill_signal_waits_timeout_stop_sec_then_the_final_kill() {
+        let u = unit_of(
+            "simple",
+            r#""ExecStart":"/bin/t","ExecStop":"/bin/stop","ExecStopPost":"/bin/post","KillSignal":"SIGINT","KillMode":"mixed","TimeoutStopSec":"3""#,
+        );
+        let (code, log) = run(
+            u,
+            vec![
+                Sig(Signal::SIGTERM),
+                Exit(102, code(0)),
+                Silence(Duration::from_millis(3500)),
+                Exit(101, sig(Signal::SIGKILL)),
+                Exit(103, code(0)),
+            ],
+        );
+        assert_eq!(code, 0);
+        assert_eq!(
+            log,
+            [
+                "0 spawn /bin/t -> 101",
+                "0 ready",
+                "0 signal SIGTERM",
+                "0 spawn /bin/stop -> 102",
+                "0 102 ends (status 0)",
+                "0 kill 101 SIGINT",
+                "0 kill 101 SIGCONT",
+                "3000 log still running after TimeoutStopSec: sending the final kill signal",
+                "3000 kill 101 SIGKILL",
+                "3500 101 ends (signal SIGKILL)",
+                "3500 spawn /bin/post -> 103",
+                "3500 103 ends (status 0)",
+            ]
+        );
+    }
+
+    #[test]
+    fn what_survives_the_final_kill_is_given_up_after_5_s_and_exec_stop_post_runs() {
+        let u = unit_of(
+            "simple",
+            r#""ExecStart":"/bin/t","ExecStop":"/bin/stop","ExecStopPost":"/bin/post","KillSignal":"SIGINT","KillMode":"mixed","TimeoutStopSec":"3""#,
+        );
+        let (code, log) = run(
+            u,
+            vec![
+                Sig(Signal::SIGTERM),
+                Exit(102, code(0)),
+                Silence(Duration::from_secs(10)),
+                Exit(101, sig(Signal::SIGKILL)),
+                Exit(103, code(0)),
+            ],
+        );
+        assert_eq!(code, 0);
+        assert_eq!(
+            log,
+            [
+                "0 spawn /bin/t -> 101",
+                "0 ready",
+                "0 signal SIGTERM",
+                "0 spawn /bin/stop -> 102",
+                "0 102 ends (status 0)",
+                "0 kill 101 SIGINT",
+                "0 kill 101 SIGCONT",
+                "3000 log still running after TimeoutStopSec: sending the final kill signal",
+                "3000 kill 101 SIGKILL",
+                "8000 spawn /bin/post -> 103",
+                "10000 101 ends (signal SIGKILL)",
+                "10000 103 ends (status 0)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_start_command_that_times_out_is_killed_and_the_start_fails() {
+        let u = unit_of(
+            "simple",
+            r#""ExecStart":"/bin/t","ExecStartPre":"/bin/pre","TimeoutStartSec":"2""#,
+        );
+        let (code, log) = run(
+            u,
+            vec![
+                Silence(Duration::from_secs(2)),
+                Exit(101, sig(Signal::SIGKILL)),
+            ],
+        );
+        assert_eq!(code, 1);
+        assert_eq!(
+            log,
+            [
+                "0 spawn /bin/pre -> 101",
+                "2000 log '/bin/pre' timed out",
+                "2000 kill 101 SIGKILL",
+                "2000 101 ends (signal SIGKILL)",
+                "2000 log failed (timeout)",
+            ]
+        );
+    }
+
+    #[test]
+    fn signals_are_forwarded_to_the_main_process_and_sighup_without_exec_reload_too() {
+        let u = unit_of("exec", r#""ExecStart":"/bin/t""#);
+        let (code, log) = run(
+            u,
+            vec![
+                Exec(101),
+                Sig(Signal::SIGUSR1),
+                Sig(Signal::SIGHUP),
+                Exit(101, code(0)),
+                Sig(Signal::SIGTERM),
+            ],
+        );
+        assert_eq!(code, 0);
+        assert_eq!(
+            &log[..6],
+            [
+                "0 spawn /bin/t -> 101",
+                "0 ready",
+                "0 signal SIGUSR1",
+                "0 kill 101 SIGUSR1",
+                "0 signal SIGHUP",
+                "0 kill 101 SIGHUP",
+            ]
+        );
+    }
+
+    #[test]
+    fn type_exec_is_not_ready_before_the_command_is_executed() {
+        let u = unit_of("exec", r#""ExecStart":"/bin/t""#);
+        let (code, log) = run(
+            u,
+            vec![Silence(Duration::from_millis(20)), Exit(101, code(203))],
+        );
+        assert_eq!(code, 203);
+        assert!(!log.iter().any(|l| l.ends_with(" ready")));
+        assert!(log.contains(&"20 log exited before it was started (status 203)".to_owned()));
+    }
+
+    #[test]
+    fn type_forking_takes_the_one_process_left_as_the_main_one() {
+        let u = unit_of("forking", r#""ExecStart":"/bin/t""#);
+        let (code, log) = run(
+            u,
+            vec![
+                Fork(200),
+                Exit(101, code(0)),
+                Sig(Signal::SIGTERM),
+                Exit(200, sig(Signal::SIGTERM)),
+            ],
+        );
+        assert_eq!(code, 0);
+        assert_eq!(
+            &log[2..],
+            [
+                "0 ready",
+                "0 signal SIGTERM",
+                "0 kill 200 SIGTERM",
+                "0 kill 200 SIGCONT",
+                "0 200 ends (signal SIGTERM)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_oneshot_runs_its_commands_in_order_and_is_done() {
+        let u = unit_of("oneshot", r#""ExecStart":["/bin/a","-/bin/b","/bin/c"]"#);
+        let (code, log) = run(
+            u,
+            vec![Exit(101, code(0)), Exit(102, code(1)), Exit(103, code(0))],
+        );
+        assert_eq!(code, 0);
+        assert_eq!(
+            log,
+            [
+                "0 spawn /bin/a -> 101",
+                "0 101 ends (status 0)",
+                "0 spawn /bin/b -> 102",
+                "0 102 ends (status 1)",
+                "0 log ExecStart '-/bin/b' failed (status 1), ignored",
+                "0 spawn /bin/c -> 103",
+                "0 103 ends (status 0)",
+            ]
+        );
+    }
+
+    #[test]
+    fn exec_condition_1_to_254_skips_the_start() {
+        let u = unit_of(
+            "simple",
+            r#""ExecStart":"/bin/t","ExecCondition":"/bin/cond""#,
+        );
+        let (code, log) = run(u, vec![Exit(101, code(1)), Sig(Signal::SIGTERM)]);
+        assert_eq!(code, 0);
+        assert_eq!(
+            &log[2..],
+            [
+                "0 log ExecCondition '/bin/cond' exited 1: not started",
+                "0 ready",
+                "0 signal SIGTERM",
+            ]
+        );
     }
 }
