@@ -13,6 +13,7 @@
   src,
   toolsDir,
   changed ? false,
+  nonce ? "",
 }:
 let
   hermetic = import ../tests/hermetic { inherit toolsDir; };
@@ -64,11 +65,26 @@ let
     ];
     roots = toString (map (n: packages.${toString n}) (lib.range 8 (count - 1)));
   };
-in
-{
-  inherit app packages;
   image = hermetic.makeImage {
     image.name = "user-path-bench";
     image.entryPoint = [ "${app}/bin/app" ];
+  };
+in
+{
+  inherit app packages image;
+  # A floor: nix-build of a derivation that only copies the finished
+  # archive (evaluating the image as above), so Nix hashes and registers
+  # an output of the same size. No writer of this output can take less.
+  # A new `nonce` makes it a new derivation.
+  copy = derivation {
+    name = "copy-of-user-path-bench.tar";
+    system = builtins.currentSystem;
+    builder = "/bin/bash";
+    args = [
+      "-c"
+      "/bin/cp \"$archive\" \"$out\""
+    ];
+    archive = image;
+    inherit nonce;
   };
 }

@@ -2,10 +2,11 @@
 # docs/spec.md) and the derivations that write the image, all with
 # `nci-image` as builder (docs/image-writer.md):
 #
-#   layer (one per store path named by an option) ─┐
-#   base (image.from) ──────────────────────────────┼─▶ plan ─┬─▶ image (docker-archive)
-#   run (image.run) ────────────────────────────────┘         ├─▶ stream (executable)
-#                                                              └─▶ oci (OCI layout)
+#   base (image.from) ─┬──────────────────────────────▶ image (docker-archive, one pass)
+#   run (image.run) ───┤
+#   layer (one per  ───┴─▶ plan ─┬─▶ stream (executable)
+#   named store path)            ├─▶ oci (OCI layout)
+#                                └─▶ layers, copyToRegistry
 {
   config,
   lib,
@@ -210,12 +211,22 @@ let
     }
   );
 
+  # The default output: the one-pass build (hashes each layer while it
+  # writes it), one derivation with no `layer` facts and no plan: with
+  # Nix 2.8 building one derivation at a time, each more costs about as
+  # much as hashing 50 MB (docs/image-writer.md, "Cost model").
   image = derivation (
     builderArgs
     // {
       name = "docker-image-${safeName}.tar";
-      step = "archive";
-      plan = "${plan}";
+      step = "image";
+      spec = spec // {
+        layerInfos = [ ];
+      };
+      exportReferencesGraph = {
+        storeGraph = storeRoots;
+        treeGraph = trees;
+      };
     }
   );
 

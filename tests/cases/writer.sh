@@ -62,6 +62,27 @@ t_L4_writer_archive_stream_and_oci_hold_the_same_image_and_each_runs() {
   assert_eq "$("${PODMAN_RUN[@]}" "localhost/writer-outputs:$tag" hello)" "Hello, world!"
 }
 
+t_L3_writer_the_docker_archive_is_one_derivation_with_no_plan_or_layer_derivations() {
+  # nix-build of the default output builds the one-pass `image` step
+  # alone (docs/image-writer.md, "Cost model"): with Nix 2.8 building one
+  # derivation at a time, each more would cost as much as hashing ~50 MB.
+  local drv inputs
+  drv=$(nix-instantiate -I nixpkgs-lib="$NIXPKGS_LIB" --arg toolsDir "$TOOLS_DIR" \
+    "$ROOT/tests/build.nix" --arg module "$(writer_module writer-one-pass)" 2>/dev/null)
+  nix show-derivation --extra-experimental-features nix-command "$drv" |
+    jq -e '.[].env.__json | fromjson | .step == "image"' >/dev/null || fail "the image is not the one-pass step"
+  inputs=$(nix-store -q --references "$drv")
+  echo "$inputs"
+  if grep -E -- '-nci-(plan|layer)-' <<<"$inputs"; then
+    fail "the docker-archive waits for the plan or layer derivations above"
+  fi
+  # The stream, for its part, goes through the plan and the layer facts.
+  drv=$(nix-instantiate -I nixpkgs-lib="$NIXPKGS_LIB" --arg toolsDir "$TOOLS_DIR" \
+    "$ROOT/tests/build.nix" --arg module "$(writer_module writer-one-pass)" -A stream 2>/dev/null)
+  nix-store -qR "$drv" | grep -q -- '-nci-plan-writer-one-pass\.json\.drv$' || fail "the stream has no plan"
+  nix-store -qR "$drv" | grep -q -- '-nci-layer-hello-.*\.json\.drv$' || fail "the plan has no layer facts"
+}
+
 t_L4_writer_two_images_sharing_a_package_share_its_layer() {
   local a b hello_a hello_b
   a=$(build_image -E '{ pkgs, ... }: { image.name = "share-a"; environment.systemPackages = [ pkgs.hello pkgs.busybox ]; }')
