@@ -103,7 +103,7 @@ pub fn resolve(exe: &str, env: &[(String, String)]) -> Option<String> {
     found
 }
 
-fn open_stream(s: &Stream, fd: i32, unit: &str) -> Result<(), (i32, String)> {
+fn open_stream(s: &Stream, fd: i32, unit: &str) -> Result<(), Refused> {
     use std::os::fd::AsRawFd;
     let file = match s {
         Stream::Inherit => return Ok(()),
@@ -123,17 +123,55 @@ fn open_stream(s: &Stream, fd: i32, unit: &str) -> Result<(), (i32, String)> {
             .open(path),
     }
     .map_err(|e| {
-        (
+        Refused::new(
             EXIT_STDOUT,
-            format!("{unit}: opening the stream for fd {fd}: {e}"),
+            unit,
+            format!("opening the stream for fd {fd}: {e}"),
         )
     })?;
     dup2(file.as_raw_fd(), fd)
-        .map_err(|e| (EXIT_STDOUT, format!("{unit}: redirecting fd {fd}: {e}")))?;
+        .map_err(|e| Refused::new(EXIT_STDOUT, unit, format!("redirecting fd {fd}: {e}")))?;
     Ok(())
 }
 
-fn prepare(r: &Request) -> Result<std::process::Command, (i32, String)> {
+/// Why a process could not be started: systemd's exit code for the step
+/// that failed, and the message (naming the unit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Refused {
+    code: i32,
+    message: String,
+}
+
+impl Refused {
+    fn new(code: i32, unit: &str, what: impl std::fmt::Display) -> Self {
+        Refused {
+            code,
+            message: format!("{unit}: {what}"),
+        }
+    }
+}
+
+/// Applies the request in this process, in systemd's order, and returns
+/// the command to execute.
+fn prepare(r: &Request) -> Result<std::process::Command, Refused> {
+    process_setup(r)?;
+    if let Some(bound) = &r.bounding {
+        drop_bounding(&r.unit, bound)?;
+    }
+    let ambient: HashSet<caps::Capability> =
+        r.ambient.iter().filter_map(|c| c.parse().ok()).collect();
+    switch_user(r, &ambient)?;
+    raise_ambient(r, &ambient)?;
+    if r.no_new_privileges {
+        nix::sys::prctl::set_no_new_privs().map_err(|e| {
+            Refused::new(EXIT_CAPABILITIES, &r.unit, format!("NoNewPrivileges: {e}"))
+        })?;
+    }
+    command(r)
+}
+
+/// Signal mask, session, umask, limits and the standard streams.
+fn process_setup(r: &Request) -> Result<(), Refused> {
     let u = &r.unit;
     // The runner blocks signals for its signalfd; the service gets none
     // blocked.
@@ -147,82 +185,101 @@ fn prepare(r: &Request) -> Result<std::process::Command, (i32, String)> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(r.umask));
     for (setting, soft, hard) in &r.limits {
         let res = spec::resource(setting)
-            .ok_or_else(|| (EXIT_LIMITS, format!("{u}: {setting}: unknown limit")))?;
+            .ok_or_else(|| Refused::new(EXIT_LIMITS, u, format!("{setting}: unknown limit")))?;
         let inf = nix::sys::resource::RLIM_INFINITY;
         setrlimit(res, soft.unwrap_or(inf), hard.unwrap_or(inf))
-            .map_err(|e| (EXIT_LIMITS, format!("{u}: {setting}: {e}")))?;
+            .map_err(|e| Refused::new(EXIT_LIMITS, u, format!("{setting}: {e}")))?;
     }
     if r.stdin_null {
         open_stream(&Stream::Null, 0, u)?;
     }
     open_stream(&r.stdout, 1, u)?;
-    open_stream(&r.stderr, 2, u)?;
+    open_stream(&r.stderr, 2, u)
+}
 
-    if let Some(bound) = &r.bounding {
-        let keep: HashSet<caps::Capability> = bound.iter().filter_map(|c| c.parse().ok()).collect();
-        for cap in caps::all() {
-            if !keep.contains(&cap)
-                && caps::has_cap(None, caps::CapSet::Bounding, cap).unwrap_or(false)
-            {
-                caps::drop(None, caps::CapSet::Bounding, cap).map_err(|e| {
-                    (
-                        EXIT_CAPABILITIES,
-                        format!("{u}: CapabilityBoundingSet: dropping {cap}: {e}"),
-                    )
-                })?;
-            }
+/// CapabilityBoundingSet=: drops every capability not in `keep`.
+fn drop_bounding(u: &str, keep: &[String]) -> Result<(), Refused> {
+    let keep: HashSet<caps::Capability> = keep.iter().filter_map(|c| c.parse().ok()).collect();
+    for cap in caps::all() {
+        if !keep.contains(&cap) && caps::has_cap(None, caps::CapSet::Bounding, cap).unwrap_or(false)
+        {
+            caps::drop(None, caps::CapSet::Bounding, cap).map_err(|e| {
+                Refused::new(
+                    EXIT_CAPABILITIES,
+                    u,
+                    format!("CapabilityBoundingSet: dropping {cap}: {e}"),
+                )
+            })?;
         }
     }
-    let ambient: HashSet<caps::Capability> =
-        r.ambient.iter().filter_map(|c| c.parse().ok()).collect();
+    Ok(())
+}
+
+/// Groups, group and user; a non-root user keeps `ambient` through the
+/// switch.
+fn switch_user(r: &Request, ambient: &HashSet<caps::Capability>) -> Result<(), Refused> {
+    let u = &r.unit;
     if let Some(gid) = r.gid {
         let groups: Vec<Gid> = r.groups.iter().map(|g| Gid::from_raw(*g)).collect();
         setgroups(&groups).map_err(|e| {
-            (
+            Refused::new(
                 EXIT_GROUP,
-                format!("{u}: setting the supplementary groups: {e}"),
+                u,
+                format!("setting the supplementary groups: {e}"),
             )
         })?;
-        setgid(Gid::from_raw(gid)).map_err(|e| (EXIT_GROUP, format!("{u}: setgid({gid}): {e}")))?;
+        setgid(Gid::from_raw(gid))
+            .map_err(|e| Refused::new(EXIT_GROUP, u, format!("setgid({gid}): {e}")))?;
     }
-    if let Some(uid) = r.uid {
-        let keep_caps = uid != 0 && !ambient.is_empty();
-        if keep_caps {
-            nix::sys::prctl::set_keepcaps(true)
-                .map_err(|e| (EXIT_CAPABILITIES, format!("{u}: keeping capabilities: {e}")))?;
-        }
-        setuid(Uid::from_raw(uid)).map_err(|e| (EXIT_USER, format!("{u}: setuid({uid}): {e}")))?;
-        if keep_caps {
-            let fail = |what: &str, e: caps::errors::CapsError| {
-                (
-                    EXIT_CAPABILITIES,
-                    format!("{u}: AmbientCapabilities: {what}: {e}"),
-                )
-            };
-            caps::set(None, caps::CapSet::Effective, &ambient).map_err(|e| fail("effective", e))?;
-            caps::set(None, caps::CapSet::Inheritable, &ambient)
-                .map_err(|e| fail("inheritable", e))?;
-            caps::set(None, caps::CapSet::Permitted, &ambient).map_err(|e| fail("permitted", e))?;
-        }
+    let Some(uid) = r.uid else {
+        return Ok(());
+    };
+    let keep_caps = uid != 0 && !ambient.is_empty();
+    if keep_caps {
+        nix::sys::prctl::set_keepcaps(true).map_err(|e| {
+            Refused::new(EXIT_CAPABILITIES, u, format!("keeping capabilities: {e}"))
+        })?;
     }
-    for cap in &ambient {
-        if nix::unistd::geteuid().is_root() && r.uid.is_none_or(|u| u == 0) {
-            break; // root has every capability already
-        }
-        caps::raise(None, caps::CapSet::Ambient, *cap).map_err(|e| {
-            (
+    setuid(Uid::from_raw(uid))
+        .map_err(|e| Refused::new(EXIT_USER, u, format!("setuid({uid}): {e}")))?;
+    if keep_caps {
+        let fail = |what: &str, e: caps::errors::CapsError| {
+            Refused::new(
                 EXIT_CAPABILITIES,
-                format!("{u}: AmbientCapabilities: raising {cap}: {e}"),
+                u,
+                format!("AmbientCapabilities: {what}: {e}"),
+            )
+        };
+        caps::set(None, caps::CapSet::Effective, ambient).map_err(|e| fail("effective", e))?;
+        caps::set(None, caps::CapSet::Inheritable, ambient).map_err(|e| fail("inheritable", e))?;
+        caps::set(None, caps::CapSet::Permitted, ambient).map_err(|e| fail("permitted", e))?;
+    }
+    Ok(())
+}
+
+/// AmbientCapabilities=: raised, unless root keeps them all anyway.
+fn raise_ambient(r: &Request, ambient: &HashSet<caps::Capability>) -> Result<(), Refused> {
+    if nix::unistd::geteuid().is_root() && r.uid.is_none_or(|u| u == 0) {
+        return Ok(()); // root has every capability already
+    }
+    for cap in ambient {
+        caps::raise(None, caps::CapSet::Ambient, *cap).map_err(|e| {
+            Refused::new(
+                EXIT_CAPABILITIES,
+                &r.unit,
+                format!("AmbientCapabilities: raising {cap}: {e}"),
             )
         })?;
     }
-    if r.no_new_privileges {
-        nix::sys::prctl::set_no_new_privs()
-            .map_err(|e| (EXIT_CAPABILITIES, format!("{u}: NoNewPrivileges: {e}")))?;
-    }
+    Ok(())
+}
 
+/// The command: the executable found, argv, environment, working
+/// directory.
+fn command(r: &Request) -> Result<std::process::Command, Refused> {
+    let u = &r.unit;
     let exe = resolve(&r.exe, &r.env)
-        .ok_or_else(|| (EXIT_EXEC, format!("{u}: {}: command not found", r.exe)))?;
+        .ok_or_else(|| Refused::new(EXIT_EXEC, u, format!("{}: command not found", r.exe)))?;
     let mut cmd = std::process::Command::new(&exe);
     if let Some((first, rest)) = r.argv.split_first() {
         cmd.arg0(first).args(rest);
@@ -232,9 +289,10 @@ fn prepare(r: &Request) -> Result<std::process::Command, (i32, String)> {
         if std::path::Path::new(cwd).is_dir() {
             cmd.current_dir(cwd);
         } else if !r.cwd_optional {
-            return Err((
+            return Err(Refused::new(
                 EXIT_CHDIR,
-                format!("{u}: WorkingDirectory {cwd}: no such directory"),
+                u,
+                format!("WorkingDirectory {cwd}: no such directory"),
             ));
         }
     }
@@ -259,9 +317,9 @@ pub fn main() -> i32 {
             nci_core::errln!("nci-systemd: {}: executing {}: {err}", req.unit, req.exe);
             EXIT_EXEC
         }
-        Err((code, msg)) => {
-            nci_core::errln!("nci-systemd: {msg}");
-            code
+        Err(refused) => {
+            nci_core::errln!("nci-systemd: {}", refused.message);
+            refused.code
         }
     }
 }

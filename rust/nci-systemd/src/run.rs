@@ -219,9 +219,7 @@ impl<S: Sys> Runner<S> {
     fn build_env(&self) -> Result<BTreeMap<String, String>> {
         let mut env: BTreeMap<String, String> = std::env::vars().collect();
         env.remove(exec::ENV_VAR);
-        for (k, v) in &self.unit.environment {
-            env.insert(k.clone(), v.clone());
-        }
+        env.extend(self.unit.environment.clone());
         // The shim's systemd-notify, after the unit's own PATH.
         if let Some(dir) = &self.extra_path {
             let path = env.get("PATH").cloned().unwrap_or_default();
@@ -234,33 +232,17 @@ impl<S: Sys> Runner<S> {
         }
         for (file, optional) in &self.unit.environment_files {
             match std::fs::read_to_string(file) {
-                Ok(text) => {
-                    for (k, v) in parse_env_file(&text) {
-                        env.insert(k, v);
-                    }
-                }
+                Ok(text) => env.extend(parse_env_file(&text)),
                 Err(e) if *optional && e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => bail!("EnvironmentFile {file}: {e}"),
             }
         }
-        for kind in DirKind::ALL {
-            let dirs: Vec<String> = self
-                .unit
-                .directories
-                .iter()
-                .filter(|d| d.kind == kind)
-                .map(|d| format!("{}/{}", kind.base(), d.path))
-                .collect();
-            if !dirs.is_empty() {
-                env.insert(kind.variable().into(), dirs.join(":"));
-            }
-        }
+        env.extend(self.directory_variables());
         if self.has_credentials() {
+            let dir = crate::creds::dir_of(&self.unit.name);
             env.insert(
                 "CREDENTIALS_DIRECTORY".into(),
-                crate::creds::dir_of(&self.unit.name)
-                    .to_string_lossy()
-                    .into_owned(),
+                dir.to_string_lossy().into_owned(),
             );
         }
         if self.creds.user_set {
@@ -269,19 +251,25 @@ impl<S: Sys> Runner<S> {
             env.insert("HOME".into(), self.creds.home.clone());
             env.insert("SHELL".into(), self.creds.spec.shell.clone());
         }
-        for k in &self.unit.unset_environment {
-            match k.split_once('=') {
-                Some((name, value)) => {
-                    if env.get(name).map(String::as_str) == Some(value) {
-                        env.remove(name);
-                    }
-                }
-                None => {
-                    env.remove(k);
-                }
-            }
-        }
+        unset_environment(&mut env, &self.unit.unset_environment);
         Ok(env)
+    }
+
+    /// `$RUNTIME_DIRECTORY` and the others: each kind's directories.
+    fn directory_variables(&self) -> Vec<(String, String)> {
+        DirKind::ALL
+            .into_iter()
+            .filter_map(|kind| {
+                let dirs: Vec<String> = self
+                    .unit
+                    .directories
+                    .iter()
+                    .filter(|d| d.kind == kind)
+                    .map(|d| format!("{}/{}", kind.base(), d.path))
+                    .collect();
+                (!dirs.is_empty()).then(|| (kind.variable().to_string(), dirs.join(":")))
+            })
+            .collect()
     }
 
     /// Creates RuntimeDirectory= and the others, owned by the unit's user
@@ -1032,6 +1020,22 @@ fn condition_holds(c: &Condition) -> bool {
     holds != c.negate
 }
 
+/// UnsetEnvironment=: `NAME` goes, `NAME=VALUE` only with that value.
+fn unset_environment(env: &mut BTreeMap<String, String>, unset: &[String]) {
+    for k in unset {
+        match k.split_once('=') {
+            Some((name, value)) => {
+                if env.get(name).map(String::as_str) == Some(value) {
+                    env.remove(name);
+                }
+            }
+            None => {
+                env.remove(k);
+            }
+        }
+    }
+}
+
 /// `KEY=VALUE` lines of an EnvironmentFile= (comments, quotes, `export`).
 pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -1256,6 +1260,18 @@ mod tests {
                 ("B".into(), "two words".into()),
                 ("C".into(), "3".into())
             ]
+        );
+    }
+
+    #[test]
+    fn unset_environment_removes_names_and_only_matching_assignments() {
+        let mut env: BTreeMap<String, String> = [("A", "1"), ("B", "2"), ("C", "3")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        unset_environment(&mut env, &["A".into(), "B=2".into(), "C=4".into()]);
+        assert_eq!(
+            env.into_iter().collect::<Vec<_>>(),
+            [("C".into(), "3".into())]
         );
     }
 
