@@ -1814,6 +1814,57 @@ mod scripted {
     }
 
     #[test]
+    fn a_failed_exec_start_post_stops_the_main_process_and_fails_the_start() {
+        let u = unit_of(
+            "simple",
+            r#""ExecStart":"/bin/t","ExecStartPost":"/bin/post""#,
+        );
+        let (code, log) = run(u, vec![Exit(102, code(1)), Exit(101, sig(Signal::SIGTERM))]);
+        assert_eq!(code, 1);
+        assert_eq!(
+            log,
+            [
+                "0 spawn /bin/t -> 101",
+                "0 spawn /bin/post -> 102",
+                "0 102 ends (status 1)",
+                "0 log ExecStartPost '/bin/post' failed (status 1)",
+                "0 kill 101 SIGTERM",
+                "0 kill 101 SIGCONT",
+                "0 101 ends (signal SIGTERM)",
+                "0 log failed (status 1)",
+            ]
+        );
+    }
+
+    #[test]
+    fn sighup_runs_exec_reload_with_the_main_pid() {
+        let u = unit_of(
+            "simple",
+            r#""ExecStart":"/bin/t","ExecReload":"/bin/kill -USR1 $MAINPID""#,
+        );
+        let (code, log) = run(
+            u,
+            vec![
+                Sig(Signal::SIGHUP),
+                Exit(102, code(0)),
+                Sig(Signal::SIGTERM),
+                Exit(101, sig(Signal::SIGTERM)),
+            ],
+        );
+        assert_eq!(code, 0);
+        assert_eq!(
+            &log[1..6],
+            [
+                "0 ready",
+                "0 signal SIGHUP",
+                "0 log reloading",
+                "0 spawn /bin/kill -USR1 101 -> 102",
+                "0 102 ends (status 0)",
+            ]
+        );
+    }
+
+    #[test]
     fn exec_condition_1_to_254_skips_the_start() {
         let u = unit_of(
             "simple",
