@@ -78,15 +78,26 @@ fn ceiling(res: Resource, raise: bool) -> Ceiling {
 
 /// The unit's limits fitted to this container; each lowered one is
 /// reported through `log`.
-pub fn fit_all(limits: &[Limit], mut log: impl FnMut(String)) -> Vec<Limit> {
+pub fn fit_all(limits: &[Limit], log: impl FnMut(String)) -> Vec<Limit> {
     let raise = may_raise();
+    fit_under(limits, |res| ceiling(res, raise), log)
+}
+
+/// `limits` fitted under `ceiling_of` each resource (what the system
+/// allows, read by [`fit_all`]); each lowered one is reported through
+/// `log`.
+fn fit_under(
+    limits: &[Limit],
+    ceiling_of: impl Fn(Resource) -> Ceiling,
+    mut log: impl FnMut(String),
+) -> Vec<Limit> {
     limits
         .iter()
         .map(|l| {
             let Some(res) = resource(&l.setting) else {
                 return l.clone();
             };
-            match fit(l, ceiling(res, raise)) {
+            match fit(l, ceiling_of(res)) {
                 None => l.clone(),
                 Some(lower) => {
                     log(format!(
@@ -133,6 +144,37 @@ mod tests {
         assert_eq!(got(Some(100), Some(200)), None);
         // No ceiling (infinity): unchanged, infinity too.
         assert_eq!(fit(&limit(None, None), Ceiling(None)), None);
+    }
+
+    #[test]
+    fn each_lowered_limit_is_logged_with_both_values_and_the_others_kept() {
+        let limits = [
+            Limit {
+                setting: "LimitNOFILE".into(),
+                soft: Some(10032),
+                hard: Some(10032),
+            },
+            Limit {
+                setting: "LimitCORE".into(),
+                soft: None,
+                hard: None,
+            },
+        ];
+        let mut lines = Vec::new();
+        let got = fit_under(
+            &limits,
+            |res| match res {
+                Resource::RLIMIT_NOFILE => Ceiling(Some(1024)),
+                _ => Ceiling(None),
+            },
+            |l| lines.push(l),
+        );
+        assert_eq!(
+            lines,
+            ["LimitNOFILE=10032 is above the container's hard limit (1024): lowered to 1024"]
+        );
+        assert_eq!((got[0].soft, got[0].hard), (Some(1024), Some(1024)));
+        assert_eq!(got[1], limits[1]);
     }
 
     #[test]
