@@ -10,6 +10,11 @@
 //! the main process exits, Restart= decides (with RestartSec and the
 //! start limit); a service that is done and not restarted stays
 //! "inactive" until it is stopped, a failed one exits with its status.
+//!
+//! Every system call of the loop (spawning, waiting for signals and
+//! notifications, reaping, killing, the process tree, the clock) goes
+//! through [`Sys`]: [`RealSys`] in `main`, a scripted fake in the tests
+//! below.
 
 use crate::accounts::Accounts;
 use crate::cmdline::{Command, Specifiers};
@@ -1860,6 +1865,32 @@ mod scripted {
                 "0 log reloading",
                 "0 spawn /bin/kill -USR1 101 -> 102",
                 "0 102 ends (status 0)",
+            ]
+        );
+    }
+
+    #[test]
+    fn mainpid_of_a_notification_is_the_one_kill_mode_process_stops() {
+        let u = unit_of("notify", r#""ExecStart":"/bin/t","KillMode":"process""#);
+        let (code, log) = run(
+            u,
+            vec![
+                Fork(150),
+                Notify("MAINPID=150\nREADY=1"),
+                Sig(Signal::SIGTERM),
+                Exit(150, sig(Signal::SIGTERM)),
+            ],
+        );
+        assert_eq!(code, 0);
+        assert_eq!(
+            &log[1..],
+            [
+                "0 notify MAINPID=150\nREADY=1",
+                "0 ready",
+                "0 signal SIGTERM",
+                "0 kill 150 SIGTERM",
+                "0 kill 150 SIGCONT",
+                "0 150 ends (signal SIGTERM)",
             ]
         );
     }
