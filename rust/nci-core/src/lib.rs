@@ -12,6 +12,7 @@ pub mod image_spec;
 pub mod init_layout;
 pub mod init_spec;
 pub mod nix_build;
+pub mod oci_index;
 pub mod out;
 pub mod passwd;
 pub mod problems;

@@ -10,6 +10,7 @@ use crate::store;
 use crate::tree::Walker;
 use anyhow::{bail, Context, Result};
 use nci_core::hash::{hex, Digest, Sha256};
+use nci_core::oci_index::{IndexFormat, Member, Platform};
 use nci_core::tar::{file_header, padding, round_up, Entry, Kind};
 use serde_json::json;
 use std::fs::File;
@@ -288,6 +289,61 @@ pub fn member_len(size: u64) -> u64 {
 /// Writes the OCI image layout directory `out` (through a temporary
 /// directory beside it); layer blobs are written on every core.
 pub fn oci_dir(plan: &Plan, reference: &str, out: &Path) -> Result<()> {
+    write_layout(out, |blobs| {
+        write_image_blobs(blobs, plan, &plan.manifest, out)?;
+        Ok(index_json(plan, reference))
+    })
+}
+
+/// One image of an index: the Nix system it is for, and its plan.
+pub struct IndexMember {
+    pub system: String,
+    pub plan: Plan,
+}
+
+/// Writes an OCI image layout directory `out` holding the images of
+/// several architectures joined by one OCI image index tagged
+/// `reference`: every image's config, manifest and layers, blobs shared
+/// between images written once. An image's blobs are those of its own
+/// layout. (A Docker manifest list is a registry's format, made by the
+/// push: an OCI layout holds OCI indexes, the only kind skopeo reads
+/// there.)
+pub fn oci_index_dir(members: &[IndexMember], reference: &str, out: &Path) -> Result<()> {
+    let mut entries = Vec::with_capacity(members.len());
+    for m in members {
+        entries.push(Member {
+            name: m.system.clone(),
+            manifest: m.plan.manifest.clone(),
+            platform: Platform::of_config(&m.system, &m.plan.config)?,
+        });
+    }
+    let index = nci_core::oci_index::index_json(IndexFormat::Oci, &entries)?;
+    write_layout(out, |blobs| {
+        for (m, e) in members.iter().zip(&entries) {
+            write_image_blobs(blobs, &m.plan, &e.manifest, out)?;
+        }
+        std::fs::write(blobs.join(sha256(index.as_bytes())), &index)
+            .with_context(|| cannot_write(out))?;
+        Ok(json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{
+                "mediaType": IndexFormat::Oci.index_media_type(),
+                "digest": format!("sha256:{}", sha256(index.as_bytes())),
+                "size": index.len(),
+                "annotations": {
+                    "io.containerd.image.name": reference,
+                    "org.opencontainers.image.ref.name": reference,
+                },
+            }],
+        })
+        .to_string())
+    })
+}
+
+/// An OCI layout at `out`, written in a temporary directory beside it:
+/// `fill` writes the blobs into `blobs/sha256` and returns `index.json`.
+fn write_layout(out: &Path, fill: impl FnOnce(&Path) -> Result<String>) -> Result<()> {
     let parent = nci_core::nix_build::dir_of(out);
     let tmp = tempfile::Builder::new()
         .prefix(".oci-")
@@ -297,12 +353,30 @@ pub fn oci_dir(plan: &Plan, reference: &str, out: &Path) -> Result<()> {
     let blobs = tmp.path().join("blobs/sha256");
     std::fs::create_dir_all(&blobs).with_context(cannot)?;
     std::fs::write(tmp.path().join("oci-layout"), OCI_LAYOUT).with_context(cannot)?;
+    let index = fill(&blobs)?;
+    std::fs::write(tmp.path().join("index.json"), index).with_context(cannot)?;
+    let kept = tmp.keep();
+    std::fs::rename(&kept, out).with_context(|| {
+        let _ = std::fs::remove_dir_all(&kept);
+        format!("{}: cannot write the output", out.display())
+    })?;
+    Ok(())
+}
+
+/// One image's config, `manifest` and layer blobs (layers on every core;
+/// a blob already there, shared with an image written before, is kept).
+fn write_image_blobs(blobs: &Path, plan: &Plan, manifest: &str, out: &Path) -> Result<()> {
+    let cannot = || cannot_write(out);
     let write_blob =
         |name: &str, bytes: &[u8]| std::fs::write(blobs.join(name), bytes).with_context(cannot);
     write_blob(&sha256(plan.config.as_bytes()), plan.config.as_bytes())?;
-    write_blob(&sha256(plan.manifest.as_bytes()), plan.manifest.as_bytes())?;
+    write_blob(&sha256(manifest.as_bytes()), manifest.as_bytes())?;
+    let missing: Vec<usize> = distinct_layers(plan)
+        .into_iter()
+        .filter(|&i| !blobs.join(&plan.layers[i].digest).exists())
+        .collect();
     on_every_core(
-        &distinct_layers(plan),
+        &missing,
         |i| plan.layers[*i].size,
         |i| {
             let f = File::create(blobs.join(&plan.layers[*i].digest)).with_context(cannot)?;
@@ -312,13 +386,6 @@ pub fn oci_dir(plan: &Plan, reference: &str, out: &Path) -> Result<()> {
             Ok(())
         },
     )?;
-    std::fs::write(tmp.path().join("index.json"), index_json(plan, reference))
-        .with_context(cannot)?;
-    let kept = tmp.keep();
-    std::fs::rename(&kept, out).with_context(|| {
-        let _ = std::fs::remove_dir_all(&kept);
-        format!("{}: cannot write the output", out.display())
-    })?;
     Ok(())
 }
 

@@ -109,6 +109,21 @@ pub enum Command {
         /// The layer's digest (`sha256:HEX` or `HEX`).
         digest: String,
     },
+    /// Write an OCI layout joining planned images of several
+    /// architectures under one OCI image index: what
+    /// `lib.makeMultiArchImage` builds.
+    Index {
+        /// An image of the index, as `SYSTEM=PLAN` (`x86_64-linux=plan.json`),
+        /// given once per architecture, in the index's order.
+        #[arg(long = "image", value_name = "SYSTEM=PLAN", required = true)]
+        images: Vec<String>,
+        /// The index's reference (`name:tag`) in the layout.
+        #[arg(long)]
+        reference: String,
+        /// The layout directory to write (it must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[cfg(test)]

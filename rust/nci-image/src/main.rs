@@ -84,6 +84,33 @@ struct LayerAttrs {
     store_path: String,
 }
 
+/// The `index` step: the images (`{ system, plan }`, in order) and the
+/// index's reference.
+#[derive(Deserialize)]
+struct IndexAttrs {
+    images: Vec<IndexImage>,
+    reference: String,
+}
+
+#[derive(Deserialize)]
+struct IndexImage {
+    system: String,
+    plan: PathBuf,
+}
+
+/// Reads the plans of an index's images.
+fn index_members(images: Vec<IndexImage>) -> Result<Vec<assemble::IndexMember>> {
+    images
+        .into_iter()
+        .map(|i| {
+            Ok(assemble::IndexMember {
+                system: i.system,
+                plan: read_json(&i.plan)?,
+            })
+        })
+        .collect()
+}
+
 #[derive(Deserialize)]
 struct BaseAttrs {
     from: PathBuf,
@@ -120,6 +147,23 @@ fn dispatch(cli: Cli) -> Result<()> {
             build_archive(&spec, &closure, &out)
         }
         Command::Stream { file, reference } => stream(&file, reference),
+        Command::Index {
+            images,
+            reference,
+            out,
+        } => {
+            let images = images
+                .iter()
+                .map(|i| match i.split_once('=') {
+                    Some((system, plan)) => Ok(IndexImage {
+                        system: system.to_owned(),
+                        plan: plan.into(),
+                    }),
+                    None => bail!("--image {i}: expected SYSTEM=PLAN"),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            assemble::oci_index_dir(&index_members(images)?, &reference, &out)
+        }
         Command::Blob { plan, digest } => {
             let plan: plan::Plan = read_json(&plan)?;
             assemble::blob_stdout(&plan, digest.trim_start_matches("sha256:"))
@@ -320,6 +364,11 @@ fn nix_builder() -> Result<()> {
         "run" => {
             let a: run::RunSpec = serde_json::from_value(raw).with_context(|| attrs("run"))?;
             run::run(&a, &out)
+        }
+        "index" => {
+            let a: IndexAttrs = serde_json::from_value(raw).with_context(|| attrs("index"))?;
+            let members = index_members(a.images)?;
+            assemble::oci_index_dir(&members, &a.reference, &out)
         }
         other => bail!("{}: unknown step '{other}'", attrs_path.display()),
     }
