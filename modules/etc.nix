@@ -18,7 +18,7 @@ let
     filterAttrs
     mapAttrs
     ;
-  system = pkgs.stdenv.hostPlatform.system;
+  system = pkgs.stdenv.buildPlatform.system;
   textFile = import ../nix/text-file.nix { inherit nciTools system; };
 
   entryOpts =

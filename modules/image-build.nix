@@ -19,17 +19,12 @@ let
   cfg = config.image;
   storeDir = builtins.storeDir;
 
-  # The OCI architecture of the Nix system the image is built for.
-  architectures = {
-    x86_64-linux = "amd64";
-    aarch64-linux = "arm64";
-    i686-linux = "386";
-    armv7l-linux = "arm";
-    riscv64-linux = "riscv64";
-    powerpc64le-linux = "ppc64le";
-    s390x-linux = "s390x";
-  };
-  system = pkgs.stdenv.hostPlatform.system;
+  # The OCI architecture of the Nix system the image is for (its
+  # packages' host platform); the image is written on the build platform
+  # by our tools (the same system, unless `nixpkgs.pkgs` is a cross set).
+  architectures = import ../nix/architectures.nix;
+  hostSystem = pkgs.stdenv.hostPlatform.system;
+  system = pkgs.stdenv.buildPlatform.system;
 
   nullIfEmpty = v: if v == [ ] || v == "" then null else v;
 
@@ -183,7 +178,7 @@ let
     version = 1;
     inherit (cfg) name tag created;
     architecture =
-      architectures.${system} or (throw "image: the system ${system} has no known OCI architecture");
+      architectures.${hostSystem} or (throw "image: the system ${hostSystem} has no known OCI architecture");
     config = lib.filterAttrs (_: v: v != null && v != [ ] && v != { }) containerConfig;
     maxLayers = cfg.maxLayers;
     inherit storeRoots;
@@ -260,6 +255,11 @@ in
   config.system.build.storeRoots = storeRoots;
 
   config.system.build.image = image;
+
+  # The plan (every layer's digest and source, the config and manifest
+  # bytes): what an index of several architectures joins
+  # (nix/multi-arch.nix).
+  config.system.build.plan = plan;
 
   # The tag all three outputs carry (`imageName:imageTag` after loading).
   config.system.build.imageTag = tag;

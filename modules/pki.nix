@@ -15,7 +15,7 @@ let
   cfg = config.security.pki;
   textFile = import ../nix/text-file.nix {
     inherit nciTools;
-    system = pkgs.stdenv.hostPlatform.system;
+    system = pkgs.stdenv.buildPlatform.system;
   };
   bundleFile = "/etc/ssl/certs/ca-certificates.crt";
   cacertBundle = "${pkgs.cacert}/etc/ssl/certs/ca-bundle.crt";

@@ -340,7 +340,7 @@ let
   # only: the image carries `nci-init`, which runs them).
   generated = derivation {
     name = "s6-init";
-    system = pkgs.stdenv.hostPlatform.system;
+    system = pkgs.stdenv.buildPlatform.system;
     builder = nciTools.s6;
     args = [ "nix-builder" ];
     __structuredAttrs = true;
@@ -360,7 +360,7 @@ let
   packageBase = baseNameOf (builtins.unsafeDiscardStringContext (toString cfg.package));
   programs = derivation {
     name = builtins.substring 33 (builtins.stringLength packageBase) packageBase;
-    system = pkgs.stdenv.hostPlatform.system;
+    system = pkgs.stdenv.buildPlatform.system;
     builder = nciTools.s6;
     args = [ "nix-programs-builder" ];
     __structuredAttrs = true;

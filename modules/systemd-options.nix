@@ -50,7 +50,7 @@ let
     "${
       derivation {
         name = "unit-script-${sdLib.scriptName name}";
-        system = pkgs.stdenv.hostPlatform.system;
+        system = pkgs.stdenv.buildPlatform.system;
         builder = nciTools.systemd;
         args = [
           "nix-builder"

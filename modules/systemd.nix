@@ -361,7 +361,7 @@ let
 
   units = derivation {
     name = "systemd-units";
-    system = pkgs.stdenv.hostPlatform.system;
+    system = pkgs.stdenv.buildPlatform.system;
     builder = nciTools.systemd;
     args = [
       "nix-builder"

@@ -407,7 +407,7 @@ let
 
   usersTree = derivation {
     name = "users";
-    system = pkgs.stdenv.hostPlatform.system;
+    system = pkgs.stdenv.buildPlatform.system;
     builder = nciTools.etc;
     args = [
       "nix-builder"

@@ -8,7 +8,10 @@
   lib,
   # system -> the package set modules get as `pkgs`.
   pkgsFor,
-  # pkgs -> the helper executables: { image = "/nix/store/…/nci-image"; … }.
+  # pkgs -> the helper executables: { image = "/nix/store/…/nci-image"; … },
+  # built for pkgs' host platform. The image steps run the build
+  # platform's (`pkgs.buildPackages`, the same set unless `nixpkgs.pkgs` is
+  # a cross set); the image carries the host platform's `init`.
   toolsFor,
   # The system images are built for unless `nixpkgs.system` is set.
   defaultSystem,
@@ -34,7 +37,11 @@ let
           {
             nixpkgs.system = lib.mkDefault defaultSystem;
             nixpkgs.pkgs = lib.mkDefault (pkgsFor config.nixpkgs.system);
-            _module.args.nciTools = toolsFor config.nixpkgs.pkgs;
+            _module.args.nciTools =
+              let
+                pkgs = config.nixpkgs.pkgs;
+              in
+              toolsFor (pkgs.buildPackages or pkgs) // { inherit (toolsFor pkgs) init; };
           }
         )
       ];
@@ -60,6 +67,7 @@ let
     "oci"
     "imageTag"
     "copyToRegistry"
+    "plan"
   ];
   withoutReference = filter (a: !(a.reference or false)) config.assertions;
   image = checked config.assertions build.image;
@@ -77,4 +85,7 @@ lib.mapAttrs (name: _: image.${name}) build.image
   inherit config;
   inherit (eval) options;
   imageName = config.image.name;
+  # The helpers the image is written with (build platform's), as
+  # lib.makeMultiArchImage writes the index with them.
+  inherit (eval._module.args) nciTools;
 }
