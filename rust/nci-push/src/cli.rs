@@ -18,7 +18,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run as a Nix builder: writes `$out/bin/copy-to-registry` from the
-    /// structured attributes (`plan`, `imageTool`, `reference`).
+    /// structured attributes (`plan`, `imageTool`, `reference`; for an
+    /// index, `images` and `format` instead of `plan`).
     NixBuilder,
     /// Push the image of a `copy-to-registry` script (how the script
     /// runs this program: its `#!` line names this subcommand).

@@ -18,6 +18,7 @@ use clap::Parser;
 use cli::{Cli, Command, Push};
 use destination::Destination;
 use nci_core::nix_build::{attrs_file, read_json, Outputs};
+use nci_core::oci_index::{index_json, manifest_for, IndexFormat, Member, Platform};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -48,10 +49,48 @@ struct Script {
     reference: String,
 }
 
+/// What the `copy-to-registry` script of a `lib.makeMultiArchImage`
+/// index holds: every architecture's image (its plan), pushed one after
+/// the other, then the index under the tag.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IndexScript {
+    images: Vec<IndexImage>,
+    /// OCI image index or Docker manifest list.
+    format: IndexFormat,
+    image_tool: PathBuf,
+    /// The index's `name:tag`; its tag is the default tag.
+    reference: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct IndexImage {
+    /// The Nix system (names the image in messages).
+    system: String,
+    plan: PathBuf,
+}
+
+/// A script of either kind (an index's has `images`, an image's `plan`).
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum AnyScript {
+    Image(Script),
+    Index(IndexScript),
+}
+
+impl AnyScript {
+    fn reference(&self) -> &str {
+        match self {
+            AnyScript::Image(s) => &s.reference,
+            AnyScript::Index(s) => &s.reference,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct BuilderAttrs {
     #[serde(flatten)]
-    script: Script,
+    script: AnyScript,
     interpreter: PathBuf,
     outputs: Outputs,
 }
@@ -59,6 +98,8 @@ struct BuilderAttrs {
 /// The parts of a plan a push reads.
 #[derive(Deserialize)]
 struct Plan {
+    /// `image.name`.
+    name: String,
     layers: Vec<Layer>,
     config: String,
     manifest: String,
@@ -97,7 +138,7 @@ fn nix_builder() -> Result<()> {
     Ok(())
 }
 
-fn read_script(file: &Path) -> Result<Script> {
+fn read_script(file: &Path) -> Result<AnyScript> {
     let text = std::fs::read_to_string(file).with_context(|| file.display().to_string())?;
     let body = text
         .strip_prefix("#!")
@@ -110,13 +151,17 @@ fn read_script(file: &Path) -> Result<Script> {
 
 fn run_script(push: &Push) -> Result<()> {
     let script = read_script(&push.script)?;
-    let default_tag = match script.reference.rsplit_once(':') {
+    let default_tag = match script.reference().rsplit_once(':') {
         Some((_, t)) if !t.contains('/') => t,
         _ => "latest",
     };
     let dest = Destination::parse(&push.destination, default_tag)?;
     let shown = dest.to_string();
-    send(&script, dest, push).with_context(|| shown)
+    match &script {
+        AnyScript::Image(s) => send(s, dest, push),
+        AnyScript::Index(s) => send_index(s, dest, push),
+    }
+    .with_context(|| shown)
 }
 
 fn short(digest: &str) -> &str {
@@ -124,7 +169,68 @@ fn short(digest: &str) -> &str {
 }
 
 fn send(script: &Script, dest: Destination, push: &Push) -> Result<()> {
-    let plan: Plan = read_json(&script.plan)?;
+    let shown = dest.to_string();
+    let reg = connect(dest, push)?;
+    let (manifest, media_type, report) = push_image(&reg, script, IndexFormat::Oci)?;
+    reg.put_manifest(&manifest, &media_type)?;
+    nci_core::errln!(
+        "{PROGRAM}: pushed {shown} (sha256:{}): {report}",
+        nci_core::hash::sha256_hex(manifest.as_bytes())
+    );
+    Ok(())
+}
+
+/// Pushes every architecture's image (its manifest by digest, untagged),
+/// then the index (or manifest list) under the tag, last: a push that
+/// fails leaves no tag.
+fn send_index(index: &IndexScript, dest: Destination, push: &Push) -> Result<()> {
+    let shown = dest.to_string();
+    let reg = connect(dest, push)?;
+    let mut members = Vec::with_capacity(index.images.len());
+    for image in &index.images {
+        let script = Script {
+            plan: image.plan.clone(),
+            image_tool: index.image_tool.clone(),
+            reference: index.reference.clone(),
+        };
+        let (manifest, media_type, report) = push_image(&reg, &script, index.format)
+            .with_context(|| format!("the {} image", image.system))?;
+        let digest = format!("sha256:{}", nci_core::hash::sha256_hex(manifest.as_bytes()));
+        reg.put_manifest_as(&digest, &manifest, &media_type)
+            .with_context(|| format!("the {} image", image.system))?;
+        let plan: Plan = read_json(&image.plan)?;
+        let platform = Platform::of_config(&image.system, &plan.config)?;
+        nci_core::errln!(
+            "{PROGRAM}: {} ({platform}): pushed {} ({report})",
+            image.system,
+            short(&digest)
+        );
+        members.push(Member {
+            name: image.system.clone(),
+            manifest,
+            platform,
+        });
+    }
+    let list = index_json(index.format, &members)?;
+    reg.put_manifest(&list, index.format.index_media_type())?;
+    nci_core::errln!(
+        "{PROGRAM}: pushed {shown} (sha256:{}): {} of {}",
+        nci_core::hash::sha256_hex(list.as_bytes()),
+        match index.format {
+            IndexFormat::Oci => "an OCI image index",
+            IndexFormat::Docker => "a Docker manifest list",
+        },
+        members
+            .iter()
+            .map(|m| m.platform.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+/// Reaches and logs in to the destination's registry.
+fn connect(dest: Destination, push: &Push) -> Result<registry::Registry> {
     let tls = if push.plain_http || dest.is_loopback() {
         None
     } else {
@@ -142,10 +248,20 @@ fn send(script: &Script, dest: Destination, push: &Push) -> Result<()> {
         .map(|f| f.display().to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    let shown = dest.to_string();
     let mut reg = registry::Registry::new(dest, tls, credentials, searched);
     reg.login()?;
+    Ok(reg)
+}
 
+/// Sends an image's layers (those the registry lacks) and config; returns
+/// the manifest to put (as an index of `format` lists it), its media type
+/// and what was sent.
+fn push_image(
+    reg: &registry::Registry,
+    script: &Script,
+    format: IndexFormat,
+) -> Result<(String, String, String)> {
+    let plan: Plan = read_json(&script.plan)?;
     let (mut sent, mut skipped) = (0, 0);
     let mut seen = BTreeSet::new();
     for layer in &plan.layers {
@@ -163,7 +279,7 @@ fn send(script: &Script, dest: Destination, push: &Push) -> Result<()> {
             );
             continue;
         }
-        upload_layer(&reg, script, &digest, layer)?;
+        upload_layer(reg, script, &digest, layer)?;
         sent += 1;
         nci_core::errln!(
             "{PROGRAM}: {} {} ({} bytes): sent",
@@ -183,16 +299,16 @@ fn send(script: &Script, dest: Destination, push: &Push) -> Result<()> {
             plan.config.as_bytes(),
         )?;
     }
-    let media_type = serde_json::from_str::<serde_json::Value>(&plan.manifest)
+    let manifest = manifest_for(format, &plan.name, &plan.manifest)?;
+    let media_type = serde_json::from_str::<serde_json::Value>(&manifest)
         .ok()
         .and_then(|m| m["mediaType"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| "application/vnd.oci.image.manifest.v1+json".to_owned());
-    reg.put_manifest(&plan.manifest, &media_type)?;
-    nci_core::errln!(
-        "{PROGRAM}: pushed {shown} (sha256:{}): {sent} layer(s) sent, {skipped} the registry had",
-        nci_core::hash::sha256_hex(plan.manifest.as_bytes())
-    );
-    Ok(())
+        .unwrap_or_else(|| format.manifest_media_type().to_owned());
+    Ok((
+        manifest,
+        media_type,
+        format!("{sent} layer(s) sent, {skipped} the registry had"),
+    ))
 }
 
 /// Uploads one layer, its tar written by `nci-image blob` into a pipe.

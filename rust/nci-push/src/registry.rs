@@ -219,9 +219,15 @@ impl Registry {
 
     /// Puts the manifest under the destination's tag.
     pub fn put_manifest(&self, manifest: &str, media_type: &str) -> Result<()> {
+        self.put_manifest_as(&self.dest.tag, manifest, media_type)
+    }
+
+    /// Puts the manifest under `reference`: a tag, or its own digest
+    /// (`sha256:HEX`, an index's member, which gets no tag).
+    pub fn put_manifest_as(&self, reference: &str, manifest: &str, media_type: &str) -> Result<()> {
         let url = format!(
-            "{}/v2/{}/manifests/{}",
-            self.base, self.dest.repository, self.dest.tag
+            "{}/v2/{}/manifests/{reference}",
+            self.base, self.dest.repository
         );
         let req = self.request("PUT", &url).set("Content-Type", media_type);
         self.call("the manifest", req.send_string(manifest))?;
