@@ -92,6 +92,8 @@ let
       pkgs.testers.runNixOSTest (containerTestModule args) // { inherit image; };
 in
 {
+  # One image per Nix system joined by an OCI image index (nix/multi-arch.nix).
+  makeMultiArchImage = import ./multi-arch.nix { inherit lib makeImage; };
   inherit
     makeImage
     imageHash

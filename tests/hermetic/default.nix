@@ -451,16 +451,39 @@ ${content}";
       onlyPresent = true;
     }
   );
-  makeImage = import ../../nix/make-image.nix {
+  # The package set of each system an image is made for: this one, or
+  # for aarch64-linux the arm64 stand-ins (lib.makeMultiArchImage).
+  arm64Pkgs = import ./arm64.nix {
     inherit lib;
-    pkgsFor = _: pkgs;
-    toolsFor = _: tools;
+    buildPkgs = pkgs;
+  };
+  pkgsFor =
+    s:
+    if s == system then
+      pkgs
+    else if s == "aarch64-linux" then
+      arm64Pkgs
+    else
+      throw "the offline stand-ins have packages for ${system} and aarch64-linux only, not ${s}";
+  # The cargo-built helpers run here; an image for another system would
+  # carry this machine's nci-init.
+  toolsFor =
+    p:
+    if p.stdenv.hostPlatform.system == system then
+      tools
+    else
+      tools
+      // {
+        init = throw "the offline stand-ins have no ${p.stdenv.hostPlatform.system} nci-init (Rust's standard library for it cannot be installed without internet): set image.pid1 = false in an offline image for it";
+      };
+  makeImage = import ../../nix/make-image.nix {
+    inherit lib pkgsFor toolsFor;
     inherit nixosModules;
     defaultSystem = system;
   };
 in
 {
-  inherit pkgs lib tools nixosModules makeImage;
+  inherit pkgs lib tools nixosModules makeImage arm64Pkgs;
   # The static s6 stand-in's directory, or null where it is not built.
   skawareStatic = if skawareStatic != null then skawareStatic.dir else null;
   # The `lib` users get (nix/lib.nix) over this package set: makeImage,
