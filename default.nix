@@ -15,8 +15,19 @@ let
   built = import ./nix/packages.nix { inherit pkgs; };
   makeImage = import ./nix/make-image.nix {
     inherit lib;
-    pkgsFor = _: pkgs;
-    toolsFor = _: if tools != null then tools else built.tools;
+    # Another system's images (nixpkgs.system, lib.makeMultiArchImage)
+    # get the same nixpkgs for that system.
+    pkgsFor =
+      system:
+      if system == pkgs.stdenv.hostPlatform.system then pkgs else import pkgs.path { inherit system; };
+    toolsFor =
+      p:
+      if tools != null then
+        tools
+      else if p.stdenv.hostPlatform.system == pkgs.stdenv.hostPlatform.system then
+        built.tools
+      else
+        (import ./nix/packages.nix { pkgs = p; }).tools;
     inherit nixosModules;
     defaultSystem = pkgs.stdenv.hostPlatform.system;
   };

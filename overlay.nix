@@ -13,8 +13,20 @@ in
       lib = prev.lib;
       makeImage = import ./nix/make-image.nix {
         lib = prev.lib;
-        pkgsFor = _: final;
-        toolsFor = _: built.tools;
+        # Another system's images (nixpkgs.system,
+        # lib.makeMultiArchImage) get the same nixpkgs for that system.
+        pkgsFor =
+          system:
+          if system == final.stdenv.hostPlatform.system then
+            final
+          else
+            import final.path { inherit system; };
+        toolsFor =
+          p:
+          if p.stdenv.hostPlatform.system == final.stdenv.hostPlatform.system then
+            built.tools
+          else
+            (import ./nix/packages.nix { pkgs = p; }).tools;
         nixosModules = import ./nix/nixos-modules.nix { nixpkgs = final.path; };
         defaultSystem = final.stdenv.hostPlatform.system;
       };

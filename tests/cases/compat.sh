@@ -29,7 +29,7 @@ t_L3_lib_image_hash_and_image_ref_are_the_original_s_from_every_entry_point() {
   assert_eq "$(compat_eval "(import $ROOT/overlay.nix h.pkgs { inherit (h) lib; }).lib.imageRef img")" "\"hello:$hash\""
   assert_eq "$(compat_eval "((import $ROOT/flake.nix).outputs { self = { }; nixpkgs = { inherit (h) lib; outPath = /nonexistent; }; }).lib.imageRef img")" "\"hello:$hash\""
   assert_eq "$(compat_eval "builtins.attrNames (import $ROOT/default.nix { inherit (h) pkgs tools nixosModules; }).lib")" \
-    '["containerTestModule","imageHash","imageRef","makeContainerTest","makeImage"]'
+    '["containerTestModule","imageHash","imageRef","makeContainerTest","makeImage","makeMultiArchImage"]'
 }
 
 t_L3_make_container_test_loads_the_image_and_runs_the_original_perl_script_in_python() {
