@@ -345,3 +345,61 @@ fn upload_layer(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A script as `nix_builder` writes it, read back.
+    fn round_trip(script: &AnyScript) -> AnyScript {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(PROGRAM);
+        let text = format!(
+            "#!/nix/store/x-nci-push script\n{}\n",
+            serde_json::to_string(script).unwrap()
+        );
+        std::fs::write(&file, text).unwrap();
+        read_script(&file).unwrap()
+    }
+
+    #[test]
+    fn an_image_script_and_an_index_script_are_told_apart() {
+        let image = AnyScript::Image(Script {
+            plan: "/nix/store/p-plan.json".into(),
+            image_tool: "/nix/store/t-nci-image".into(),
+            reference: "hello:1".into(),
+        });
+        assert!(
+            matches!(round_trip(&image), AnyScript::Image(s) if s.plan == Path::new("/nix/store/p-plan.json"))
+        );
+        let index = AnyScript::Index(IndexScript {
+            images: vec![
+                IndexImage {
+                    system: "x86_64-linux".into(),
+                    plan: "/nix/store/a-plan.json".into(),
+                },
+                IndexImage {
+                    system: "aarch64-linux".into(),
+                    plan: "/nix/store/b-plan.json".into(),
+                },
+            ],
+            format: IndexFormat::Docker,
+            image_tool: "/nix/store/t-nci-image".into(),
+            reference: "multi:v1".into(),
+        });
+        match round_trip(&index) {
+            AnyScript::Index(s) => {
+                assert_eq!(s.format, IndexFormat::Docker);
+                assert_eq!(
+                    s.images
+                        .iter()
+                        .map(|i| i.system.as_str())
+                        .collect::<Vec<_>>(),
+                    ["x86_64-linux", "aarch64-linux"]
+                );
+                assert_eq!(index.reference(), "multi:v1");
+            }
+            AnyScript::Image(_) => panic!("an index script was read as an image's"),
+        }
+    }
+}
