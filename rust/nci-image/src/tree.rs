@@ -13,7 +13,7 @@
 //! directory descriptors, `fs_walk` builds entries in memory); store.rs'
 //! tests walk one real tree with both and compare the members.
 
-use crate::identity::Group;
+use crate::same_bytes::SizeClass;
 use anyhow::{bail, Context, Result};
 use nci_core::hash::{Digest, Sha256};
 use nci_core::tar::{header_into, padding, Header, Type};
@@ -52,7 +52,7 @@ pub type Links = Vec<(String, String)>;
 enum Policy<'a> {
     /// Decide by content; `made` collects the links.
     Decide {
-        groups: HashMap<(u64, u32), Group>,
+        classes: HashMap<(u64, u32), SizeClass>,
         made: Links,
     },
     /// Apply a plan's links.
@@ -110,7 +110,7 @@ impl<'a, S: TreeSink> Walker<'a, S> {
 
     fn decide_policy() -> Policy<'a> {
         Policy::Decide {
-            groups: HashMap::new(),
+            classes: HashMap::new(),
             made: Vec::new(),
         }
     }
@@ -144,9 +144,9 @@ impl<'a, S: TreeSink> Walker<'a, S> {
     /// (`root` itself is `prefix`). Returns the links decided for this
     /// tree (sorted), or none when applying a plan.
     pub fn tree(&mut self, root: &str, prefix: &str) -> Result<Links> {
-        if let Policy::Decide { groups, .. } = &mut self.policy {
+        if let Policy::Decide { classes, .. } = &mut self.policy {
             // Links never cross trees (they are separate store paths).
-            groups.clear();
+            classes.clear();
         }
         self.root.clear();
         self.root.push_str(root);
@@ -338,12 +338,12 @@ impl<'a, S: TreeSink> Walker<'a, S> {
                     None
                 }
             },
-            Policy::Decide { groups, made } if size > 0 => {
+            Policy::Decide { classes, made } if size > 0 => {
                 let inode = (st.st_dev, st.st_ino);
-                match groups.get_mut(&(size, mode)) {
+                match classes.get_mut(&(size, mode)) {
                     None => {
-                        let g = Group::new(self.name.clone(), path.clone(), inode, size);
-                        groups.insert((size, mode), g);
+                        let g = SizeClass::new(self.name.clone(), path.clone(), inode, size);
+                        classes.insert((size, mode), g);
                         None
                     }
                     Some(g) => {

@@ -1,7 +1,7 @@
 //! Which files of a store path hold the same bytes: those become hard
 //! links to the first of them. Only files of one size and mode can be
-//! the same, so each (size, mode) is a [`Group`], and a file is read only
-//! once a second file of its group turns up. Files of a group are told
+//! the same, so each (size, mode) is a [`SizeClass`], and a file is read
+//! only once a second file of its class turns up. Files of a class are told
 //! apart by a 128-bit XXH3 fingerprint (about ten times as fast as
 //! SHA-256), and a fingerprint match is confirmed byte for byte: the
 //! links are exact, whatever the files hold.
@@ -20,14 +20,14 @@ pub const IN_MEMORY: u64 = 1 << 20;
 /// (device, inode) of a file.
 pub type Inode = (u64, u64);
 
-/// A file of a group: archive name and path on disk.
+/// A file of a class: archive name and path on disk.
 struct Member {
     name: String,
     path: String,
 }
 
 /// The files of one (size, mode) in one store path.
-pub struct Group {
+pub struct SizeClass {
     size: u64,
     /// The first file, not read yet, and its inode.
     unread: Option<(Member, Inode)>,
@@ -37,7 +37,7 @@ pub struct Group {
     by_inode: HashMap<Inode, String>,
 }
 
-/// What [`Group::identical`] found for a file.
+/// What [`SizeClass::identical`] found for a file.
 #[derive(Debug)]
 pub struct Found {
     /// The name of the first earlier file with the same bytes.
@@ -46,10 +46,10 @@ pub struct Found {
     pub in_buffer: bool,
 }
 
-impl Group {
-    /// A group whose first file is `name`, at `path`, of `size` bytes.
+impl SizeClass {
+    /// A class whose first file is `name`, at `path`, of `size` bytes.
     pub fn new(name: String, path: String, inode: Inode, size: u64) -> Self {
-        Group {
+        SizeClass {
             size,
             unread: Some((Member { name, path }, inode)),
             distinct: HashMap::new(),
@@ -57,7 +57,7 @@ impl Group {
         }
     }
 
-    /// Finds the first earlier file of the group with the same bytes as
+    /// Finds the first earlier file of the class with the same bytes as
     /// `name` (open as `file`, at `path`, with `inode`). `buf` holds the
     /// file's bytes afterwards when `in_buffer`; `spare` is for reading
     /// other files.
@@ -192,7 +192,7 @@ mod tests {
         }
     }
 
-    fn identical(g: &mut Group, name: &str, f: &(String, File, Inode)) -> Found {
+    fn identical(g: &mut SizeClass, name: &str, f: &(String, File, Inode)) -> Found {
         let (mut buf, mut spare) = (Vec::new(), Vec::new());
         g.identical(name, &f.0, f.2, &f.1, &mut buf, &mut spare)
             .unwrap()
@@ -205,7 +205,7 @@ mod tests {
         let b = files.add("b", b"diff");
         let c = files.add("c", b"same");
         let d = files.add("d", b"diff");
-        let mut g = Group::new("a".into(), a.0.clone(), a.2, 4);
+        let mut g = SizeClass::new("a".into(), a.0.clone(), a.2, 4);
         assert_eq!(identical(&mut g, "b", &b).same_as, None);
         assert_eq!(identical(&mut g, "c", &c).same_as.as_deref(), Some("a"));
         assert_eq!(identical(&mut g, "d", &d).same_as.as_deref(), Some("b"));
@@ -218,7 +218,7 @@ mod tests {
         let b = files.add("b", b"two");
         std::fs::hard_link(files.0.path().join("b"), files.0.path().join("b2")).unwrap();
         let b2 = files.open("b2");
-        let mut g = Group::new("a".into(), a.0.clone(), a.2, 3);
+        let mut g = SizeClass::new("a".into(), a.0.clone(), a.2, 3);
         assert_eq!(identical(&mut g, "b", &b).same_as, None);
         let found = identical(&mut g, "b2", &b2);
         assert_eq!(found.same_as.as_deref(), Some("b"));
@@ -230,7 +230,7 @@ mod tests {
         let files = Files::new();
         let a = files.add("a", b"first");
         let b = files.add("b", b"other");
-        let mut g = Group::new("a".into(), a.0.clone(), a.2, 5);
+        let mut g = SizeClass::new("a".into(), a.0.clone(), a.2, 5);
         let (mut buf, mut spare) = (Vec::new(), Vec::new());
         let found = g
             .identical("b", &b.0, b.2, &b.1, &mut buf, &mut spare)
@@ -249,7 +249,7 @@ mod tests {
         let a = files.add("a", &base);
         let b = files.add("b", &last_differs);
         let c = files.add("c", &base);
-        let mut g = Group::new("a".into(), a.0.clone(), a.2, size as u64);
+        let mut g = SizeClass::new("a".into(), a.0.clone(), a.2, size as u64);
         let found = identical(&mut g, "b", &b);
         assert_eq!(found.same_as, None);
         assert!(!found.in_buffer);
@@ -262,7 +262,7 @@ mod tests {
         let a = files.add("a", b"abc");
         let b = files.add("b", b"abd");
         // Make `a` look like it had b's fingerprint (a collision).
-        let mut g = Group::new("a".into(), a.0.clone(), a.2, 3);
+        let mut g = SizeClass::new("a".into(), a.0.clone(), a.2, 3);
         g.unread = None;
         g.distinct.insert(
             xxh3_128(b"abd"),
@@ -280,7 +280,7 @@ mod tests {
         let files = Files::new();
         let a = files.add("a", b"abc");
         let b = files.add("b", b"ab");
-        let mut g = Group::new("a".into(), a.0.clone(), a.2, 3);
+        let mut g = SizeClass::new("a".into(), a.0.clone(), a.2, 3);
         let (mut buf, mut spare) = (Vec::new(), Vec::new());
         let err = g
             .identical("b", &b.0, b.2, &b.1, &mut buf, &mut spare)
