@@ -51,9 +51,7 @@ in
   };
 
   # implementation
-  config.environment.pathsToLink = [
-    "/bin"
-    "/sbin"
-    "/share"
-  ];
+  # The directories every image links: stated once, in
+  # rust/nci-core/src/profile.rs (nix/rules.json's profilePaths).
+  config.environment.pathsToLink = (import ../nix/rules.nix { inherit lib; }).profilePaths;
 }

@@ -32,6 +32,8 @@ let
     optional
     ;
   cfg = config.s6;
+  # The lists, rules and messages stated once in rust/nci-core/src/rules.rs.
+  rules = import ../nix/rules.nix { inherit lib; };
 
   # The millisecond options. The module system's "is not of type"
   # message shows the description: it names the unit.
@@ -51,11 +53,7 @@ let
         };
 
         type = mkOption {
-          type = types.enum [
-            "long-run"
-            "oneshot-pre"
-            "oneshot-post"
-          ];
+          type = types.enum rules.s6.serviceTypes;
           default = "long-run";
           example = "oneshot-pre";
           description = ''
@@ -250,8 +248,7 @@ let
           example = "QUIT";
           description = ''
             The signal that stops the service (with or without `SIG`):
-            one of HUP, INT, QUIT, ABRT, KILL, USR1, USR2, ALRM, TERM,
-            WINCH, PWR.
+            one of ${concatStringsSep ", " rules.s6.stopSignals}.
           '';
         };
 
@@ -375,20 +372,17 @@ let
   ];
 
   # --- checks (nci-s6 checks the same when it generates) ----------------
-  # Names, signals, paths: stated once in rust/nci-core/src/rules.rs
-  # (nix/rules.json, docs/rules.md); nci-s6 checks the same.
-  rules = import ../nix/rules.nix { inherit lib; };
+  # Names, signals, paths, the phase table and the messages: stated once
+  # in rust/nci-core/src/rules.rs (nix/rules.json, docs/rules.md); nci-s6
+  # checks the same with the same words.
   opt = n: f: "s6.services.${lib.strings.escapeNixIdentifier n}${lib.optionalString (f != "") ".${f}"}";
-  phaseProblem =
-    me: dep:
-    if me == "oneshot-pre" && dep != "oneshot-pre" then
-      "oneshot-pre services run before the long-runs start (make it a oneshot-post)"
-    else if me == "long-run" && dep == "oneshot-post" then
-      "oneshot-post services run once every long-run is up, so this would never start (make the dependency a oneshot-pre)"
-    else
-      null;
   known = list: n: list == null || elem n list || builtins.match "[0-9]+" n != null;
-  allNames = concatStringsSep ", " (attrNames cfg.services);
+  notAService =
+    service:
+    rules.say "notAService" {
+      inherit service;
+      services = concatStringsSep ", " (attrNames cfg.services);
+    };
 
   serviceErrors =
     n:
@@ -398,35 +392,45 @@ let
       hasScript = lib.trim s.script != "";
     in
     rules.check "serviceName" (opt n "") n
-    ++ optional (hasExec && hasScript) "${opt n ""}: both execStart and script are set; set only one of them"
+    ++ optional (hasExec && hasScript) "${opt n ""}: ${rules.say "execAndScript" { }}"
+    ++ optional (!hasExec && !hasScript) "${opt n ""}: ${rules.say "noExec" { }}"
+    ++ optional (!known userNames s.user) "${opt n "user"}: ${rules.say "userNotDefined" { inherit (s) user; }}"
     ++ optional (
-      !hasExec && !hasScript
-    ) "${opt n ""}: neither execStart nor script is set; set one of them to say what the service runs"
-    ++ optional (!known userNames s.user)
-      "${opt n "user"}: user '${s.user}' is not defined (add users.users.${s.user} or pick one of: ${concatStringsSep ", " userNames})"
-    ++ optional (s.group != null && !known groupNames s.group)
-      "${opt n "group"}: group '${s.group}' is not defined (add users.groups.${s.group} or pick one of: ${concatStringsSep ", " groupNames})"
+      s.group != null && !known groupNames s.group
+    ) "${opt n "group"}: ${rules.say "groupNotDefined" { inherit (s) group; }}"
     ++ lib.optionals (s.workingDirectory != null) (
       rules.check "absolutePath" (opt n "workingDirectory") s.workingDirectory
     )
     ++ concatMap (rules.check "envName" (opt n "environment")) (attrNames s.environment)
-    ++ optional (s.notificationFd != null && s.type != "long-run")
-      "${opt n "notificationFd"}: only long-run services have readiness; this one is ${s.type}"
+    ++ optional (
+      s.notificationFd != null && s.type != "long-run"
+    ) "${opt n "notificationFd"}: ${rules.say "readinessOfAOneshot" { inherit (s) type; }}"
     ++ rules.check "stopSignal" (opt n "stopSignal") s.stopSignal
-    ++ optional (s.restartDelay > s.restartDelayMax)
-      "${opt n "restartDelay"}: ${toString s.restartDelay} ms is more than restartDelayMax (${toString s.restartDelayMax} ms)"
+    ++ optional (s.restartDelay > s.restartDelayMax) "${opt n "restartDelay"}: ${
+      rules.say "restartDelayAboveMax" {
+        delay = toString s.restartDelay;
+        max = toString s.restartDelayMax;
+      }
+    }"
     ++ concatMap (
       d:
       if !(cfg.services ? ${d}) then
-        [ "${opt n "after"}: '${d}' is not a service (s6.services has ${allNames})" ]
+        [ "${opt n "after"}: ${notAService d}" ]
       else if !cfg.services.${d}.enable then
-        [ "${opt n "after"}: '${d}' is disabled (s6.services.${d}.enable = false)" ]
+        [ "${opt n "after"}: ${rules.say "disabledService" { service = d; }}" ]
       else
         let
-          why = phaseProblem s.type cfg.services.${d}.type;
+          afterType = cfg.services.${d}.type;
+          why = rules.s6.phases.${s.type}.${afterType} or null;
         in
-        optional (why != null)
-          "${opt n "after"}: '${n}' is a ${s.type} and cannot run after '${d}', a ${cfg.services.${d}.type}: ${why}"
+        optional (why != null) "${opt n "after"}: ${
+          rules.say "afterAnotherPhase" {
+            service = n;
+            inherit (s) type;
+            after = d;
+            inherit afterType why;
+          }
+        }"
     ) s.after;
 
   # The service values that run or name programs, for the store path
@@ -471,11 +475,10 @@ let
     let
       m = cfg.exitCodeFrom;
     in
-    optional (m != null && !(cfg.services ? ${m}))
-      "s6.exitCodeFrom: '${m}' is not a service (s6.services has ${allNames})"
+    optional (m != null && !(cfg.services ? ${m})) "s6.exitCodeFrom: ${notAService m}"
     ++ optional (
       m != null && cfg.services ? ${m} && !cfg.services.${m}.enable
-    ) "s6.exitCodeFrom: '${m}' is disabled (s6.services.${m}.enable = false)";
+    ) "s6.exitCodeFrom: ${rules.say "disabledService" { service = m; }}";
 
   # A non-root service in an image that exposes a port below 1024: it
   # cannot listen there without CAP_NET_BIND_SERVICE (podman's
@@ -661,8 +664,8 @@ in
       ++ [
         {
           assertion = cycle == null;
-          message = "s6.services: the after dependencies form a cycle: ${
-            concatStringsSep " -> " (if cycle == null then [ ] else cycle)
+          message = "s6.services: ${
+            rules.say "afterCycle" { cycle = concatStringsSep " -> " (if cycle == null then [ ] else cycle); }
           }";
         }
       ];

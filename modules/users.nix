@@ -39,12 +39,13 @@ let
   userOpt = optionPath "users.users";
   groupOpt = optionPath "users.groups";
 
-  # shadow's is_valid_name, as NixOS checks it, for a user or a group.
-  nameRegex = "[a-zA-Z0-9_.][a-zA-Z0-9_.-]*";
-  nameAssertion = noun: opt: name: {
-    assertion = builtins.match nameRegex name != null && builtins.stringLength name <= 31;
-    message = "${opt "name"}: \"${name}\" is not a valid ${noun} name (it must match ${nameRegex} and have at most 31 characters)";
-  };
+  # The name rules, id ranges and messages, stated once in
+  # rust/nci-core/src/rules.rs (nix/rules.json, docs/rules.md); nci-etc
+  # checks the same with the same words.
+  rules = import ../nix/rules.nix { inherit lib; };
+  inherit (rules.users) systemIds normalUids;
+  firstNormalUid = builtins.head normalUids;
+  range = r: "${toString (builtins.head r)}-${toString (lib.last r)}";
 
   subIdRange = idName: {
     options = {
@@ -87,7 +88,7 @@ let
           example = 1234;
           description = ''
             The account's uid. When null, one is derived from the user name:
-            in 400-999 for system users, 1000-29999 for normal users (NixOS'
+            in ${range systemIds} for system users, ${range normalUids} for normal users (NixOS'
             ranges). The same name gets the same uid in every build, and
             adding a user does not renumber the others (unless two names
             hash to the same free id: pin the uid when it must never move).
@@ -100,7 +101,7 @@ let
           example = true;
           description = ''
             Whether the account is a system account (for a service): its uid,
-            when not set, is taken below 1000. Exactly one of `isNormalUser`
+            when not set, is taken below ${toString firstNormalUid}. Exactly one of `isNormalUser`
             and `isSystemUser` must be true.
           '';
         };
@@ -291,8 +292,8 @@ let
           default = false;
           example = true;
           description = ''
-            Give the user 65536 subordinate uids and gids, at
-            `100000 + k * 65536` with `k` derived from the user name. True
+            Give the user ${toString rules.users.subIdCount} subordinate uids and gids, at
+            `${toString rules.users.subIdBase} + k * ${toString rules.users.subIdCount}` with `k` derived from the user name. True
             by default for normal users without explicit ranges, as in NixOS.
           '';
         };
@@ -339,7 +340,7 @@ let
           example = 1001;
           description = ''
             The group's gid. When null, one is derived from the group name,
-            in 400-999 (NixOS' range): same name, same gid, in every build.
+            in ${range systemIds} (NixOS' range): same name, same gid, in every build.
           '';
         };
 
@@ -433,7 +434,13 @@ let
       in
       map (
         other:
-        "${opt other.name idAttr}: ${opt first.name idAttr} has the same ${idAttr} ${toString first.value.${idAttr}}: ids must be unique unless users.enforceIdUniqueness = false"
+        "${opt other.name idAttr}: ${
+          rules.say "sameId" {
+            first = opt first.name idAttr;
+            id = idAttr;
+            value = toString first.value.${idAttr};
+          }
+        }"
       ) (builtins.tail group)
     ) (attrValues byId);
 
@@ -441,31 +448,41 @@ let
     attr: u:
     let
       opt = userOpt attr;
-      isEffectivelySystemUser = u.isSystemUser || (u.uid != null && u.uid < 1000 && !u.isNormalUser);
+      isEffectivelySystemUser = u.isSystemUser || (u.uid != null && u.uid < firstNormalUid && !u.isNormalUser);
       missing = lib.filter (g: !elem g groupNames) u.extraGroups;
     in
-    [
-      (nameAssertion "user" opt u.name)
+    rules.assertions "userName" (opt "name") [ u.name ]
+    ++ [
       {
-        assertion = u.isNormalUser && u.uid != null -> u.uid >= 1000;
-        message = "${opt "uid"}: ${toString u.uid} is below 1000 but isNormalUser is set: set isSystemUser instead, or a uid of 1000 or more";
+        assertion = u.isNormalUser && u.uid != null -> u.uid >= firstNormalUid;
+        message = "${opt "uid"}: ${
+          rules.say "normalUserBelowRange" {
+            uid = toString u.uid;
+            first = toString firstNormalUid;
+          }
+        }";
       }
       {
         assertion = lib.xor isEffectivelySystemUser u.isNormalUser;
-        message = "${opt ""}: exactly one of isSystemUser and isNormalUser must be set";
+        message = "${opt ""}: ${rules.say "systemOrNormal" { }}";
       }
       {
         assertion = u.group != "";
-        message = "${opt "group"}: is unset: give the user a primary group, e.g. ${opt "group"} = \"${u.name}\"; users.groups.${u.name} = { };";
+        message = "${opt "group"}: ${
+          rules.say "groupUnset" {
+            option = opt "group";
+            user = u.name;
+          }
+        }";
       }
       {
         assertion = u.group == "" || elem u.group groupNames;
-        message = "${opt "group"}: the group \"${u.group}\" is not defined (add users.groups.${u.group} = { };)";
+        message = "${opt "group"}: ${rules.say "groupNotDefined" { inherit (u) group; }}";
       }
       {
         assertion = missing == [ ];
         message = concatStringsSep "\n" (
-          map (g: "${opt "extraGroups"}: the group \"${g}\" is not defined (add users.groups.${g} = { };)") missing
+          map (group: "${opt "extraGroups"}: ${rules.say "groupNotDefined" { inherit group; }}") missing
         );
       }
       {
@@ -479,12 +496,12 @@ let
     let
       unknown = lib.filter (m: !elem m userNames) g.members;
     in
-    [
-      (nameAssertion "group" (groupOpt attr) g.name)
+    rules.assertions "groupName" (groupOpt attr "name") [ g.name ]
+    ++ [
       {
         assertion = unknown == [ ];
         message = concatStringsSep "\n" (
-          map (m: "${groupOpt attr "members"}: \"${m}\" is not a user (define users.users.${m})") unknown
+          map (user: "${groupOpt attr "members"}: ${rules.say "userNotDefined" { inherit user; }}") unknown
         );
       }
     ];

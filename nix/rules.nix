@@ -1,6 +1,7 @@
 # Applies the single-value rules of nix/rules.json, generated from
-# rust/nci-core/src/rules.rs (docs/rules.md): the grammars, limits and
-# messages are written there once, and the helpers apply the same ones.
+# rust/nci-core/src/rules.rs (docs/rules.md): the grammars, limits,
+# lists and messages are written there once, and the helpers apply the
+# same ones.
 { lib }:
 let
   json = lib.importJSON ./rules.json;
@@ -26,6 +27,17 @@ rec {
       ok = builtins.stringLength value <= r.maxLength && builtins.match r.pattern subject != null;
     in
     lib.optional (!ok) "${option}: ${builtins.replaceStrings [ "{value}" ] [ (quote value) ] r.message}";
+
+  # The message `name` of rules.json's `messages`, each `{key}` of `args`
+  # replaced by its value (rules::Message::fill, unquoted).
+  say =
+    name: args:
+    builtins.replaceStrings (map (k: "{${k}}") (builtins.attrNames args)) (builtins.attrValues args)
+      json.messages.${name};
+
+  # The s6 lists (service types, stop signals) and the phase table:
+  # `s6.phases.<type>.<type of an after>` is why it is refused.
+  inherit (json) s6 users profilePaths;
 
   # `check` as assertions.
   assertions =

@@ -8,37 +8,53 @@ let
   h = import ./hermetic { inherit toolsDir; };
   inherit (h) lib;
   table = lib.importJSON ./golden/bad-inputs.json;
-  # The module that puts a row's value in its option.
-  moduleOf =
+  # How a row's value goes in its option: as it is, or as a key (sets
+  # by name) or the one element of a list.
+  put = {
+    "image.exposedPorts" = v: { ${v} = { }; };
+    "image.env" = v: { ${v} = "c"; };
+    "image.volumes" = v: { ${v} = { }; };
+    "s6.services.a.after" = v: [ v ];
+    "s6.services.a.environment" = v: { ${v} = "c"; };
+    "users.users.alice.extraGroups" = v: [ v ];
+    "users.groups.wheel.members" = v: [ v ];
+  };
+  # The modules that put a row's value in its option, beside the row's
+  # `with` (settings of other options the row needs). An s6 row has a
+  # service `a` that runs a script, or the row's value is `a`'s field; in
+  # `users.users` and `users.groups` the value is an account's name (a
+  # system user of group nogroup).
+  modulesOf =
     row:
     let
-      v = row.value;
+      path = lib.splitString "." row.option;
+      value = (put.${row.option} or (v: v)) row.value;
     in
-    {
-      "image.name".image.name = v;
-      "image.tag".image.tag = v;
-      "image.exposedPorts".image.exposedPorts.${v} = { };
-      "image.stopSignal".image.stopSignal = v;
-      "image.created".image.created = v;
-      "image.env".image.env.${v} = "c";
-      "image.workingDir".image.workingDir = v;
-      "image.volumes".image.volumes.${v} = { };
-      "image.maxLayers".image.maxLayers = v;
-      "s6.services".s6.services.${v}.script = "x";
-      "s6.services.a.stopSignal".s6.services.a = {
-        script = "x";
-        stopSignal = v;
-      };
-      "s6.services.a.workingDirectory".s6.services.a = {
-        script = "x";
-        workingDirectory = v;
-      };
-      "s6.services.a.environment".s6.services.a = {
-        script = "x";
-        environment.${v} = "c";
-      };
-    }
-    .${row.option} or (throw "tests/golden/bad-inputs.json: no module for ${row.option}");
+    [ (row."with" or { }) ]
+    ++ (
+      if row.option == "users.users" then
+        [
+          {
+            users.users.${row.value} = {
+              isSystemUser = true;
+              group = "nogroup";
+            };
+          }
+        ]
+      else if row.option == "users.groups" then
+        [ { users.groups.${row.value} = { }; } ]
+      else if row.option == "s6.services" then
+        [ { s6.services.${row.value}.script = "x"; } ]
+      else if lib.hasPrefix "s6.services.a." row.option then
+        [ { s6.services.a = { script = "x"; } // { ${lib.last path} = value; }; } ]
+      else if lib.hasPrefix "s6." row.option then
+        [
+          { s6.services.a.script = "x"; }
+          (lib.setAttrByPath path value)
+        ]
+      else
+        [ (lib.setAttrByPath path value) ]
+    );
   failed =
     row:
     let
@@ -46,8 +62,8 @@ let
         modules =
           import ../modules
           ++ h.nixosModules
+          ++ modulesOf row
           ++ [
-            (moduleOf row)
             {
               image.name = lib.mkDefault "x";
               nixpkgs.pkgs = h.pkgs;

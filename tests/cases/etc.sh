@@ -50,7 +50,7 @@ t_L3_etc_entry_over_a_users_file_is_a_conflict() {
 
 t_L3_etc_owner_that_is_not_an_account_is_an_error() {
   expect_build_error '{ image.name = "x"; environment.etc.a = { text = "1"; mode = "0600"; user = "bob"; }; }' \
-    'environment\.etc\.a\.user: there is no user "bob" in the image.s /etc/passwd \(define users\.users\.bob\)'
+    'environment\.etc\.a\.user: user .bob. is not defined \(add users\.users\.bob\)'
 }
 
 t_L3_etc_bad_mode_is_an_error() {

@@ -36,17 +36,6 @@ t_L3_s6_module_evaluates_to_the_shared_spec_fixture() {
   assert_eq "$(jq -c '[.groups | index("app", "nogroup", "root") | . != null] | all' <<<"$got")" true
 }
 
-t_L3_s6_after_an_unknown_or_disabled_service_is_named() {
-  expect_build_error '{ image.name = "x"; s6.services = {
-      a = { script = "x"; after = [ "ghost" "off" ]; };
-      off = { enable = false; script = "x"; };
-    }; }' \
-    "s6.services.a.after: 'ghost' is not a service \(s6.services has a, off\)" >out
-  grep -q "s6.services.a.after: 'off' is disabled (s6.services.off.enable = false)" out ||
-    fail "the disabled service is not named: $(cat out)"
-  grep -q "Failed assertions:" out || fail "not reported as failed assertions"
-}
-
 t_L3_s6_an_after_cycle_is_printed() {
   expect_build_error '{ image.name = "x"; s6.services = {
       a = { type = "oneshot-pre"; script = "x"; after = [ "b" ]; };
@@ -56,40 +45,13 @@ t_L3_s6_an_after_cycle_is_printed() {
     "s6.services: the after dependencies form a cycle: a -> b -> c -> a"
 }
 
-t_L3_s6_a_service_after_itself_is_a_cycle_at_evaluation() {
-  local out
-  out=$(expect_build_error '{ image.name = "x"; s6.services.a = { script = "x"; after = [ "a" ]; }; }' \
-    "s6.services: the after dependencies form a cycle: a -> a")
-  grep -q "Failed assertions:" <<<"$out" || fail "not reported with the failed assertions: $out"
-  if grep -q "building '" <<<"$out"; then fail "found by a builder, not at evaluation: $out"; fi
-}
-
-t_L3_s6_a_oneshot_after_a_long_run_in_the_wrong_phase_fails() {
-  expect_build_error '{ image.name = "x"; s6.services = {
-      init = { type = "oneshot-pre"; script = "x"; after = [ "db" ]; };
-      db.script = "x";
-      web = { script = "x"; after = [ "setup" ]; };
-      setup = { type = "oneshot-post"; script = "x"; };
-    }; }' \
-    "s6.services.init.after: 'init' is a oneshot-pre and cannot run after 'db', a long-run: oneshot-pre services run before the long-runs start" >out
-  grep -q "s6.services.web.after: 'web' is a long-run and cannot run after 'setup', a oneshot-post" out ||
-    fail "long-run after oneshot-post not reported: $(cat out)"
-}
-
 t_L3_s6_an_unknown_user_or_group_is_named() {
   expect_build_error '{ image.name = "x"; s6.services.a = { script = "x"; user = "alice"; group = "staff"; }; }' \
-    "s6.services.a.user: user 'alice' is not defined \(add users.users.alice or pick one of: [a-z, ]*nobody" >out
-  grep -q "s6.services.a.group: group 'staff' is not defined" out || fail "group not reported: $(cat out)"
+    "s6.services.a.user: user 'alice' is not defined \(add users.users.alice\)" >out
+  grep -qF "s6.services.a.group: group 'staff' is not defined (add users.groups.staff = { };)" out || fail "group not reported: $(cat out)"
   # A declared user is fine.
   eval_image '{ image.name = "x"; users.users.alice = { isNormalUser = true; }; s6.services.a = { script = "x"; user = "alice"; }; }' \
     config.image.entryPoint >/dev/null
-}
-
-t_L3_s6_exec_start_and_script_are_exclusive_and_one_is_needed() {
-  expect_build_error '{ image.name = "x"; s6.services.both = { script = "x"; execStart = "/bin/true"; }; }' \
-    "s6.services.both: both execStart and script are set; set only one of them"
-  expect_build_error '{ image.name = "x"; s6.services.none = { }; }' \
-    "s6.services.none: neither execStart nor script is set"
 }
 
 t_L3_s6_other_options_are_checked() {

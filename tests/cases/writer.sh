@@ -223,7 +223,7 @@ t_L4_writer_a_failing_run_fails_the_build_and_leaves_no_image() {
   expect_build_error '{ image.name = "x"; image.run = "mkdir -p a"; image.runOwners."/b".user = 1; }' \
     'image\.runOwners\."/b": no such path in the image root after image\.run'
   expect_build_error '{ image.name = "x"; image.run = "mkdir -p a"; image.runOwners."/a".user = "nobody-here"; }' \
-    "image\.runOwners\.\"/a\": user 'nobody-here' is not in the image's /etc/passwd"
+    "image\.runOwners\.\"/a\"\.user: user 'nobody-here' is not defined \(add users\.users\.nobody-here\)"
 }
 
 t_L4_writer_a_bad_base_image_is_an_error_naming_image_from() {

@@ -60,6 +60,15 @@ impl Error {
         }
     }
 
+    /// A spec of another contract version than `expected`: the modules
+    /// and the helper reading it (`reader`) come from different versions.
+    pub fn unsupported_version(spec: &str, found: u32, expected: u32, reader: &str) -> Self {
+        Error::invalid(
+            format!("{spec} spec"),
+            format!("version {found} is not supported (expected {expected}); rebuild with a matching {reader}"),
+        )
+    }
+
     pub fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

@@ -27,7 +27,7 @@ pub struct EtcSpec {
 }
 
 fn default_store_dir() -> String {
-    "/nix/store".into()
+    crate::STORE_DIR.into()
 }
 
 impl EtcSpec {
@@ -177,21 +177,15 @@ fn is_prefix(a: &str, b: &str) -> bool {
 /// Checks the spec. `reserved` maps paths below /etc that another
 /// generated tree writes (`passwd`, ...) to a description of who writes
 /// them; an entry that collides with one is an error too.
-pub fn plan(
+pub fn check(
     spec: &EtcSpec,
     reserved: &BTreeMap<String, String>,
 ) -> Result<Vec<EtcEntry>, Problems> {
-    let mut problems = Vec::new();
     if spec.version != VERSION {
-        problems.push(Error::invalid(
-            "etc spec",
-            format!(
-                "version {} is not supported (expected {VERSION})",
-                spec.version
-            ),
-        ));
-        return Err(Problems(problems));
+        let e = Error::unsupported_version("etc", spec.version, VERSION, "nci-etc");
+        return Err(Problems(vec![e]));
     }
+    let mut problems = Vec::new();
     if let Err(e) = crate::rules::absolute_path().require("storeDir", &spec.store_dir) {
         return Err(Problems(vec![e]));
     }
@@ -303,7 +297,7 @@ mod tests {
     }
 
     fn errors(s: &EtcSpec) -> String {
-        plan(s, &BTreeMap::new()).unwrap_err().to_string()
+        check(s, &BTreeMap::new()).unwrap_err().to_string()
     }
 
     #[test]
@@ -335,11 +329,11 @@ mod tests {
         let mut e = entry("motd", "/nix/store/abc-motd", "0600");
         e.user = "alice".into();
         e.group = "+100".into();
-        let p = plan(&spec(&[("motd", e)]), &BTreeMap::new()).unwrap();
+        let p = check(&spec(&[("motd", e)]), &BTreeMap::new()).unwrap();
         assert_eq!(p[0].mode, EtcMode::Copy(0o600));
         assert_eq!(p[0].user, Owner::Name("alice".into()));
         assert_eq!(p[0].group, Owner::Id(100));
-        let d = plan(
+        let d = check(
             &spec(&[("x", entry("x", "/run/x", "direct-symlink"))]),
             &BTreeMap::new(),
         )
@@ -365,7 +359,7 @@ mod tests {
             ("a", entry("foo.conf", "/nix/store/a-foo", "symlink")),
             ("b", entry("foo.conf", "/nix/store/a-foo", "symlink")),
         ]);
-        assert_eq!(plan(&s, &BTreeMap::new()).unwrap().len(), 1);
+        assert_eq!(check(&s, &BTreeMap::new()).unwrap().len(), 1);
     }
 
     #[test]
@@ -441,7 +435,7 @@ mod tests {
             ),
         ]);
         assert_eq!(
-            plan(&s, &reserved).unwrap_err().to_string(),
+            check(&s, &reserved).unwrap_err().to_string(),
             "2 problems:\n\
              - /etc/passwd: conflict between users.users and environment.etc.passwd\n\
              - /etc/profiles/per-user/alice/bin: conflict between users.users.alice.packages and environment.etc.prof"

@@ -69,7 +69,7 @@ pub struct LayerInfoRef {
 }
 
 fn default_store_dir() -> String {
-    "/nix/store".to_owned()
+    crate::STORE_DIR.to_owned()
 }
 
 /// Docker's container config; `None`/empty fields are left out.
@@ -113,12 +113,11 @@ impl ImageSpec {
     /// Checks every field, naming the option of the first bad one.
     pub fn validate(&self) -> Result<()> {
         if self.version != VERSION {
-            return Err(Error::invalid(
-                "version",
-                format!(
-                    "spec version {} is not supported (expected {VERSION}); rebuild with a matching nci-image",
-                    self.version
-                ),
+            return Err(Error::unsupported_version(
+                "image",
+                self.version,
+                VERSION,
+                "nci-image",
             ));
         }
         rules::image_name().require("image.name", &self.name)?;
@@ -126,12 +125,7 @@ impl ImageSpec {
             rules::image_tag().require("image.tag", tag)?;
         }
         rules::rfc3339().require("image.created", &self.created)?;
-        if self.max_layers < 1 {
-            return Err(Error::invalid(
-                "image.maxLayers",
-                "must be at least 1 (the customisation layer needs one), got 0",
-            ));
-        }
+        rules::max_layers().require("image.maxLayers", &self.max_layers.to_string())?;
         for p in self
             .store_roots
             .iter()
@@ -243,7 +237,7 @@ mod tests {
         assert!(err(&s).starts_with("image.maxLayers: "));
         let mut s = spec();
         s.version = 7;
-        assert!(err(&s).starts_with("version: "));
+        assert!(err(&s).starts_with("image spec: version 7 is not supported"));
     }
 
     /// One row of `tests/golden/bad-inputs.json`: the table of bad values
@@ -259,6 +253,9 @@ mod tests {
         levels: Option<Vec<String>>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         why: Option<String>,
+        /// Settings of other options the row needs (the s6 rows').
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<serde_json::Value>,
     }
 
     fn table_path() -> std::path::PathBuf {

@@ -31,6 +31,14 @@ pub enum ServiceType {
 }
 
 impl ServiceType {
+    /// Every type, in the order `s6.services.<name>.type` lists them
+    /// (`nix/rules.json` gives the module this list).
+    pub const ALL: [ServiceType; 3] = [
+        ServiceType::LongRun,
+        ServiceType::OneshotPre,
+        ServiceType::OneshotPost,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ServiceType::OneshotPre => "oneshot-pre",
@@ -170,7 +178,7 @@ fn default_stop_timeout() -> u64 {
 
 /// The enabled services in the order the init runs them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Plan {
+pub struct StartOrder {
     pub oneshot_pre: Vec<String>,
     pub long_run: Vec<String>,
     pub oneshot_post: Vec<String>,
@@ -291,19 +299,14 @@ impl InitSpec {
 
     /// Checks the whole spec and orders the services; every problem is
     /// reported, each naming its option.
-    pub fn validate(&self) -> Result<Plan, Problems> {
+    pub fn validate(&self) -> Result<StartOrder, Problems> {
+        if self.version != VERSION {
+            let e =
+                Error::unsupported_version("init", self.version, VERSION, "nci-s6 and nci-init");
+            return Err(Problems(vec![e]));
+        }
         let mut problems = Vec::new();
         let mut bad = |field: String, reason: String| problems.push(Error::invalid(field, reason));
-        if self.version != VERSION {
-            bad(
-                "version".into(),
-                format!(
-                    "init spec version {} is not supported (expected {VERSION}); rebuild with a matching nci-init",
-                    self.version
-                ),
-            );
-            return Problems::or_ok(problems, Plan::default());
-        }
         for (what, path) in [
             ("nciInit", &self.nci_init),
             ("s6Bin", &self.s6_bin),
@@ -316,16 +319,10 @@ impl InitSpec {
         }
         if let Some(main) = &self.exit_code_from {
             match self.services.get(main) {
-                None => bad(
-                    "s6.exitCodeFrom".into(),
-                    format!(
-                        "'{main}' is not a service (s6.services has {})",
-                        self.names()
-                    ),
-                ),
+                None => bad("s6.exitCodeFrom".into(), self.not_a_service(main)),
                 Some(s) if !s.enable => bad(
                     "s6.exitCodeFrom".into(),
-                    format!("'{main}' is disabled (s6.services.{main}.enable = false)"),
+                    rules::DISABLED_SERVICE.fill(&[("service", main)]),
                 ),
                 Some(_) => {}
             }
@@ -339,14 +336,8 @@ impl InitSpec {
             }
             let opt = |f: &str| service_option(name, f);
             match (s.exec_start.trim().is_empty(), s.script.trim().is_empty()) {
-                (false, false) => bad(
-                    opt(""),
-                    "both execStart and script are set; set only one of them".into(),
-                ),
-                (true, true) => bad(
-                    opt(""),
-                    "neither execStart nor script is set; set one of them to say what the service runs".into(),
-                ),
+                (false, false) => bad(opt(""), rules::EXEC_AND_SCRIPT.fill(&[])),
+                (true, true) => bad(opt(""), rules::NO_EXEC.fill(&[])),
                 (false, true) => {
                     if let Err(e) = split_command(&s.exec_start) {
                         bad(opt("execStart"), format!("cannot be split into words: {e}"));
@@ -365,23 +356,12 @@ impl InitSpec {
             if !known_name(&self.users, &s.user) {
                 bad(
                     opt("user"),
-                    format!(
-                        "user '{}' is not defined (add users.users.{} or pick one of: {})",
-                        s.user,
-                        s.user,
-                        self.users.as_deref().unwrap_or_default().join(", ")
-                    ),
+                    rules::USER_NOT_DEFINED.fill(&[("user", &s.user)]),
                 );
             }
             if let Some(g) = &s.group {
                 if !known_name(&self.groups, g) {
-                    bad(
-                        opt("group"),
-                        format!(
-                            "group '{g}' is not defined (add users.groups.{g} or pick one of: {})",
-                            self.groups.as_deref().unwrap_or_default().join(", ")
-                        ),
-                    );
+                    bad(opt("group"), rules::GROUP_NOT_DEFINED.fill(&[("group", g)]));
                 }
             }
             if let Some(why) = s
@@ -406,10 +386,7 @@ impl InitSpec {
                 if s.kind != ServiceType::LongRun {
                     bad(
                         opt("notificationFd"),
-                        format!(
-                            "only long-run services have readiness; this one is {}",
-                            s.kind.as_str()
-                        ),
+                        rules::READINESS_OF_A_ONESHOT.fill(&[("type", s.kind.as_str())]),
                     );
                 }
             }
@@ -419,10 +396,10 @@ impl InitSpec {
             if s.restart_delay > s.restart_delay_max {
                 bad(
                     opt("restartDelay"),
-                    format!(
-                        "{} ms is more than restartDelayMax ({} ms)",
-                        s.restart_delay, s.restart_delay_max
-                    ),
+                    rules::RESTART_DELAY_ABOVE_MAX.fill(&[
+                        ("delay", &s.restart_delay.to_string()),
+                        ("max", &s.restart_delay_max.to_string()),
+                    ]),
                 );
             }
             for cap in &s.capabilities {
@@ -441,26 +418,22 @@ impl InitSpec {
             }
             for dep in &s.after {
                 match self.services.get(dep) {
-                    None => bad(
-                        opt("after"),
-                        format!(
-                            "'{dep}' is not a service (s6.services has {})",
-                            self.names()
-                        ),
-                    ),
+                    None => bad(opt("after"), self.not_a_service(dep)),
                     Some(d) if !d.enable => bad(
                         opt("after"),
-                        format!("'{dep}' is disabled (s6.services.{dep}.enable = false)"),
+                        rules::DISABLED_SERVICE.fill(&[("service", dep)]),
                     ),
                     Some(d) => {
                         if let Some(why) = phase_problem(s.kind, d.kind) {
                             bad(
                                 opt("after"),
-                                format!(
-                                    "'{name}' is a {} and cannot run after '{dep}', a {}: {why}",
-                                    s.kind.as_str(),
-                                    d.kind.as_str()
-                                ),
+                                rules::AFTER_ANOTHER_PHASE.fill(&[
+                                    ("service", name),
+                                    ("type", s.kind.as_str()),
+                                    ("after", dep),
+                                    ("afterType", d.kind.as_str()),
+                                    ("why", why),
+                                ]),
                             );
                         }
                     }
@@ -470,29 +443,24 @@ impl InitSpec {
         if let Some(cycle) = self.find_cycle() {
             bad(
                 "s6.services".into(),
-                format!(
-                    "the after dependencies form a cycle: {}",
-                    cycle.join(" -> ")
-                ),
+                rules::AFTER_CYCLE.fill(&[("cycle", &cycle.join(" -> "))]),
             );
         }
         if !problems.is_empty() {
             return Err(Problems(problems));
         }
-        Ok(Plan {
+        Ok(StartOrder {
             oneshot_pre: self.ordered(ServiceType::OneshotPre),
             long_run: self.ordered(ServiceType::LongRun),
             oneshot_post: self.ordered(ServiceType::OneshotPost),
         })
     }
 
-    fn names(&self) -> String {
+    /// [`rules::NOT_A_SERVICE`] for `name`, with the services there are
+    /// (disabled ones included, as the module lists them).
+    fn not_a_service(&self, name: &str) -> String {
         let names: Vec<&str> = self.services.keys().map(String::as_str).collect();
-        if names.is_empty() {
-            "no services".into()
-        } else {
-            names.join(", ")
-        }
+        rules::NOT_A_SERVICE.fill(&[("service", name), ("services", &names.join(", "))])
     }
 
     /// The first cycle of `after` edges among enabled services, as a path
@@ -581,8 +549,9 @@ impl InitSpec {
 
 /// Why a service of type `me` cannot wait for one of type `dep`, if it
 /// cannot: oneshot-pre services all run before any long-run, and
-/// oneshot-post services once every long-run is up.
-fn phase_problem(me: ServiceType, dep: ServiceType) -> Option<&'static str> {
+/// oneshot-post services once every long-run is up. `nix/rules.json`
+/// gives the module this table (`s6.phases`).
+pub fn phase_problem(me: ServiceType, dep: ServiceType) -> Option<&'static str> {
     use ServiceType::*;
     match (me, dep) {
         (OneshotPre, LongRun) | (OneshotPre, OneshotPost) => {
@@ -626,46 +595,57 @@ mod tests {
     }
 
     /// The `s6.` rows of `tests/golden/bad-inputs.json` (the image rows
-    /// are image_spec.rs'): each value in a spec of one service `a`, the
-    /// row's message one of the problems reported.
+    /// are image_spec.rs'), put in a spec as `tests/bad-inputs.nix` puts
+    /// them in a module: a service `a` that runs a script, the row's
+    /// value in its option, the services of the row's `with` beside; the
+    /// row's message must be one of the problems reported.
     #[test]
     fn the_bad_inputs_table_s6_rows_are_refused_with_their_messages() {
+        use serde_json::{json, Value};
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../tests/golden/bad-inputs.json");
-        let table: Vec<serde_json::Value> =
+        let table: Vec<Value> =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let mut seen = 0;
         for row in table
             .iter()
             .filter(|r| r["option"].as_str().unwrap().starts_with("s6."))
         {
-            let v = row["value"].as_str().unwrap();
-            let json_v = serde_json::to_string(v).unwrap();
-            let s = match row["option"].as_str().unwrap() {
-                "s6.services" => spec(&[(v, r#"{"script":"x"}"#)]),
-                "s6.services.a.stopSignal" => {
-                    spec(&[("a", &format!(r#"{{"script":"x","stopSignal":{json_v}}}"#))])
+            let option = row["option"].as_str().unwrap();
+            let v = &row["value"];
+            let mut services = json!({"a": {"script": "x"}});
+            let mut exit_code_from = None;
+            match option {
+                "s6.services" => services = json!({v.as_str().unwrap(): {"script": "x"}}),
+                "s6.exitCodeFrom" => exit_code_from = v.as_str().map(str::to_owned),
+                "s6.services.a.after" => services["a"]["after"] = json!([v]),
+                "s6.services.a.environment" => {
+                    services["a"]["environment"] = json!({v.as_str().unwrap(): "c"})
                 }
-                "s6.services.a.workingDirectory" => spec(&[(
-                    "a",
-                    &format!(r#"{{"script":"x","workingDirectory":{json_v}}}"#),
-                )]),
-                "s6.services.a.environment" => spec(&[(
-                    "a",
-                    &format!(r#"{{"script":"x","environment":{{{json_v}:"c"}}}}"#),
-                )]),
-                other => panic!("bad-inputs.json: no way to put {other} in an init spec"),
-            };
+                _ => match option.strip_prefix("s6.services.a.") {
+                    Some(field) => services["a"][field] = v.clone(),
+                    None => panic!("bad-inputs.json: no way to put {option} in an init spec"),
+                },
+            }
+            if let Some(with) = row["with"]["s6"]["services"].as_object() {
+                for (name, fields) in with {
+                    for (k, f) in fields.as_object().unwrap() {
+                        services[name][k] = f.clone();
+                    }
+                }
+            }
+            let mut s = spec(&[]);
+            s.services = serde_json::from_value(services).unwrap();
+            s.exit_code_from = exit_code_from;
             let got = problems(&s);
             let message = row["message"].as_str().unwrap();
             assert!(
                 got == message || got.lines().any(|l| l.strip_prefix("- ") == Some(message)),
-                "{}: expected {message}, got {got}",
-                row["option"]
+                "{option}: expected {message}, got {got}"
             );
             seen += 1;
         }
-        assert!(seen >= 4);
+        assert!(seen >= 16);
     }
 
     #[test]
@@ -692,10 +672,10 @@ mod tests {
             ("post1", r#"{"type":"oneshot-post","script":"x"}"#),
             ("off", r#"{"enable":false,"script":"x"}"#),
         ]);
-        let plan = s.validate().unwrap();
-        assert_eq!(plan.oneshot_pre, ["a", "c", "b"]);
-        assert_eq!(plan.long_run, ["web"]);
-        assert_eq!(plan.oneshot_post, ["post1", "post2"]);
+        let order = s.validate().unwrap();
+        assert_eq!(order.oneshot_pre, ["a", "c", "b"]);
+        assert_eq!(order.long_run, ["web"]);
+        assert_eq!(order.oneshot_post, ["post1", "post2"]);
     }
 
     #[test]
@@ -755,7 +735,10 @@ mod tests {
     fn unknown_user_and_group_are_named() {
         let s = spec(&[("a", r#"{"script":"x","user":"alice","group":"staff"}"#)]);
         let p = problems(&s);
-        assert!(p.contains("s6.services.a.user: user 'alice' is not defined (add users.users.alice or pick one of: root, nobody)"), "{p}");
+        assert!(
+            p.contains("s6.services.a.user: user 'alice' is not defined (add users.users.alice)"),
+            "{p}"
+        );
         assert!(
             p.contains("s6.services.a.group: group 'staff' is not defined"),
             "{p}"

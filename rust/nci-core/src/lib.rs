@@ -24,3 +24,7 @@ pub mod tree_manifest;
 pub mod users_spec;
 
 pub use error::{Error, Result};
+
+/// The Nix store directory (`builtins.storeDir` of a default install):
+/// the default of the specs' `storeDir` and of `nci-image layer`.
+pub const STORE_DIR: &str = "/nix/store";

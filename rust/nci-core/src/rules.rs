@@ -7,6 +7,10 @@
 //! `nix/rules.nix` applies it at evaluation, so a module gets the same
 //! message at evaluation as a hand-written spec gets from a helper.
 //!
+//! Messages about rules between entries (a service's `after`, a user's
+//! group) are stated here too, as [`Message`] templates: the modules fill
+//! the same text at evaluation (`rules.say` in `nix/rules.nix`).
+//!
 //! Patterns are POSIX extended regular expressions matched against the
 //! whole value (Nix's `builtins.match`), written in the subset the
 //! `regex-lite` crate reads the same way; `.` matches any character.
@@ -110,6 +114,139 @@ impl Rule {
         }
     }
 }
+
+/// A message stated once for both sides: `{name}` placeholders in
+/// `text` are filled by [`Message::fill`] here and by `rules.say` in
+/// `nix/rules.nix`, with the same values unquoted.
+#[derive(Debug, Clone, Copy)]
+pub struct Message {
+    /// The key in `nix/rules.json`'s `messages`.
+    pub name: &'static str,
+    pub text: &'static str,
+}
+
+impl Message {
+    /// The text with each `{key}` replaced by its value, in one pass (a
+    /// value holding `{key}` stays as it is, as with Nix's
+    /// `replaceStrings`).
+    pub fn fill(&self, args: &[(&str, &str)]) -> String {
+        let mut out = String::with_capacity(self.text.len());
+        let mut rest = self.text;
+        'scan: while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open..];
+            for (key, value) in args {
+                if let Some(tail) = after
+                    .strip_prefix('{')
+                    .and_then(|t| t.strip_prefix(key))
+                    .and_then(|t| t.strip_prefix('}'))
+                {
+                    out.push_str(value);
+                    rest = tail;
+                    continue 'scan;
+                }
+            }
+            out.push('{');
+            rest = &after[1..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// `s6.services.<name>`: both ways of saying what runs are set.
+pub const EXEC_AND_SCRIPT: Message = Message {
+    name: "execAndScript",
+    text: "both execStart and script are set; set only one of them",
+};
+/// `s6.services.<name>`: no way of saying what runs is set.
+pub const NO_EXEC: Message = Message {
+    name: "noExec",
+    text: "neither execStart nor script is set; set one of them to say what the service runs",
+};
+/// `s6.services.<name>.notificationFd` of a oneshot.
+pub const READINESS_OF_A_ONESHOT: Message = Message {
+    name: "readinessOfAOneshot",
+    text: "only long-run services have readiness; this one is {type}",
+};
+/// `s6.services.<name>.restartDelay` above `restartDelayMax`.
+pub const RESTART_DELAY_ABOVE_MAX: Message = Message {
+    name: "restartDelayAboveMax",
+    text: "{delay} ms is more than restartDelayMax ({max} ms)",
+};
+/// A name of `s6.services` (in `after`, `s6.exitCodeFrom`) that is not one.
+pub const NOT_A_SERVICE: Message = Message {
+    name: "notAService",
+    text: "'{service}' is not a service (s6.services has {services})",
+};
+/// A service named (in `after`, `s6.exitCodeFrom`) that is disabled.
+pub const DISABLED_SERVICE: Message = Message {
+    name: "disabledService",
+    text: "'{service}' is disabled (s6.services.{service}.enable = false)",
+};
+/// `s6.services.<name>.after` naming a service of a phase it cannot
+/// wait for; `{why}` is the phase's reason ([`crate::init_spec::phase_problem`]).
+pub const AFTER_ANOTHER_PHASE: Message = Message {
+    name: "afterAnotherPhase",
+    text: "'{service}' is a {type} and cannot run after '{after}', a {afterType}: {why}",
+};
+/// `s6.services`: `after` edges that go round.
+pub const AFTER_CYCLE: Message = Message {
+    name: "afterCycle",
+    text: "the after dependencies form a cycle: {cycle}",
+};
+/// A user name (a service's `user`, a group's `members`) that
+/// `users.users` does not define.
+pub const USER_NOT_DEFINED: Message = Message {
+    name: "userNotDefined",
+    text: "user '{user}' is not defined (add users.users.{user})",
+};
+/// A group name (a user's `group` or `extraGroups`, a service's `group`)
+/// that `users.groups` does not define.
+pub const GROUP_NOT_DEFINED: Message = Message {
+    name: "groupNotDefined",
+    text: "group '{group}' is not defined (add users.groups.{group} = { };)",
+};
+
+/// `users.users.<name>.uid` below the normal users' range.
+pub const NORMAL_USER_BELOW_RANGE: Message = Message {
+    name: "normalUserBelowRange",
+    text: "{uid} is below {first} but isNormalUser is set: set isSystemUser instead, or a uid of {first} or more",
+};
+/// `users.users.<name>`: neither or both kinds.
+pub const SYSTEM_OR_NORMAL: Message = Message {
+    name: "systemOrNormal",
+    text: "exactly one of isSystemUser and isNormalUser must be set",
+};
+/// `users.users.<name>.group` left empty; `{option}` is that option.
+pub const GROUP_UNSET: Message = Message {
+    name: "groupUnset",
+    text: "is unset: give the user a primary group, e.g. {option} = \"{user}\"; users.groups.{user} = { };",
+};
+/// Two users (groups) with the same explicit id; `{first}` is the
+/// option of the first, `{id}` `uid` or `gid`.
+pub const SAME_ID: Message = Message {
+    name: "sameId",
+    text: "{first} has the same {id} {value}: ids must be unique unless users.enforceIdUniqueness = false",
+};
+
+/// Every message, in the order `nix/rules.json` lists them.
+pub const MESSAGES: [Message; 14] = [
+    EXEC_AND_SCRIPT,
+    NO_EXEC,
+    READINESS_OF_A_ONESHOT,
+    RESTART_DELAY_ABOVE_MAX,
+    NOT_A_SERVICE,
+    DISABLED_SERVICE,
+    AFTER_ANOTHER_PHASE,
+    AFTER_CYCLE,
+    USER_NOT_DEFINED,
+    GROUP_NOT_DEFINED,
+    NORMAL_USER_BELOW_RANGE,
+    SYSTEM_OR_NORMAL,
+    GROUP_UNSET,
+    SAME_ID,
+];
 
 /// The signals Linux has, by name without `SIG` (`podman stop` and
 /// `docker stop` take these, in any case, with or without `SIG`, or a
@@ -245,6 +382,45 @@ pub fn absolute_path() -> Rule {
     }
 }
 
+/// `image.maxLayers`: a whole number from 1 (the customisation layer
+/// needs a layer), checked on its decimal text as Nix's `toString` and
+/// Rust's `to_string` write it.
+pub fn max_layers() -> Rule {
+    Rule {
+        name: "maxLayers",
+        pattern: "[1-9][0-9]*".into(),
+        max_length: 20,
+        upper: false,
+        message: "must be at least 1 (the customisation layer needs one), got {value}".into(),
+    }
+}
+
+/// shadow's `is_valid_name` pattern, as NixOS checks it, and the 31
+/// characters its `useradd` allows.
+const ACCOUNT_NAME: &str = "[a-zA-Z0-9_.][a-zA-Z0-9_.-]*";
+
+fn account_name(name: &'static str, noun: &str) -> Rule {
+    Rule {
+        name,
+        pattern: ACCOUNT_NAME.into(),
+        max_length: 31,
+        upper: false,
+        message: format!(
+            "'{{value}}' is not a valid {noun} name: it must match {ACCOUNT_NAME} and have at most 31 characters"
+        ),
+    }
+}
+
+/// `users.users.<name>.name`.
+pub fn user_name() -> Rule {
+    account_name("userName", "user")
+}
+
+/// `users.groups.<name>.name`.
+pub fn group_name() -> Rule {
+    account_name("groupName", "group")
+}
+
 /// Every rule, in the order `nix/rules.json` lists them.
 pub fn all() -> Vec<Rule> {
     vec![
@@ -257,6 +433,9 @@ pub fn all() -> Vec<Rule> {
         absolute_path(),
         service_name(),
         stop_signal(),
+        max_layers(),
+        user_name(),
+        group_name(),
     ]
 }
 
@@ -276,10 +455,39 @@ pub fn to_json() -> Value {
             )
         })
         .collect();
+    let messages: serde_json::Map<String, Value> = MESSAGES
+        .iter()
+        .map(|m| (m.name.to_owned(), Value::from(m.text)))
+        .collect();
+    use crate::init_spec::{phase_problem, ServiceType, STOP_SIGNALS};
+    use crate::users_spec::{NORMAL_UIDS, SUBID_BASE, SUBID_COUNT, SYSTEM_IDS};
+    let phases: serde_json::Map<String, Value> = ServiceType::ALL
+        .iter()
+        .map(|me| {
+            let refused: serde_json::Map<String, Value> = ServiceType::ALL
+                .iter()
+                .filter_map(|dep| Some((dep.as_str().to_owned(), phase_problem(*me, *dep)?.into())))
+                .collect();
+            (me.as_str().to_owned(), refused.into())
+        })
+        .collect();
     json!({
         "comment": "Generated from rust/nci-core/src/rules.rs: do not edit; NCI_UPDATE_GOLDEN=1 cargo test -p nci-core rules",
         "quoteMax": QUOTE_MAX,
         "rules": rules,
+        "messages": messages,
+        "s6": {
+            "serviceTypes": ServiceType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+            "stopSignals": STOP_SIGNALS.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            "phases": phases,
+        },
+        "profilePaths": crate::profile::default_paths(),
+        "users": {
+            "systemIds": [SYSTEM_IDS.start(), SYSTEM_IDS.end()],
+            "normalUids": [NORMAL_UIDS.start(), NORMAL_UIDS.end()],
+            "subIdBase": SUBID_BASE,
+            "subIdCount": SUBID_COUNT,
+        },
     })
 }
 
@@ -303,6 +511,18 @@ mod tests {
         assert!(
             old == text,
             "nix/rules.json is out of sync with rules.rs: run NCI_UPDATE_GOLDEN=1 cargo test -p nci-core rules"
+        );
+    }
+
+    #[test]
+    fn messages_are_filled_in_one_pass() {
+        assert_eq!(
+            NOT_A_SERVICE.fill(&[("service", "{services}"), ("services", "a, b")]),
+            "'{services}' is not a service (s6.services has a, b)"
+        );
+        assert_eq!(
+            GROUP_NOT_DEFINED.fill(&[("group", "staff")]),
+            "group 'staff' is not defined (add users.groups.staff = { };)"
         );
     }
 

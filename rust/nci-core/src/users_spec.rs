@@ -1,12 +1,13 @@
 //! The users spec (contract version 1), written by `modules/users.nix`
 //! from `users.users` and `users.groups` and read by `nci-etc users`.
-//! [`resolve`] checks it as NixOS' assertions do and gives every account
+//! [`allocate`] checks it as NixOS' assertions do and gives every account
 //! without an id one picked deterministically: the same names always get
 //! the same ids, and adding an account does not renumber the others.
 
 use crate::error::Error;
 use crate::etc_spec::path_components;
 use crate::problems::{option_path, Problems};
+use crate::rules;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -161,7 +162,7 @@ pub enum Password {
     HashFile(String),
 }
 
-/// A resolved account: every id known, every reference checked.
+/// An allocated account: every id known, every reference checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// The attribute name in `users.users`, for messages.
@@ -190,24 +191,14 @@ pub struct Group {
     pub members: Vec<String>,
 }
 
-/// Users in `/etc/passwd` order (uid, then name), groups in `/etc/group`
-/// order (gid, then name).
+/// The image's accounts as the spec makes them, each id allocated (what
+/// `nci-etc users` writes; not the accounts read back from an image's
+/// `/etc` files). Users in `/etc/passwd` order (uid, then name), groups
+/// in `/etc/group` order (gid, then name).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Accounts {
+pub struct AllocatedAccounts {
     pub users: Vec<User>,
     pub groups: Vec<Group>,
-}
-
-/// A user or group name NixOS accepts: shadow's `is_valid_name` pattern
-/// `[a-zA-Z0-9_.][a-zA-Z0-9_.-]*`, at most 31 characters.
-pub fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
-    first_ok
-        && name.len() <= 31
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
 }
 
 /// Directories of the image a created home would take over (their owner
@@ -263,7 +254,7 @@ fn slot(kind: &str, name: &str, size: u64) -> u64 {
 
 /// The first id free in `range`, probing upward (wrapping) from the
 /// name's slot; marks it taken.
-fn allocate(
+fn allocate_id(
     kind: &str,
     name: &str,
     range: &RangeInclusive<u32>,
@@ -281,14 +272,17 @@ fn no_passwd_separators(value: &str) -> bool {
     !value.contains(':') && !value.contains('\n')
 }
 
+/// A system user: so marked, or with a uid below the normal users'
+/// range and not marked normal (NixOS' `isEffectivelySystemUser`).
 fn is_effectively_system(u: &UserSpec) -> bool {
-    u.is_system_user || (u.uid.is_some_and(|id| id < 1000) && !u.is_normal_user)
+    u.is_system_user
+        || (u.uid.is_some_and(|id| id < i64::from(*NORMAL_UIDS.start())) && !u.is_normal_user)
 }
 
 /// `(start, count)` ranges of subordinate ids.
 type SubIds = Vec<(u64, u64)>;
 
-/// `subUidRanges` and `subGidRanges`; [`resolve`] checks them before it
+/// `subUidRanges` and `subGidRanges`; [`allocate`] checks them before it
 /// converts them.
 fn explicit_sub_ids(u: &UserSpec) -> (SubIds, SubIds) {
     let uids = u.sub_uid_ranges.iter();
@@ -307,17 +301,21 @@ struct Kind {
     noun: &'static str,
     /// The id's option: `uid`, `gid`.
     id: &'static str,
+    /// The rule of the names (`rules::user_name`, `rules::group_name`).
+    name_rule: fn() -> rules::Rule,
 }
 
 const USER: Kind = Kind {
     option: "users.users",
     noun: "user",
     id: "uid",
+    name_rule: rules::user_name,
 };
 const GROUP: Kind = Kind {
     option: "users.groups",
     noun: "group",
     id: "gid",
+    name_rule: rules::group_name,
 };
 
 impl Kind {
@@ -337,7 +335,7 @@ impl Kind {
     ) -> Result<u32, Error> {
         match explicit {
             Some(id) => Ok(id as u32),
-            None => allocate(self.id, name, range, taken).ok_or_else(|| {
+            None => allocate_id(self.id, name, range, taken).ok_or_else(|| {
                 Error::invalid(
                     self.opt(attr, self.id),
                     format!(
@@ -370,13 +368,8 @@ impl<'a> Seen<'a> {
         bad: &mut impl FnMut(String, String),
     ) {
         let noun = kind.noun;
-        if !valid_name(name) {
-            bad(
-                kind.opt(attr, "name"),
-                format!(
-                    "{name:?} is not a valid {noun} name (it must match [a-zA-Z0-9_.][a-zA-Z0-9_.-]* and have at most 31 characters)"
-                ),
-            );
+        if let Some(why) = (kind.name_rule)().check(name) {
+            bad(kind.opt(attr, "name"), why);
         }
         if let Some(first) = self.names.insert(name, attr) {
             bad(
@@ -410,31 +403,26 @@ impl<'a> Seen<'a> {
             if enforce_id_uniqueness {
                 bad(
                     kind.opt(attr, field),
-                    format!(
-                        "{} has the same {field} {id}: ids must be unique unless users.enforceIdUniqueness = false",
-                        kind.opt(first, field)
-                    ),
+                    rules::SAME_ID.fill(&[
+                        ("first", &kind.opt(first, field)),
+                        ("id", field),
+                        ("value", &id.to_string()),
+                    ]),
                 );
             }
         }
     }
 }
 
-/// Checks the spec and resolves it into accounts, reporting every
+/// Checks the spec and allocates its accounts' ids, reporting every
 /// problem at once.
-pub fn resolve(spec: &UsersSpec) -> Result<Accounts, Problems> {
+pub fn allocate(spec: &UsersSpec) -> Result<AllocatedAccounts, Problems> {
+    if spec.version != VERSION {
+        let e = Error::unsupported_version("users", spec.version, VERSION, "nci-etc");
+        return Err(Problems(vec![e]));
+    }
     let mut problems = Vec::new();
     let mut bad = |field: String, reason: String| problems.push(Error::invalid(field, reason));
-    if spec.version != VERSION {
-        bad(
-            "users spec".into(),
-            format!(
-                "version {} is not supported (expected {VERSION})",
-                spec.version
-            ),
-        );
-        return Err(Problems(problems));
-    }
     let uopt = |attr: &str, field: &str| USER.opt(attr, field);
     let gopt = |attr: &str, field: &str| GROUP.opt(attr, field);
     let enforce = spec.enforce_id_uniqueness;
@@ -468,37 +456,35 @@ pub fn resolve(spec: &UsersSpec) -> Result<Accounts, Problems> {
             }
         }
         users_seen.id(&USER, attr, u.uid, enforce, &mut bad);
-        if let Some(uid) = u.uid.filter(|uid| u.is_normal_user && *uid < 1000) {
+        let first_normal = i64::from(*NORMAL_UIDS.start());
+        if let Some(uid) = u.uid.filter(|uid| u.is_normal_user && *uid < first_normal) {
             bad(
                 uopt(attr, "uid"),
-                format!("{uid} is below 1000 but isNormalUser is set: set isSystemUser instead, or a uid of 1000 or more"),
+                rules::NORMAL_USER_BELOW_RANGE.fill(&[
+                    ("uid", &uid.to_string()),
+                    ("first", &first_normal.to_string()),
+                ]),
             );
         }
         if is_effectively_system(u) == u.is_normal_user {
-            bad(
-                uopt(attr, ""),
-                "exactly one of isSystemUser and isNormalUser must be set".into(),
-            );
+            bad(uopt(attr, ""), rules::SYSTEM_OR_NORMAL.fill(&[]));
         }
         if u.group.is_empty() {
             bad(
                 uopt(attr, "group"),
-                format!("is unset: give the user a primary group, e.g. {} = \"{}\"; users.groups.{} = {{ }};", uopt(attr, "group"), u.name, u.name),
+                rules::GROUP_UNSET.fill(&[("option", &uopt(attr, "group")), ("user", &u.name)]),
             );
         } else if !group_by_name.contains_key(u.group.as_str()) {
             bad(
                 uopt(attr, "group"),
-                format!(
-                    "the group {:?} is not defined (add users.groups.{} = {{ }};)",
-                    u.group, u.group
-                ),
+                rules::GROUP_NOT_DEFINED.fill(&[("group", &u.group)]),
             );
         }
         for g in &u.extra_groups {
             if !group_by_name.contains_key(g.as_str()) {
                 bad(
                     uopt(attr, "extraGroups"),
-                    format!("the group {g:?} is not defined (add users.groups.{g} = {{ }};)"),
+                    rules::GROUP_NOT_DEFINED.fill(&[("group", g)]),
                 );
             }
         }
@@ -571,7 +557,7 @@ pub fn resolve(spec: &UsersSpec) -> Result<Accounts, Problems> {
             if !users_seen.names.contains_key(m.as_str()) {
                 bad(
                     gopt(attr, "members"),
-                    format!("{m:?} is not a user (define users.users.{m})"),
+                    rules::USER_NOT_DEFINED.fill(&[("user", m)]),
                 );
             }
         }
@@ -690,7 +676,7 @@ pub fn resolve(spec: &UsersSpec) -> Result<Accounts, Problems> {
         })
         .collect();
     groups.sort_by(|a, b| (a.gid, &a.name).cmp(&(b.gid, &b.name)));
-    Problems::or_ok(problems, Accounts { users, groups })
+    Problems::or_ok(problems, AllocatedAccounts { users, groups })
 }
 
 fn password_of(u: &UserSpec) -> Password {
@@ -749,20 +735,91 @@ mod tests {
     }
 
     fn errors(spec: &UsersSpec) -> String {
-        resolve(spec).unwrap_err().to_string()
+        allocate(spec).unwrap_err().to_string()
     }
 
-    fn uid_of(a: &Accounts, name: &str) -> u32 {
+    /// The `users.` rows of `tests/golden/bad-inputs.json`, put in a
+    /// spec as `tests/bad-inputs.nix` puts them in a module (an account
+    /// named by `users.users` or `users.groups` is a system user of group
+    /// nogroup, or a group); the row's message must be one of the
+    /// problems reported.
+    #[test]
+    fn the_bad_inputs_table_users_rows_are_refused_with_their_messages() {
+        use serde_json::{json, Value};
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/golden/bad-inputs.json");
+        let table: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut seen = 0;
+        for row in table
+            .iter()
+            .filter(|r| r["option"].as_str().unwrap().starts_with("users."))
+        {
+            let option = row["option"].as_str().unwrap();
+            let v = &row["value"];
+            // `users.users` and `users.groups` as JSON, the base groups in.
+            let mut accounts = json!({"users": {}, "groups": {}});
+            for (attr, g) in &base().groups {
+                accounts["groups"][attr] = serde_json::to_value(g).unwrap();
+            }
+            if let Some(with) = row["with"]["users"].as_object() {
+                for (set, entries) in with {
+                    for (attr, fields) in entries.as_object().unwrap() {
+                        for (k, f) in fields.as_object().unwrap() {
+                            accounts[set][attr][k] = f.clone();
+                        }
+                    }
+                }
+            }
+            let path: Vec<&str> = option.split('.').collect();
+            match path[..] {
+                ["users", "users"] => {
+                    accounts["users"][v.as_str().unwrap()] =
+                        json!({"isSystemUser": true, "group": "nogroup"})
+                }
+                ["users", "groups"] => accounts["groups"][v.as_str().unwrap()] = json!({}),
+                ["users", set, attr, "extraGroups" | "members"] => {
+                    accounts[set][attr][path[3]] = json!([v])
+                }
+                ["users", set, attr, field] => accounts[set][attr][field] = v.clone(),
+                _ => panic!("bad-inputs.json: no way to put {option} in a users spec"),
+            }
+            let mut spec = base();
+            for (set, entries) in accounts.as_object().unwrap() {
+                for (attr, fields) in entries.as_object().unwrap() {
+                    let mut fields = fields.clone();
+                    fields["name"] = attr.as_str().into();
+                    if set == "users" {
+                        let u = serde_json::from_value(fields).unwrap();
+                        spec.users.insert(attr.clone(), u);
+                    } else {
+                        let g = serde_json::from_value(fields).unwrap();
+                        spec.groups.insert(attr.clone(), g);
+                    }
+                }
+            }
+            let got = errors(&spec);
+            let message = row["message"].as_str().unwrap();
+            assert!(
+                got == message || got.lines().any(|l| l.strip_prefix("- ") == Some(message)),
+                "{option}: expected {message}, got {got}"
+            );
+            seen += 1;
+        }
+        assert!(seen >= 11);
+    }
+
+    fn uid_of(a: &AllocatedAccounts, name: &str) -> u32 {
         a.users.iter().find(|u| u.name == name).unwrap().uid
     }
 
     #[test]
     fn names_follow_shadows_pattern() {
         for ok in ["alice", "_svc", "a.b-c", "1up", "x".repeat(31).as_str()] {
-            assert!(valid_name(ok), "{ok}");
+            assert_eq!(rules::user_name().check(ok), None, "{ok}");
         }
         for bad in ["", "-a", "a b", "a:b", "é", "x".repeat(32).as_str()] {
-            assert!(!valid_name(bad), "{bad}");
+            assert!(rules::group_name().check(bad).is_some(), "{bad}");
         }
     }
 
@@ -773,11 +830,11 @@ mod tests {
             spec.users.insert(n.into(), user(n, true));
         }
         spec.users.insert("svc".into(), user("svc", false));
-        let before = resolve(&spec).unwrap();
-        assert_eq!(before, resolve(&spec).unwrap());
+        let before = allocate(&spec).unwrap();
+        assert_eq!(before, allocate(&spec).unwrap());
         spec.users.insert("dave".into(), user("dave", true));
         spec.users.insert("aaron".into(), user("aaron", false));
-        let after = resolve(&spec).unwrap();
+        let after = allocate(&spec).unwrap();
         for n in ["alice", "bob", "carol", "svc"] {
             assert_eq!(uid_of(&before, n), uid_of(&after, n), "{n} was renumbered");
         }
@@ -789,11 +846,11 @@ mod tests {
     fn allocation_skips_explicit_ids() {
         let mut spec = base();
         spec.users.insert("alice".into(), user("alice", true));
-        let free = uid_of(&resolve(&spec).unwrap(), "alice");
+        let free = uid_of(&allocate(&spec).unwrap(), "alice");
         let mut pinned = user("pinned", true);
         pinned.uid = Some(i64::from(free));
         spec.users.insert("pinned".into(), pinned);
-        let a = resolve(&spec).unwrap();
+        let a = allocate(&spec).unwrap();
         assert_eq!(uid_of(&a, "pinned"), free);
         assert_eq!(uid_of(&a, "alice"), free + 1);
     }
@@ -813,7 +870,7 @@ mod tests {
         alice.extra_groups = vec!["wheel".into()];
         spec.users.insert("alice".into(), alice);
         spec.users.insert("bob".into(), user("bob", true));
-        let a = resolve(&spec).unwrap();
+        let a = allocate(&spec).unwrap();
         let wheel = a.groups.iter().find(|g| g.name == "wheel").unwrap();
         assert_eq!(wheel.members, ["alice", "bob"]);
         assert_eq!(
@@ -847,7 +904,7 @@ mod tests {
         let mut a = user("alice", true);
         a.auto_sub_uid_gid_range = true;
         spec.users.insert("alice".into(), a.clone());
-        let start = resolve(&spec).unwrap().users[0].sub_uids[0].0;
+        let start = allocate(&spec).unwrap().users[0].sub_uids[0].0;
         assert_eq!((start - SUBID_BASE) % SUBID_COUNT, 0);
         assert!(start + SUBID_COUNT <= u64::from(u32::MAX));
         let mut b = user("bob", true);
@@ -856,7 +913,7 @@ mod tests {
             count: 10,
         }];
         spec.users.insert("bob".into(), b);
-        let moved = resolve(&spec).unwrap();
+        let moved = allocate(&spec).unwrap();
         let alice = moved.users.iter().find(|u| u.name == "alice").unwrap();
         assert_ne!(alice.sub_uids[0].0, start);
     }
@@ -874,7 +931,7 @@ mod tests {
             "users.users.bob.uid: users.users.alice.uid has the same uid 1000: ids must be unique unless users.enforceIdUniqueness = false"
         );
         spec.enforce_id_uniqueness = false;
-        assert!(resolve(&spec).is_ok());
+        assert!(allocate(&spec).is_ok());
     }
 
     #[test]
@@ -898,8 +955,8 @@ mod tests {
         assert_eq!(
             errors(&spec),
             "2 problems:\n\
-             - users.users.alice.group: the group \"staff\" is not defined (add users.groups.staff = { };)\n\
-             - users.users.alice.extraGroups: the group \"wheel\" is not defined (add users.groups.wheel = { };)"
+             - users.users.alice.group: group 'staff' is not defined (add users.groups.staff = { };)\n\
+             - users.users.alice.extraGroups: group 'wheel' is not defined (add users.groups.wheel = { };)"
         );
     }
 
@@ -928,7 +985,7 @@ mod tests {
         spec.groups.insert("g".into(), group("-g", None));
         let e = errors(&spec);
         assert!(
-            e.contains("users.users.bad.name: \"bad name\" is not a valid user name"),
+            e.contains("users.users.bad.name: 'bad name' is not a valid user name"),
             "{e}"
         );
         assert!(
@@ -940,7 +997,7 @@ mod tests {
             "{e}"
         );
         assert!(
-            e.contains("users.groups.g.name: \"-g\" is not a valid group name"),
+            e.contains("users.groups.g.name: '-g' is not a valid group name"),
             "{e}"
         );
     }
@@ -989,7 +1046,7 @@ mod tests {
         let b = spec.users.get_mut("alice").unwrap();
         b.sub_uid_ranges[0].start_uid = MAX_ID;
         b.sub_gid_ranges[0].count = 1;
-        assert!(resolve(&spec).is_ok());
+        assert!(allocate(&spec).is_ok());
     }
 
     #[test]
@@ -1020,7 +1077,7 @@ mod tests {
         );
         assert_eq!(
             errors(&spec),
-            "users.groups.wheel.members: \"ghost\" is not a user (define users.users.ghost)"
+            "users.groups.wheel.members: user 'ghost' is not defined (add users.users.ghost)"
         );
     }
 
@@ -1059,7 +1116,7 @@ mod tests {
             a.create_home = create;
             a.home = home.into();
             spec.users.insert("alice".into(), a);
-            assert!(resolve(&spec).is_ok(), "{home}");
+            assert!(allocate(&spec).is_ok(), "{home}");
         }
     }
 
@@ -1125,7 +1182,7 @@ mod tests {
         };
         assert_eq!(
             errors(&spec),
-            "users spec: version 7 is not supported (expected 1)"
+            "users spec: version 7 is not supported (expected 1); rebuild with a matching nci-etc"
         );
     }
 }

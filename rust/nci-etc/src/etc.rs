@@ -7,9 +7,10 @@
 use crate::tree::write_at;
 use anyhow::Result;
 use nci_core::error::Error;
-use nci_core::etc_spec::{plan, EtcEntry, EtcMode, EtcSpec, Owner};
+use nci_core::etc_spec::{check, EtcEntry, EtcMode, EtcSpec, Owner};
 use nci_core::passwd::{parse_group, parse_passwd};
 use nci_core::problems::{option_path, Problems};
+use nci_core::rules;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -62,7 +63,9 @@ impl UsersInfo {
     }
 }
 
-fn resolve_owner(
+/// The id of `environment.etc.<name>.<field>` (`user` or `group`): a
+/// number, or a name of the image's accounts (`ids`, by name).
+fn owner_id(
     e: &EtcEntry,
     field: &str,
     owner: &Owner,
@@ -71,17 +74,12 @@ fn resolve_owner(
     match owner {
         Owner::Id(id) => Ok(*id),
         Owner::Name(name) => ids.get(name).copied().ok_or_else(|| {
-            let (what, file, option) = if field == "user" {
-                ("user", "/etc/passwd", "users.users")
+            let why = if field == "user" {
+                rules::USER_NOT_DEFINED.fill(&[("user", name)])
             } else {
-                ("group", "/etc/group", "users.groups")
+                rules::GROUP_NOT_DEFINED.fill(&[("group", name)])
             };
-            Error::invalid(
-                option_path("environment.etc", &e.attr, field),
-                format!(
-                    "there is no {what} {name:?} in the image's {file} (define {option}.{name})"
-                ),
-            )
+            Error::invalid(option_path("environment.etc", &e.attr, field), why)
         }),
     }
 }
@@ -118,8 +116,8 @@ fn prepare(e: &EtcEntry, users: &UsersInfo, spec: &EtcSpec) -> Result<Ready, Vec
         }
         EtcMode::Copy(mode) => {
             let mut errors = Vec::new();
-            let uid = resolve_owner(e, "user", &e.user, &users.uids).map_err(|x| errors.push(x));
-            let gid = resolve_owner(e, "group", &e.group, &users.gids).map_err(|x| errors.push(x));
+            let uid = owner_id(e, "user", &e.user, &users.uids).map_err(|x| errors.push(x));
+            let gid = owner_id(e, "group", &e.group, &users.gids).map_err(|x| errors.push(x));
             let bytes = match std::fs::metadata(&e.source) {
                 Ok(m) if m.is_dir() => Err(source_err(format!(
                     "{} is a directory: only mode = \"symlink\" can put a directory in /etc",
@@ -146,7 +144,7 @@ fn prepare(e: &EtcEntry, users: &UsersInfo, spec: &EtcSpec) -> Result<Ready, Vec
 }
 
 pub fn build(spec: &EtcSpec, users: &UsersInfo, out: &Path, in_place: bool) -> Result<()> {
-    let entries = plan(spec, &users.reserved)?;
+    let entries = check(spec, &users.reserved)?;
     let mut problems = Vec::new();
     let mut ready = Vec::new();
     for e in &entries {

@@ -13,7 +13,7 @@ use anyhow::Result;
 use nci_core::error::Error;
 use nci_core::passwd::{GroupEntry, PasswdEntry};
 use nci_core::problems::{option_path, Problems};
-use nci_core::users_spec::{resolve, Accounts, Password, User, UsersSpec};
+use nci_core::users_spec::{allocate, AllocatedAccounts, Password, User, UsersSpec};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -29,7 +29,7 @@ struct Files {
 }
 
 pub fn build(spec: &UsersSpec, out: &Path, in_place: bool) -> Result<()> {
-    let accounts = resolve(spec)?;
+    let accounts = allocate(spec)?;
     let files = render(&accounts)?;
     write_at(out, in_place, |tree| write(tree, &accounts, &files))
 }
@@ -63,7 +63,7 @@ fn shadow_field(user: &User) -> Result<String, Error> {
     })
 }
 
-fn render(a: &Accounts) -> Result<Files, Problems> {
+fn render(a: &AllocatedAccounts) -> Result<Files, Problems> {
     let mut problems = Vec::new();
     let mut files = Files {
         passwd: String::new(),
@@ -110,7 +110,7 @@ fn render(a: &Accounts) -> Result<Files, Problems> {
     Problems::or_ok(problems, files)
 }
 
-fn write(tree: &mut Tree, a: &Accounts, files: &Files) -> Result<()> {
+fn write(tree: &mut Tree, a: &AllocatedAccounts, files: &Files) -> Result<()> {
     tree.file("/etc/passwd", files.passwd.as_bytes())?;
     tree.file("/etc/group", files.group.as_bytes())?;
     tree.file("/etc/shadow", files.shadow.as_bytes())?;

@@ -63,14 +63,17 @@ fn every_users_problem_is_reported_and_nothing_is_written() {
     let out = d.path().join("out");
     let o = nci_etc(&["users", "--spec", &spec, "--out", out.to_str().unwrap()]);
     fails_with(&o, "nci-etc: error: 3 problems:");
-    fails_with(&o, "- users.users.alice.group: the group \"staff\" is not defined (add users.groups.staff = { };)");
     fails_with(
         &o,
-        "- users.users.alice.extraGroups: the group \"wheel\" is not defined",
+        "- users.users.alice.group: group 'staff' is not defined (add users.groups.staff = { };)",
     );
     fails_with(
         &o,
-        "- users.users.bob.name: \"bob!\" is not a valid user name",
+        "- users.users.alice.extraGroups: group 'wheel' is not defined",
+    );
+    fails_with(
+        &o,
+        "- users.users.bob.name: 'bob!' is not a valid user name",
     );
     assert!(!out.exists());
     assert_eq!(
@@ -188,8 +191,11 @@ fn etc_owner_that_is_not_a_user_names_the_entry() {
         "--out",
         d.path().join("etc").to_str().unwrap(),
     ]);
-    fails_with(&o, "environment.etc.\"app.conf\".user: there is no user \"bob\" in the image's /etc/passwd (define users.users.bob)");
-    fails_with(&o, "environment.etc.\"app.conf\".group: there is no group \"staff\" in the image's /etc/group (define users.groups.staff)");
+    fails_with(
+        &o,
+        "environment.etc.\"app.conf\".user: user 'bob' is not defined (add users.users.bob)",
+    );
+    fails_with(&o, "environment.etc.\"app.conf\".group: group 'staff' is not defined (add users.groups.staff = { };)");
     fails_with(&o, "environment.etc.dir.source: ");
     fails_with(
         &o,

@@ -11,6 +11,9 @@
 use crate::customisation;
 use anyhow::{bail, Context, Result};
 use nci_core::fs_walk::{walk, Modes};
+use nci_core::passwd::{parse_group, parse_passwd};
+use nci_core::problems::option_path;
+use nci_core::rules;
 use nci_core::tar::Kind;
 use nci_core::tree_manifest::{Ownership, TreeManifest, VERSION};
 use serde::Deserialize;
@@ -103,8 +106,15 @@ pub fn run(spec: &RunSpec, out: &Path) -> Result<()> {
         bail!("image.run: the commands failed with {how} (their output is above)");
     }
 
-    let users = read_ids(&root.join("etc/passwd"), 2);
-    let groups = read_ids(&root.join("etc/group"), 2);
+    let read = |file: &str| std::fs::read_to_string(root.join(file)).unwrap_or_default();
+    let users: BTreeMap<String, u32> = parse_passwd(&read("etc/passwd"))
+        .into_iter()
+        .map(|u| (u.name, u.uid))
+        .collect();
+    let groups: BTreeMap<String, u32> = parse_group(&read("etc/group"))
+        .into_iter()
+        .map(|g| (g.name, g.gid))
+        .collect();
     let mut entries: BTreeMap<String, Ownership> = BTreeMap::new();
     for e in walk(&root, "", Modes::AsOnDisk)? {
         let (mode, uid, gid) = match initial.get(&e.path) {
@@ -142,12 +152,12 @@ pub fn run(spec: &RunSpec, out: &Path) -> Result<()> {
         let uid = rule
             .user
             .as_deref()
-            .map(|u| resolve(u, &users, "user", "/etc/passwd", &rule.path))
+            .map(|u| owner_id(u, &users, &rule.path, "user"))
             .transpose()?;
         let gid = rule
             .group
             .as_deref()
-            .map(|g| resolve(g, &groups, "group", "/etc/group", &rule.path))
+            .map(|g| owner_id(g, &groups, &rule.path, "group"))
             .transpose()?;
         let mode = match &rule.mode {
             Some(m) => Some(nci_core::tree_manifest::parse_mode(m).with_context(|| {
@@ -236,30 +246,19 @@ fn materialise(spec: &RunSpec, root: &Path) -> Result<BTreeMap<String, Initial>>
     Ok(initial)
 }
 
-/// name → id from a passwd or group file (`name:x:id:...`); empty when
-/// the image has none.
-fn read_ids(file: &Path, field: usize) -> BTreeMap<String, u32> {
-    std::fs::read_to_string(file)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            Some((f.first()?.to_string(), f.get(field)?.parse().ok()?))
-        })
-        .collect()
-}
-
-fn resolve(
-    name: &str,
-    ids: &BTreeMap<String, u32>,
-    what: &str,
-    file: &str,
-    path: &str,
-) -> Result<u32> {
+/// The id of `image.runOwners.<path>.<field>` (`user` or `group`): a
+/// number, or a name of the image's `/etc/passwd` or `/etc/group` (`ids`,
+/// by name; empty when the image has none).
+fn owner_id(name: &str, ids: &BTreeMap<String, u32>, path: &str, field: &str) -> Result<u32> {
     if let Ok(n) = name.parse::<u32>() {
         return Ok(n);
     }
     ids.get(name).copied().with_context(|| {
-        format!("image.runOwners.\"{path}\": {what} '{name}' is not in the image's {file} (give a number, or define it with users.*)")
+        let why = if field == "user" {
+            rules::USER_NOT_DEFINED.fill(&[("user", name)])
+        } else {
+            rules::GROUP_NOT_DEFINED.fill(&[("group", name)])
+        };
+        format!("{}: {why}", option_path("image.runOwners", path, field))
     })
 }

@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Context, Result};
 use nci_core::init_layout::{names, shebang, BootSpec, LongRunRef, ServiceRuntime, BOOT_VERSION};
-use nci_core::init_spec::{split_command, stop_signal, InitSpec, Plan, ServiceType};
+use nci_core::init_spec::{split_command, stop_signal, InitSpec, ServiceType, StartOrder};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -20,9 +20,9 @@ pub struct Outputs<'a> {
 }
 
 /// Validates `spec` and writes every output; on error nothing is left.
-pub fn generate(spec: &InitSpec, out: &Outputs) -> Result<Plan> {
-    let plan = spec.validate()?;
-    let result = write_all(spec, &plan, out);
+pub fn generate(spec: &InitSpec, out: &Outputs) -> Result<StartOrder> {
+    let order = spec.validate()?;
+    let result = write_all(spec, &order, out);
     if result.is_err() {
         let _ = fs::remove_file(out.init);
         let _ = fs::remove_dir_all(out.services);
@@ -30,10 +30,10 @@ pub fn generate(spec: &InitSpec, out: &Outputs) -> Result<Plan> {
             let _ = fs::remove_dir_all(t);
         }
     }
-    result.map(|()| plan)
+    result.map(|()| order)
 }
 
-fn write_all(spec: &InitSpec, plan: &Plan, out: &Outputs) -> Result<()> {
+fn write_all(spec: &InitSpec, order: &StartOrder, out: &Outputs) -> Result<()> {
     // Generated files name the services directory by absolute path.
     let services_abs = if out.services.is_absolute() {
         out.services.to_owned()
@@ -51,7 +51,7 @@ fn write_all(spec: &InitSpec, plan: &Plan, out: &Outputs) -> Result<()> {
     mkdir(out.services)?;
 
     let readiness = |name: &str| spec.services[name].notification_fd.is_some();
-    let long_run: Vec<LongRunRef> = plan
+    let long_run: Vec<LongRunRef> = order
         .long_run
         .iter()
         .map(|n| LongRunRef {
@@ -165,9 +165,9 @@ fn write_all(spec: &InitSpec, plan: &Plan, out: &Outputs) -> Result<()> {
         state_dir: spec.state_dir.clone(),
         grace_time: spec.grace_time,
         exit_code_from: spec.exit_code_from.clone(),
-        oneshot_pre: plan.oneshot_pre.clone(),
+        oneshot_pre: order.oneshot_pre.clone(),
         long_run,
-        oneshot_post: plan.oneshot_post.clone(),
+        oneshot_post: order.oneshot_post.clone(),
     };
     let text = shebang(&spec.nci_init, "boot") + &serde_json::to_string_pretty(&boot)? + "\n";
     write_exec(out.init, &text)?;

@@ -97,10 +97,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Check { spec } => {
             let spec: InitSpec = read_json(&spec)?;
-            let plan = spec.validate()?;
-            nci_core::outln!("oneshot-pre: {}", plan.oneshot_pre.join(" "));
-            nci_core::outln!("long-run: {}", plan.long_run.join(" "));
-            nci_core::outln!("oneshot-post: {}", plan.oneshot_post.join(" "));
+            let order = spec.validate()?;
+            nci_core::outln!("oneshot-pre: {}", order.oneshot_pre.join(" "));
+            nci_core::outln!("long-run: {}", order.long_run.join(" "));
+            nci_core::outln!("oneshot-post: {}", order.oneshot_post.join(" "));
             Ok(())
         }
     }

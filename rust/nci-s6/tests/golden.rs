@@ -120,7 +120,7 @@ fn a_bad_spec_fails_with_every_problem_and_writes_nothing() {
     let err = String::from_utf8_lossy(&run.stderr);
     for needle in [
         "nci-s6: error: 7 problems:",
-        "- s6.services.db.user: user 'alice' is not defined (add users.users.alice or pick one of: ",
+        "- s6.services.db.user: user 'alice' is not defined (add users.users.alice)",
         "- s6.services.migrate.after: 'migrate' is a oneshot-pre and cannot run after 'smoke', a oneshot-post",
         "- s6.services.smoke: neither execStart nor script is set",
         "- s6.services.web: both execStart and script are set; set only one of them",
