@@ -233,6 +233,26 @@ let
     else
       builtins.head (lib.splitString "-" (baseNameOf (builtins.unsafeDiscardStringContext image.outPath)));
   reference = "${cfg.name}:${tag}";
+
+  # A runnable package whose `bin/PROGRAM` (a script run by `nci-push`)
+  # sends the image somewhere (docs/publishing.md).
+  copyScript =
+    program: extra:
+    derivation (
+      builderArgs
+      // {
+        name = "${program}-${safeName}";
+        builder = nciTools.push;
+        plan = "${plan}";
+        imageTool = nciTools.image;
+        interpreter = nciTools.push;
+        inherit reference program;
+      }
+      // extra
+    )
+    // {
+      meta.mainProgram = program;
+    };
 in
 {
   options.system.build = mkOption {
@@ -289,23 +309,14 @@ in
 
   # `copyToRegistry`: `bin/copy-to-registry docker://HOST/REPO[:TAG]`
   # sends the image to a registry, its layers read from the store
-  # through `nci-image blob`, skipping the blobs the registry has
-  # (docs/publishing.md).
-  config.system.build.copyToRegistry =
-    derivation (
-      builderArgs
-      // {
-        name = "copy-to-registry-${safeName}";
-        builder = nciTools.push;
-        plan = "${plan}";
-        imageTool = nciTools.image;
-        interpreter = nciTools.push;
-        inherit reference;
-      }
-    )
-    // {
-      meta.mainProgram = "copy-to-registry";
-    };
+  # through `nci-image blob` (gzip-compressed by default, `--compression-format`),
+  # skipping the blobs the registry has (docs/publishing.md).
+  config.system.build.copyToRegistry = copyScript "copy-to-registry" { };
+
+  # `copyToPodman` / `copyToDockerDaemon`: `bin/copy-to-podman` streams
+  # the docker-archive into `podman load` (`docker load`) through a pipe.
+  config.system.build.copyToPodman = copyScript "copy-to-podman" { engine = "podman"; };
+  config.system.build.copyToDockerDaemon = copyScript "copy-to-docker-daemon" { engine = "docker"; };
 
   config.system.build.oci = derivation (
     builderArgs

@@ -68,6 +68,8 @@ let
     "imageTag"
     "copyToRegistry"
     "plan"
+    "copyToPodman"
+    "copyToDockerDaemon"
   ];
   withoutReference = filter (a: !(a.reference or false)) config.assertions;
   image = checked config.assertions build.image;

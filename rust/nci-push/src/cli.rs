@@ -24,6 +24,16 @@ pub enum Command {
     /// Push the image of a `copy-to-registry` script (how the script
     /// runs this program: its `#!` line names this subcommand).
     Script(Push),
+    /// Load the image of a `copy-to-podman` / `copy-to-docker-daemon`
+    /// script into its engine (`ENGINE load`, the image streamed to it
+    /// through a pipe).
+    Load(Load),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Load {
+    /// The `copy-to-podman` / `copy-to-docker-daemon` script.
+    pub script: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -33,8 +43,9 @@ pub struct Push {
     /// Where to send the image: `docker://HOST[:PORT]/REPOSITORY[:TAG]`
     /// (the tag defaults to the image's).
     pub destination: String,
-    /// Talk plain HTTP to the registry (it always does for localhost,
-    /// 127.0.0.1 and [::1]); without it, HTTPS with verified certificates.
+    /// Talk plain HTTP to the registry (it does for localhost, 127.0.0.1
+    /// and [::1] unless they have certificates); without it, HTTPS with
+    /// verified certificates.
     #[arg(long)]
     pub plain_http: bool,
     /// The auth file to read credentials from (default: $REGISTRY_AUTH_FILE,
@@ -42,6 +53,17 @@ pub struct Push {
     /// ~/.config/containers/auth.json, ~/.docker/config.json).
     #[arg(long)]
     pub authfile: Option<PathBuf>,
+    /// How layers are compressed for the registry (podman's flag): the
+    /// same layer always gives the same bytes; what a layer compresses
+    /// to is cached ($XDG_CACHE_HOME/nix-container-images/compressed).
+    #[arg(long, value_enum, default_value = "gzip")]
+    pub compression_format: crate::compress::Compression,
+    /// The registry's certificates: DIR/*.crt are trusted for it, as
+    /// with podman's and skopeo's --cert-dir (default:
+    /// /etc/containers/certs.d/HOST[:PORT]/). With it, a registry on the
+    /// loopback is talked to over HTTPS too.
+    #[arg(long)]
+    pub cert_dir: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -30,11 +30,18 @@ fn explain(code: u16, resp: ureq::Response) -> String {
             Some(
                 errs.iter()
                     .map(|e| {
-                        format!(
+                        let mut m = format!(
                             "{}: {}",
                             e["code"].as_str().unwrap_or("?"),
                             e["message"].as_str().unwrap_or("")
-                        )
+                        );
+                        // The distribution registry says why a write
+                        // failed there ("no space left on device").
+                        if let Some(d) = e["detail"].as_str().filter(|d| !d.is_empty()) {
+                            m.push_str(": ");
+                            m.push_str(d);
+                        }
+                        m
                     })
                     .collect::<Vec<_>>()
                     .join("; "),
@@ -213,7 +220,13 @@ impl Registry {
             .request("PUT", &put)
             .set("Content-Type", "application/octet-stream")
             .set("Content-Length", &size.to_string());
-        self.call(&what, req.send(body))?;
+        match req.send(body) {
+            Err(ureq::Error::Status(code, resp)) if code >= 500 => bail!(
+                "{what}: the registry could not store it (is its storage full or read-only? its log says why): it answered {}",
+                explain(code, resp)
+            ),
+            sent => self.call(&what, sent)?,
+        };
         Ok(())
     }
 

@@ -6,19 +6,24 @@ use rustls_pki_types::CertificateDer;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The files of trusted certificates for `registry` (`host[:port]`):
-/// `$SSL_CERT_FILE` or the system bundle, and every `*.crt` in
-/// `/etc/containers/certs.d/REGISTRY/` (its `ca.crt`).
-pub fn trusted_files(
-    registry: &str,
-    ssl_cert_file: Option<String>,
-    certs_d: &Path,
-) -> Vec<PathBuf> {
+/// The directory of a registry's own certificates: `--cert-dir` (as
+/// podman's and skopeo's), else `/etc/containers/certs.d/REGISTRY/`.
+pub fn registry_dir(registry: &str, cert_dir: Option<&Path>) -> PathBuf {
+    match cert_dir {
+        Some(d) => d.to_owned(),
+        None => Path::new("/etc/containers/certs.d").join(registry),
+    }
+}
+
+/// The files of trusted certificates for a registry: `$SSL_CERT_FILE`
+/// or the system bundle, and every `*.crt` in `registry_dir` (its
+/// `ca.crt`; see [`registry_dir`]).
+pub fn trusted_files(ssl_cert_file: Option<String>, registry_dir: &Path) -> Vec<PathBuf> {
     let mut files = vec![ssl_cert_file
         .filter(|f| !f.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt"))];
-    if let Ok(dir) = std::fs::read_dir(certs_d.join(registry)) {
+    if let Ok(dir) = std::fs::read_dir(registry_dir) {
         let mut extra: Vec<PathBuf> = dir
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "crt"))
@@ -78,16 +83,21 @@ mod tests {
         std::fs::write(reg.join("ca.crt"), "")?;
         std::fs::write(reg.join("client.key"), "")?;
         assert_eq!(
-            trusted_files("h.io:5000", None, d.path()),
+            trusted_files(None, &reg),
             [
                 PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
                 reg.join("ca.crt")
             ]
         );
         assert_eq!(
-            trusted_files("other.io", Some("/x.pem".into()), d.path()),
+            trusted_files(Some("/x.pem".into()), &d.path().join("other.io")),
             [PathBuf::from("/x.pem")]
         );
+        assert_eq!(
+            registry_dir("h.io:5000", None),
+            PathBuf::from("/etc/containers/certs.d/h.io:5000")
+        );
+        assert_eq!(registry_dir("h.io", Some(&reg)), reg);
         let e = format!("{:#}", config(&[reg.join("ca.crt")]).unwrap_err());
         assert!(e.starts_with("no trusted certificates in "), "{e}");
         Ok(())

@@ -1,0 +1,338 @@
+//! Layer compression for registries, deterministic: the same layer
+//! always gives the same compressed bytes, so the same digest on every
+//! push, machine and registry (a registry then skips a layer it has
+//! from another image or another machine).
+//!
+//! - gzip: DEFLATE level 6 (flate2's pure-Rust miniz_oxide backend),
+//!   a gzip header with no name, no time (0) and the "unknown" OS byte;
+//! - zstd: libzstd level 3 (the zstd crate), one thread, no checksum
+//!   and no content size in the frame header (a stream's size is not
+//!   known ahead).
+//!
+//! What a layer compresses to (its digest and size) is kept in a
+//! [`Cache`], keyed by the uncompressed digest and [`Compression::id`],
+//! so a layer is compressed once: a later push finds its compressed
+//! digest there, asks the registry for it, and compresses it again only
+//! to send it.
+
+use anyhow::{Context, Result};
+use nci_core::hash::{hex, Digest, Sha256};
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// How layers are sent (`--compression-format`, podman's flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    /// gzip: what every registry and engine reads (the default).
+    Gzip,
+    /// zstd: smaller and faster to decompress; podman >= 4 and
+    /// containerd >= 1.5 read it, older engines do not.
+    Zstd,
+    /// As the image has them (uncompressed tar).
+    None,
+}
+
+/// The media type of an uncompressed OCI layer (what the plan has).
+pub const OCI_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+
+impl Compression {
+    /// The layer media type in the manifest.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+            Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+            Compression::None => OCI_TAR,
+        }
+    }
+
+    /// What the compressed bytes depend on besides the layer: the cache
+    /// key. Change it with any change of algorithm, level, library
+    /// version or header (the golden tests below catch one).
+    pub fn id(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip-6-miniz_oxide-0.9",
+            Compression::Zstd => "zstd-3-libzstd-1.5.7",
+            Compression::None => "none",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::None => "none",
+        }
+    }
+}
+
+/// A blob's digest (`sha256:HEX`) and size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facts {
+    pub digest: String,
+    pub size: u64,
+}
+
+/// Counts and hashes what goes through it.
+pub struct Hashing<W> {
+    inner: W,
+    hash: Sha256,
+    size: u64,
+}
+
+impl<W: Write> Hashing<W> {
+    pub fn new(inner: W) -> Self {
+        Hashing {
+            inner,
+            hash: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    pub fn finish(self) -> (W, Facts) {
+        let facts = Facts {
+            digest: format!("sha256:{}", hex(&self.hash.finalize())),
+            size: self.size,
+        };
+        (self.inner, facts)
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Compresses all of `input` into `out`; the compressed blob's facts.
+pub fn compress<W: Write>(
+    alg: Compression,
+    mut input: impl Read,
+    out: W,
+) -> std::io::Result<(W, Facts)> {
+    let hashing = Hashing::new(out);
+    let hashing = match alg {
+        Compression::Gzip => {
+            let mut enc = flate2::GzBuilder::new()
+                .mtime(0)
+                .operating_system(255)
+                .write(hashing, flate2::Compression::new(6));
+            std::io::copy(&mut input, &mut enc)?;
+            enc.finish()?
+        }
+        Compression::Zstd => {
+            let mut enc = zstd::stream::write::Encoder::new(hashing, 3)?;
+            enc.include_checksum(false)?;
+            enc.include_contentsize(false)?;
+            std::io::copy(&mut input, &mut enc)?;
+            enc.finish()?
+        }
+        Compression::None => {
+            let mut h = hashing;
+            std::io::copy(&mut input, &mut h)?;
+            h
+        }
+    };
+    let (mut out, facts) = hashing.finish();
+    out.flush()?;
+    Ok((out, facts))
+}
+
+/// Compressed facts by uncompressed digest: one small file per layer and
+/// compression, `DIR/ID/HEX` holding `{"digest", "size"}`.
+pub struct Cache {
+    dir: Option<PathBuf>,
+}
+
+impl Cache {
+    /// The cache in `dir`; `None`: no cache (every layer is compressed).
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        Cache { dir }
+    }
+
+    /// `$XDG_CACHE_HOME/nix-container-images/compressed`, else under
+    /// `$HOME/.cache`; `None` without either.
+    pub fn default_dir(env: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+        let base = env("XDG_CACHE_HOME")
+            .filter(|d| d.starts_with('/'))
+            .map(PathBuf::from)
+            .or_else(|| {
+                env("HOME")
+                    .filter(|d| d.starts_with('/'))
+                    .map(|h| Path::new(&h).join(".cache"))
+            })?;
+        Some(base.join("nix-container-images").join("compressed"))
+    }
+
+    fn file(&self, alg: Compression, uncompressed: &str) -> Option<PathBuf> {
+        let hex = uncompressed.trim_start_matches("sha256:");
+        if !nci_core::hash::is_sha256_hex(hex) {
+            return None;
+        }
+        Some(self.dir.as_ref()?.join(alg.id()).join(hex))
+    }
+
+    /// The facts of `uncompressed` (`sha256:HEX`) compressed with `alg`,
+    /// if known. An unreadable or malformed entry counts as unknown.
+    pub fn get(&self, alg: Compression, uncompressed: &str) -> Option<Facts> {
+        let text = std::fs::read_to_string(self.file(alg, uncompressed)?).ok()?;
+        serde_json::from_str::<Facts>(&text).ok().filter(|f| {
+            f.digest
+                .strip_prefix("sha256:")
+                .is_some_and(nci_core::hash::is_sha256_hex)
+        })
+    }
+
+    /// Records the facts (atomically: a reader sees all or nothing).
+    pub fn put(&self, alg: Compression, uncompressed: &str, facts: &Facts) -> Result<()> {
+        let Some(file) = self.file(alg, uncompressed) else {
+            return Ok(());
+        };
+        let dir = nci_core::nix_build::dir_of(&file);
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create the compression cache", dir.display()))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("{}: cannot write the compression cache", dir.display()))?;
+        tmp.write_all(serde_json::to_string(facts)?.as_bytes())
+            .with_context(|| format!("{}: cannot write the compression cache", dir.display()))?;
+        tmp.persist(&file)
+            .with_context(|| format!("{}: cannot write the compression cache", file.display()))?;
+        Ok(())
+    }
+
+    /// Forgets an entry (found wrong when the layer was compressed again).
+    pub fn remove(&self, alg: Compression, uncompressed: &str) {
+        if let Some(f) = self.file(alg, uncompressed) {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A layer-like input: a tar of a few files with repetitive content.
+    fn sample() -> Vec<u8> {
+        let mut v = Vec::new();
+        for i in 0..20_000u32 {
+            v.extend_from_slice(format!("line {i} of a layer {}\n", i % 7).as_bytes());
+        }
+        v
+    }
+
+    fn compressed(alg: Compression, input: &[u8]) -> (Vec<u8>, Facts) {
+        compress(alg, input, Vec::new()).unwrap()
+    }
+
+    #[test]
+    fn the_same_layer_compresses_to_the_same_bytes() {
+        let input = sample();
+        for alg in [Compression::Gzip, Compression::Zstd, Compression::None] {
+            let (a, fa) = compressed(alg, &input);
+            let (b, fb) = compressed(alg, &input);
+            assert_eq!(a, b, "{alg:?}");
+            assert_eq!(fa, fb);
+            assert_eq!(fa.size, a.len() as u64);
+            assert_eq!(
+                fa.digest,
+                format!("sha256:{}", nci_core::hash::sha256_hex(&a))
+            );
+        }
+    }
+
+    #[test]
+    fn compressed_layers_decompress_to_the_layer() {
+        let input = sample();
+        let (gz, _) = compressed(Compression::Gzip, &input);
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, input);
+        let (zs, _) = compressed(Compression::Zstd, &input);
+        assert_eq!(zstd::decode_all(&zs[..]).unwrap(), input);
+        assert!(gz.len() < input.len() / 4 && zs.len() < input.len() / 4);
+    }
+
+    #[test]
+    fn the_gzip_header_carries_no_time_name_or_os() {
+        let (gz, _) = compressed(Compression::Gzip, b"x");
+        // magic, deflate, no flags, mtime 0, xfl, OS 255 (unknown).
+        assert_eq!(&gz[..4], &[0x1f, 0x8b, 8, 0]);
+        assert_eq!(&gz[4..8], &[0, 0, 0, 0]);
+        assert_eq!(gz[9], 255);
+    }
+
+    /// Golden digests: a change here changes every pushed layer's digest
+    /// (registries then store layers twice); bump `Compression::id` with
+    /// it so cached facts of the old bytes are not used.
+    #[test]
+    fn golden_compressed_digests() {
+        let input = sample();
+        assert_eq!(
+            compressed(Compression::Gzip, &input).1,
+            Facts {
+                digest: "sha256:257bc083cb51654b332458c8ab94500eed783e605645ce0d9b7e077acb26dc53"
+                    .into(),
+                size: 58153
+            }
+        );
+        assert_eq!(
+            compressed(Compression::Zstd, &input).1,
+            Facts {
+                digest: "sha256:32d0ce895eba005e8844683fe0914c454449ea01af3d9de5bbe6f86d5208e95d"
+                    .into(),
+                size: 32910
+            }
+        );
+    }
+
+    #[test]
+    fn the_cache_keeps_facts_by_layer_and_compression() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(Some(dir.path().to_owned()));
+        let layer = format!("sha256:{}", "a".repeat(64));
+        let facts = Facts {
+            digest: format!("sha256:{}", "b".repeat(64)),
+            size: 12,
+        };
+        assert_eq!(cache.get(Compression::Gzip, &layer), None);
+        cache.put(Compression::Gzip, &layer, &facts).unwrap();
+        assert_eq!(cache.get(Compression::Gzip, &layer), Some(facts));
+        assert_eq!(cache.get(Compression::Zstd, &layer), None);
+        cache.remove(Compression::Gzip, &layer);
+        assert_eq!(cache.get(Compression::Gzip, &layer), None);
+        // A digest that is not one names no file.
+        assert_eq!(cache.get(Compression::Gzip, "sha256:../../x"), None);
+        let none = Cache::new(None);
+        assert_eq!(none.get(Compression::Gzip, &layer), None);
+    }
+
+    #[test]
+    fn the_default_cache_dir_follows_xdg() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(
+            Cache::default_dir(env(&[("XDG_CACHE_HOME", "/c"), ("HOME", "/h")])),
+            Some(PathBuf::from("/c/nix-container-images/compressed"))
+        );
+        assert_eq!(
+            Cache::default_dir(env(&[("HOME", "/h")])),
+            Some(PathBuf::from("/h/.cache/nix-container-images/compressed"))
+        );
+        assert_eq!(Cache::default_dir(env(&[])), None);
+    }
+}
