@@ -370,6 +370,21 @@ t_L3_s6_script_only_image_with_the_static_s6_builds_nothing_of_glibc() {
   nix-store -qR "$drv" | grep -q -- '-glibc-2.36-standin\.drv$' || fail "the dynamic s6 brings no glibc"
 }
 
+t_L3_s6_static_stand_in_is_looked_for_where_tests_setup_builds_it() {
+  # The builder (run by tests/setup) and the stand-in set name the same
+  # directory: the machine and a hash of the builder and its versions.
+  local h cache want
+  h='(import '"$ROOT"'/tests/hermetic { toolsDir = '"$TOOLS_DIR"'; })'
+  for cache in "" "$PWD/elsewhere"; do
+    want=$(NCI_SKAWARE_CACHE=$cache "$ROOT/tests/hermetic/skaware-static" --dir)
+    [[ $want == "${cache:-/var/cache/nix-container-images}/skaware-static-$(uname -m)-"* ]] || fail "builds into $want"
+    assert_eq "$(NCI_SKAWARE_CACHE=$cache nix-instantiate --eval --json -I nixpkgs-lib="$NIXPKGS_LIB" -E "$h.skawareStatic.dir")" "\"$want\""
+  done
+  # Not built there: Debian's dynamic s6 stands in.
+  assert_eq "$(NCI_SKAWARE_CACHE=$PWD/elsewhere nix-instantiate --eval --json -I nixpkgs-lib="$NIXPKGS_LIB" -E "$h.skawareStatic.built")" false
+  assert_eq "$(NCI_SKAWARE_CACHE=$PWD/elsewhere nix-instantiate --eval --json -I nixpkgs-lib="$NIXPKGS_LIB" -E "$h.pkgs.pkgsStatic.s6.name")" '"s6-2.11"'
+}
+
 # ...and the image has no C library, no dynamic program, weighs at most
 # 4,000 KB, and runs its script: "hi", exit code 1.
 t_L4_s6_script_only_image_with_the_static_s6_has_no_glibc_and_is_at_most_4000_KB() {

@@ -41,7 +41,7 @@ let
       // lib.optionalAttrs (libraries != [ ]) { libraries = toString libraries; }
       // lib.optionalAttrs librariesOnly { librariesOnly = "1"; });
 
-  # pkgsStatic.s6 and pkgsStatic.execline, or null (not built here).
+  # pkgsStatic.s6 and pkgsStatic.execline where they are built here.
   skawareStatic = import ./skaware-static.nix {
     inherit lib system standin;
     cache = skawareCache;
@@ -116,7 +116,7 @@ let
     # (./skaware-static.nix, built by tests/setup); where they are not
     # built, the dynamic stand-ins above (glibc and all).
     pkgsStatic = {
-      inherit (if skawareStatic != null then skawareStatic else pkgs) s6 execline;
+      inherit (if skawareStatic.built then skawareStatic else pkgs) s6 execline;
       bash = standin "bash-static-5.2" {
         binaries = [ "/bin/bash-static" ];
         links."bin/bash" = "bash-static";
@@ -484,8 +484,9 @@ ${content}";
 in
 {
   inherit pkgs lib tools nixosModules makeImage arm64Pkgs;
-  # The static s6 stand-in's directory, or null where it is not built.
-  skawareStatic = if skawareStatic != null then skawareStatic.dir else null;
+  # Where tests/hermetic/skaware-static builds the static s6 stand-in,
+  # and whether it is built.
+  skawareStatic = { inherit (skawareStatic) dir built; };
   # The `lib` users get (nix/lib.nix) over this package set: makeImage,
   # imageHash, imageRef, makeContainerTest, containerTestModule.
   nciLib = import ../../nix/lib.nix { inherit lib makeImage; };

@@ -4,9 +4,9 @@
 # repository. Named as nixpkgs names its static builds
 # (`s6-static-x86_64-unknown-linux-musl-2.11.3.2`). Each is one store path
 # of programs and nothing else: no C library, no shared skalibs.
-# null where they are not built (no musl-tools, the sources not to be had,
-# another system): the stand-in set then keeps Debian's dynamic s6, and
-# the tests that need the static one are skipped, saying why.
+# `built` is false where they are not (no musl-tools, the sources not to
+# be had, another system): the stand-in set then keeps Debian's dynamic
+# s6, and the tests that need the static one are skipped, saying why.
 {
   lib,
   system,
@@ -32,17 +32,18 @@ let
   dir = "${root}/skaware-static-${arch}-${key}";
   programs = sub: map (p: "${dir}/${sub}/bin/${p}") (lib.attrNames (builtins.readDir "${dir}/${sub}/bin"));
   static = name: "${name}-static-${arch}-unknown-linux-musl-${version name}";
+  built = builtins.pathExists "${dir}/s6/bin/s6-svscan";
 in
-if !builtins.pathExists "${dir}/s6/bin/s6-svscan" then
-  null
-else
-  {
-    inherit dir;
-    # The compiled-in /usr/bin/ (s6's helper programs) becomes a PATH
-    # look-up, as for Debian's s6 (./skaware-static says why).
-    s6 = standin (static "s6") {
-      binaries = programs "s6";
-      binPrefix = "/usr/bin/";
-    };
-    execline = standin (static "execline") { binaries = programs "execline"; };
-  }
+{
+  # Where ./skaware-static builds (`skaware-static --dir`), built or not.
+  inherit dir built;
+}
+// lib.optionalAttrs built {
+  # The compiled-in /usr/bin/ (s6's helper programs) becomes a PATH
+  # look-up, as for Debian's s6 (./skaware-static says why).
+  s6 = standin (static "s6") {
+    binaries = programs "s6";
+    binPrefix = "/usr/bin/";
+  };
+  execline = standin (static "execline") { binaries = programs "execline"; };
+}
