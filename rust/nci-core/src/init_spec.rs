@@ -184,27 +184,18 @@ pub struct StartOrder {
     pub oneshot_post: Vec<String>,
 }
 
-/// The signals a service may be stopped with, by name without `SIG`, with
-/// their Linux numbers.
-pub const STOP_SIGNALS: [(&str, i32); 11] = [
-    ("HUP", 1),
-    ("INT", 2),
-    ("QUIT", 3),
-    ("ABRT", 6),
-    ("KILL", 9),
-    ("USR1", 10),
-    ("USR2", 12),
-    ("ALRM", 14),
-    ("TERM", 15),
-    ("WINCH", 28),
-    ("PWR", 30),
+/// The signals a service may be stopped with (s6-svc sends these), by
+/// name without `SIG`; their numbers are in [`crate::signals::SIGNALS`].
+pub const STOP_SIGNALS: [&str; 11] = [
+    "HUP", "INT", "QUIT", "ABRT", "KILL", "USR1", "USR2", "ALRM", "TERM", "WINCH", "PWR",
 ];
 
 /// `"SIGTERM"`, `"term"` or `"TERM"` → `("TERM", 15)`.
 pub fn stop_signal(name: &str) -> Option<(&'static str, i32)> {
     let upper = name.to_ascii_uppercase();
     let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    STOP_SIGNALS.iter().copied().find(|(n, _)| *n == bare)
+    let name = STOP_SIGNALS.iter().copied().find(|n| *n == bare)?;
+    Some((name, crate::signals::number(name)?))
 }
 
 /// The option path of a service field: `s6.services.web.after`.

@@ -19,6 +19,7 @@ pub mod problems;
 pub mod proc_tree;
 pub mod profile;
 pub mod rules;
+pub mod signals;
 pub mod tar;
 pub mod tree_manifest;
 pub mod users_spec;

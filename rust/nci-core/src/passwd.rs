@@ -1,6 +1,9 @@
 //! `/etc/passwd` and `/etc/group` lines: written by `nci-etc users`, read
 //! back where names must become ids without NSS (static binaries cannot
-//! call `getpwnam`): `environment.etc` owners, service users at run time.
+//! call `getpwnam`): `environment.etc` owners, service users at run time
+//! ([`AccountFiles`], the one lookup nci-init and nci-systemd share).
+
+use std::path::Path;
 
 /// One line of `/etc/passwd` (`name:x:uid:gid:gecos:home:shell`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +83,100 @@ pub fn parse_group(text: &str) -> Vec<GroupEntry> {
         .collect()
 }
 
+/// A name that is in neither file (and is not a number).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    #[error("user '{0}' is not in /etc/passwd")]
+    User(String),
+    #[error("group '{0}' is not in /etc/group")]
+    Group(String),
+}
+
+/// An image's `/etc/passwd` and `/etc/group`, looked up as glibc's
+/// `files` backend would: by name, or by id for a number (a number in
+/// neither file is that id, as `setuid` takes it).
+#[derive(Debug, Clone, Default)]
+pub struct AccountFiles {
+    pub users: Vec<PasswdEntry>,
+    pub groups: Vec<GroupEntry>,
+}
+
+impl AccountFiles {
+    /// From the two files' text.
+    pub fn parse(passwd: &str, group: &str) -> Self {
+        AccountFiles {
+            users: parse_passwd(passwd),
+            groups: parse_group(group),
+        }
+    }
+
+    /// Reads `<etc>/passwd` and `<etc>/group`; a missing file is empty.
+    pub fn read(etc: &Path) -> crate::Result<Self> {
+        let read = |name: &str| {
+            let path = etc.join(name);
+            match std::fs::read_to_string(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+                other => other.map_err(|e| crate::Error::io(path, e)),
+            }
+        };
+        Ok(Self::parse(&read("passwd")?, &read("group")?))
+    }
+
+    /// A user by name, or by uid for a number (one not in the file is a
+    /// user of that uid, its group the same number, its home `/`).
+    pub fn user(&self, spec: &str) -> Result<PasswdEntry, LookupError> {
+        if let Some(u) = self.users.iter().find(|u| u.name == spec) {
+            return Ok(u.clone());
+        }
+        let uid = spec
+            .parse::<u32>()
+            .map_err(|_| LookupError::User(spec.to_owned()))?;
+        Ok(self
+            .users
+            .iter()
+            .find(|u| u.uid == uid)
+            .cloned()
+            .unwrap_or_else(|| PasswdEntry {
+                name: spec.to_owned(),
+                uid,
+                gid: uid,
+                gecos: String::new(),
+                home: "/".to_owned(),
+                shell: "/bin/sh".to_owned(),
+            }))
+    }
+
+    /// A group by name, or by gid for a number.
+    pub fn group(&self, spec: &str) -> Result<GroupEntry, LookupError> {
+        if let Some(g) = self.groups.iter().find(|g| g.name == spec) {
+            return Ok(g.clone());
+        }
+        let gid = spec
+            .parse::<u32>()
+            .map_err(|_| LookupError::Group(spec.to_owned()))?;
+        Ok(self
+            .groups
+            .iter()
+            .find(|g| g.gid == gid)
+            .cloned()
+            .unwrap_or_else(|| GroupEntry {
+                name: spec.to_owned(),
+                gid,
+                members: vec![],
+            }))
+    }
+
+    /// The groups listing `user` as a member (what `initgroups` adds to
+    /// the primary group), in the file's order.
+    pub fn member_gids(&self, user: &str) -> Vec<u32> {
+        self.groups
+            .iter()
+            .filter(|g| g.members.iter().any(|m| m == user))
+            .map(|g| g.gid)
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +215,42 @@ mod tests {
         assert_eq!(empty.line(), "users:x:100:");
         let text = format!("{}\n{}\n", g.line(), empty.line());
         assert_eq!(parse_group(&text), vec![g, empty]);
+    }
+
+    const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nnginx:x:60:60::/var/empty:/run/current-system/sw/bin/nologin\n";
+    const GROUP: &str = "root:x:0:\nnginx:x:60:\nweb:x:500:nginx,alice\n";
+
+    #[test]
+    fn finds_users_and_groups_by_name_or_id() {
+        let a = AccountFiles::parse(PASSWD, GROUP);
+        let u = a.user("nginx").unwrap();
+        assert_eq!((u.uid, u.gid, u.home.as_str()), (60, 60, "/var/empty"));
+        assert_eq!(a.user("60").unwrap().name, "nginx");
+        let stranger = a.user("4242").unwrap();
+        assert_eq!(
+            (stranger.uid, stranger.gid, stranger.home.as_str()),
+            (4242, 4242, "/")
+        );
+        assert_eq!(a.group("web").unwrap().gid, 500);
+        assert_eq!(a.group("60").unwrap().name, "nginx");
+        assert_eq!(a.group("777").unwrap().gid, 777);
+        assert_eq!(a.member_gids("nginx"), vec![500]);
+        assert_eq!(
+            a.user("ghost").unwrap_err().to_string(),
+            "user 'ghost' is not in /etc/passwd"
+        );
+        assert_eq!(
+            a.group("ghosts").unwrap_err().to_string(),
+            "group 'ghosts' is not in /etc/group"
+        );
+    }
+
+    #[test]
+    fn missing_files_are_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = AccountFiles::read(dir.path()).unwrap();
+        assert!(a.users.is_empty() && a.groups.is_empty());
+        std::fs::write(dir.path().join("passwd"), PASSWD).unwrap();
+        assert_eq!(AccountFiles::read(dir.path()).unwrap().users.len(), 2);
     }
 }

@@ -248,15 +248,6 @@ pub const MESSAGES: [Message; 14] = [
     SAME_ID,
 ];
 
-/// The signals Linux has, by name without `SIG` (`podman stop` and
-/// `docker stop` take these, in any case, with or without `SIG`, or a
-/// number from 1 to 64).
-pub const SIGNALS: [&str; 32] = [
-    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "IOT", "BUS", "FPE", "KILL", "USR1", "SEGV",
-    "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU",
-    "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
-];
-
 /// Docker's reference grammar: an optional registry host (it has a `.`
 /// or a port, or is `localhost`), then lowercase path components of
 /// `[a-z0-9]` joined by `.`, `_`, `__` or `-`, separated by `/`.
@@ -297,13 +288,14 @@ pub fn port() -> Rule {
     }
 }
 
-/// A signal name of [`SIGNALS`] (any case, `SIG` optional) or number.
+/// A signal name of [`crate::signals::SIGNALS`] (any case, `SIG`
+/// optional) or number.
 pub fn signal() -> Rule {
     Rule {
         name: "signal",
         pattern: format!(
             "(SIG)?({})|[1-9]|[1-5][0-9]|6[0-4]",
-            SIGNALS.join("|")
+            crate::signals::SIGNALS.map(|(name, _)| name).join("|")
         ),
         max_length: 16,
         upper: true,
@@ -355,10 +347,7 @@ pub fn service_name() -> Rule {
 /// A signal that stops an s6 service: one of
 /// [`crate::init_spec::STOP_SIGNALS`], any case, `SIG` optional.
 pub fn stop_signal() -> Rule {
-    let names: Vec<&str> = crate::init_spec::STOP_SIGNALS
-        .iter()
-        .map(|(n, _)| *n)
-        .collect();
+    let names = crate::init_spec::STOP_SIGNALS;
     Rule {
         name: "stopSignal",
         pattern: format!("(SIG)?({})", names.join("|")),
@@ -478,7 +467,7 @@ pub fn to_json() -> Value {
         "messages": messages,
         "s6": {
             "serviceTypes": ServiceType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
-            "stopSignals": STOP_SIGNALS.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            "stopSignals": STOP_SIGNALS,
             "phases": phases,
         },
         "profilePaths": crate::profile::default_paths(),

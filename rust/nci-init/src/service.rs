@@ -10,7 +10,7 @@ use crate::status::Status;
 use crate::sys::{now_ms, poll_until, unblock_signals, Ended, ForkExec};
 use anyhow::{bail, Context, Result};
 use nci_core::init_spec::ServiceType;
-use nci_core::passwd::{parse_group, parse_passwd};
+use nci_core::passwd::AccountFiles;
 use nix::unistd::{dup2, setgid, setgroups, setuid, Gid, Uid};
 use std::collections::BTreeMap;
 use std::os::fd::AsRawFd;
@@ -32,40 +32,27 @@ pub struct Identity {
 }
 
 /// Looks `user` (and `group`, if given) up in the text of `/etc/passwd`
-/// and `/etc/group`. Numeric names are ids.
+/// and `/etc/group` (nci-core's lookup, as nci-systemd's). Numeric names
+/// are ids.
 pub fn resolve(user: &str, group: Option<&str>, passwd: &str, groups: &str) -> Result<Identity> {
-    let users = parse_passwd(passwd);
-    let all_groups = parse_group(groups);
-    let (name, uid, mut gid, home) = match users.iter().find(|u| u.name == user) {
-        Some(u) => (u.name.clone(), u.uid, u.gid, u.home.clone()),
-        None => match user.parse::<u32>() {
-            Ok(uid) => match users.iter().find(|u| u.uid == uid) {
-                Some(u) => (u.name.clone(), uid, u.gid, u.home.clone()),
-                None => (user.to_owned(), uid, uid, "/".to_owned()),
-            },
-            Err(_) => bail!("user '{user}' is not in /etc/passwd"),
-        },
+    let files = AccountFiles::parse(passwd, groups);
+    let entry = files.user(user)?;
+    let gid = match group {
+        Some(g) => files.group(g)?.gid,
+        None => entry.gid,
     };
-    if let Some(g) = group {
-        gid = match all_groups.iter().find(|e| e.name == g) {
-            Some(e) => e.gid,
-            None => g
-                .parse::<u32>()
-                .map_err(|_| anyhow::anyhow!("group '{g}' is not in /etc/group"))?,
-        };
-    }
     let mut ids = vec![gid];
-    for g in &all_groups {
-        if g.members.contains(&name) && !ids.contains(&g.gid) {
-            ids.push(g.gid);
+    for member_of in files.member_gids(&entry.name) {
+        if !ids.contains(&member_of) {
+            ids.push(member_of);
         }
     }
     Ok(Identity {
-        name,
-        uid,
+        name: entry.name,
+        uid: entry.uid,
         gid,
         groups: ids,
-        home,
+        home: entry.home,
     })
 }
 

@@ -9,7 +9,7 @@ use nci_core::nix_build::Outputs;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -30,11 +30,7 @@ struct ScriptAttrs {
 }
 
 pub fn run(step: &str) -> Result<()> {
-    // Nix gives structured attributes in $NIX_ATTRS_JSON_FILE (or
-    // .attrs.json in the build directory with older Nix).
-    let attrs_path = std::env::var_os("NIX_ATTRS_JSON_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(".attrs.json"));
+    let attrs_path = nci_core::nix_build::attrs_file();
     // A value of the wrong shape is named by its field (`units.nginx.
     // serviceConfig.User: invalid type ...`), not by the temporary file.
     let attrs: serde_json::Value = nci_core::nix_build::read_json(&attrs_path)?;

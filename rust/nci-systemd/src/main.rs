@@ -1,7 +1,6 @@
 //! `nci-systemd`: the systemd shim's runtime and build steps (see cli.rs
 //! and docs/systemd.md). Run as `systemd-notify` it is the notify client.
 
-mod accounts;
 mod builder;
 mod cli;
 mod cmdline;
@@ -10,7 +9,6 @@ mod exec;
 mod limits;
 mod notify;
 mod run;
-mod signals;
 mod spec;
 mod sys;
 mod timespan;

@@ -16,12 +16,12 @@
 //! through [`Sys`]: [`RealSys`] in `main`, a scripted fake in the tests
 //! below.
 
-use crate::accounts::Accounts;
 use crate::cmdline::{Command, Specifiers};
 use crate::exec::{self, Request, Stream};
 use crate::spec::{Condition, DirKind, ExitSet, KillMode, Restart, Type, Unit, UnitSpec};
 use crate::sys::{Event, RealSys, Sys};
 use anyhow::{bail, Context, Result};
+use nci_core::passwd::AccountFiles;
 use nix::sys::signal::Signal;
 use nix::unistd::{chown, Gid, Uid};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -1067,7 +1067,7 @@ pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
     out
 }
 
-fn credentials(unit: &Unit, accounts: &Accounts, root: bool) -> Result<Creds> {
+fn credentials(unit: &Unit, accounts: &AccountFiles, root: bool) -> Result<Creds> {
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
@@ -1142,7 +1142,7 @@ pub fn main(unit_path: &Path, readiness_fd: Option<i32>, etc: &Path) -> Result<i
     let mut unit = Unit::from_spec(&spec)?;
     // Limits above the container's hard limits cannot be set: lowered.
     unit.limits = crate::limits::fit_all(&unit.limits, |msg| log(&unit.name, &msg));
-    let accounts = Accounts::load(etc)?;
+    let accounts = AccountFiles::read(etc)?;
     let root = nix::unistd::geteuid().is_root();
     let creds = credentials(&unit, &accounts, root)?;
     let ambient = available_ambient(&unit);

@@ -4,8 +4,9 @@
 //! (`systemd.services.<name>.serviceConfig.<Setting>`).
 
 use crate::cmdline::{self, Command};
-use crate::{signals, timespan};
+use crate::timespan;
 use anyhow::{anyhow, bail, Result};
+use nci_core::signals::{self, SignalError};
 use nix::sys::resource::Resource;
 use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
@@ -328,6 +329,13 @@ pub fn split_assignments(s: &str) -> Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
+/// A signal as systemd reads one (nci-core's table): `SIGTERM`, `TERM`
+/// or `15`.
+pub fn signal(s: &str) -> Result<Signal, SignalError> {
+    let n = signals::parse(s)?;
+    Signal::try_from(n).map_err(|_| SignalError::Number(s.to_owned()))
+}
+
 fn parse_exit_set(values: &[String]) -> Result<ExitSet, String> {
     let mut set = ExitSet::default();
     for word in values.iter().flat_map(|v| v.split_whitespace()) {
@@ -357,7 +365,7 @@ fn parse_exit_set(values: &[String]) -> Result<ExitSet, String> {
             };
             match code {
                 Some(c) => set.codes.push(c),
-                None => set.signals.push(signals::parse(word)?),
+                None => set.signals.push(signal(word).map_err(|e| e.to_string())?),
             }
         }
     }
@@ -537,7 +545,7 @@ impl Unit {
         let signal = |key: &str, default: Signal| -> Result<Signal> {
             match scalar(key) {
                 None => Ok(default),
-                Some(v) => signals::parse(&v).map_err(|e| anyhow!("{}: {e}", opt(key))),
+                Some(v) => self::signal(&v).map_err(|e| anyhow!("{}: {e}", opt(key))),
             }
         };
 

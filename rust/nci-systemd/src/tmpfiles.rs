@@ -3,8 +3,8 @@
 //! types d, D, e, v, q, Q, f, F, w, L, z, Z, r, R, C and x/X (no-ops).
 //! Ages are not applied (there is no cleaning timer in an image).
 
-use crate::accounts::Accounts;
 use anyhow::{anyhow, Context, Result};
+use nci_core::passwd::AccountFiles;
 use nix::unistd::{chown, Gid, Uid};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -139,7 +139,7 @@ fn expand(path: &str) -> String {
 }
 
 pub struct Applier {
-    pub accounts: Accounts,
+    pub accounts: AccountFiles,
     pub root: Option<PathBuf>,
 }
 
@@ -334,7 +334,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 /// Fails when a rule failed without its `-` modifier.
 pub fn main(etc: &Path, root: Option<PathBuf>, files: &[PathBuf]) -> Result<bool> {
     let applier = Applier {
-        accounts: Accounts::load(etc)?,
+        accounts: AccountFiles::read(etc)?,
         root,
     };
     let mut ok = true;
@@ -399,7 +399,7 @@ mod tests {
     fn applies_the_common_types() {
         let dir = tempfile::tempdir().unwrap();
         let a = Applier {
-            accounts: Accounts::parse("root:x:0:0::/root:/bin/sh\n", "root:x:0:\n"),
+            accounts: AccountFiles::parse("root:x:0:0::/root:/bin/sh\n", "root:x:0:\n"),
             root: Some(dir.path().to_path_buf()),
         };
         let me = nix::unistd::getuid().as_raw();
@@ -438,7 +438,7 @@ mod tests {
     fn empties_adjusts_writes_and_copies() {
         let dir = tempfile::tempdir().unwrap();
         let a = Applier {
-            accounts: Accounts::default(),
+            accounts: AccountFiles::default(),
             root: Some(dir.path().to_path_buf()),
         };
         let root = dir.path();
@@ -496,7 +496,7 @@ mod tests {
     fn r_removes_files_and_empty_directories_only_capital_r_trees() {
         let dir = tempfile::tempdir().unwrap();
         let a = Applier {
-            accounts: Accounts::default(),
+            accounts: AccountFiles::default(),
             root: Some(dir.path().to_path_buf()),
         };
         let root = dir.path();
