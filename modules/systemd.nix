@@ -33,7 +33,7 @@ let
   silenced = cfg.shim.silencedWarnings;
 
   # --- what the shim honours (docs/systemd.md, "Mapping") -------------
-  # Stated once in rust/nci-systemd/src/spec.rs (SETTINGS), which writes
+  # Stated once in rust/nci-core/src/systemd_spec.rs (SETTINGS), which writes
   # nix/systemd-settings.json (docs/rules.md).
   applied = lib.importJSON ../nix/systemd-settings.json;
   inherit (applied) serviceSettings unitSettings;

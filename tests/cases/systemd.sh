@@ -263,10 +263,14 @@ t_L3_systemd_bad_values_are_errors_naming_the_setting() {
   assert_contains "$out" "- systemd.services.app.serviceConfig.Type: 'sometimes' is not a service type"
   assert_contains "$out" "- systemd.services.app.serviceConfig.Restart: 'maybe' is not one of no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, always."
   assert_contains "$out" "- systemd.services.app.serviceConfig.ExecStart: 2 commands, but only a Type=oneshot service may have more than one."
-  # Values only nci-systemd parses fail the build of the units, named.
+  # Values only nci-systemd parses fail the build of the units, named,
+  # all of them in one message.
   out=$(expect_build_error '{ image.name = "x"; systemd.services.app.serviceConfig = {
-      ExecStart = "/bin/a \"open"; KillSignal = "SIGNOPE"; TimeoutStopSec = "soon"; }; }' "invalid systemd units")
-  assert_contains "$out" "systemd.services.app.serviceConfig.ExecStart: '/bin/a \"open': an unterminated quote"
+      ExecStart = "/bin/a \"open"; KillSignal = "SIGNOPE"; TimeoutStopSec = "soon"; }; }' "nci-systemd: 3 problems:")
+  assert_eq "$(sed -n 's/^ *> //p' <<<"$out")" "nci-systemd: 3 problems:
+- systemd.services.app.serviceConfig.ExecStart: '/bin/a \"open': an unterminated quote
+- systemd.services.app.serviceConfig.TimeoutStopSec: 'soon' is not a time span
+- systemd.services.app.serviceConfig.KillSignal: 'SIGNOPE' is not a signal name"
 }
 
 t_L3_systemd_tmpfiles_rules_run_first_and_unsupported_types_warn() {

@@ -20,6 +20,7 @@ pub mod proc_tree;
 pub mod profile;
 pub mod rules;
 pub mod signals;
+pub mod systemd_spec;
 pub mod tar;
 pub mod tree_manifest;
 pub mod users_spec;

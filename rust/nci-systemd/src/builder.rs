@@ -6,6 +6,9 @@ use crate::spec::{Unit, UnitSpec};
 use crate::tmpfiles;
 use anyhow::{anyhow, bail, Context, Result};
 use nci_core::nix_build::Outputs;
+use nci_core::problems::Problems;
+use nci_core::systemd_spec::{unit_option, VERSION};
+use nci_core::Error;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -47,8 +50,8 @@ pub fn run(step: &str) -> Result<()> {
     }
 }
 
-/// Validates every unit (all errors together) and writes
-/// `units/<name>.json`, `tmpfiles.conf`, `bin/systemd-notify` and
+/// Validates every unit and rule (every problem reported together) and
+/// writes `units/<name>.json`, `tmpfiles.conf`, `bin/systemd-notify` and
 /// `bin/systemd-creds`.
 pub fn write_units(
     out: &Path,
@@ -56,38 +59,7 @@ pub fn write_units(
     units: &BTreeMap<String, UnitSpec>,
     rules: &[String],
 ) -> Result<()> {
-    if version != crate::spec::VERSION {
-        bail!(
-            "units spec version {version} is not supported (expected {})",
-            crate::spec::VERSION
-        );
-    }
-    let mut errors = Vec::new();
-    for (name, spec) in units {
-        if &spec.name != name {
-            errors.push(format!(
-                "systemd.services.{name}: the spec is named '{}'",
-                spec.name
-            ));
-        }
-        if let Err(e) = Unit::from_spec(spec) {
-            errors.push(format!("{e:#}"));
-        }
-    }
-    for (i, rule) in rules.iter().enumerate() {
-        if let Err(e) = tmpfiles::parse_line(rule) {
-            errors.push(format!("systemd.tmpfiles.rules (rule {}): {e}", i + 1));
-        }
-    }
-    if !errors.is_empty() {
-        bail!(
-            "invalid systemd units:\n{}",
-            errors
-                .iter()
-                .map(|e| format!("- {e}\n"))
-                .collect::<String>()
-        );
-    }
+    check(version, units, rules)?;
     std::fs::create_dir_all(out.join("units")).context("creating the output")?;
     for (name, spec) in units {
         let json = serde_json::to_string_pretty(spec)?;
@@ -104,6 +76,41 @@ pub fn write_units(
             .with_context(|| format!("linking {name}"))?;
     }
     Ok(())
+}
+
+/// Every problem of the units and the tmpfiles rules.
+fn check(
+    version: u32,
+    units: &BTreeMap<String, UnitSpec>,
+    rules: &[String],
+) -> Result<(), Problems> {
+    if version != VERSION {
+        return Err(Problems(vec![Error::invalid(
+            "systemd.services",
+            format!("units spec version {version} is not supported (expected {VERSION})"),
+        )]));
+    }
+    let mut problems = Vec::new();
+    for (name, spec) in units {
+        if &spec.name != name {
+            problems.push(Error::invalid(
+                unit_option(name, "", ""),
+                format!("the spec is named '{}'", spec.name),
+            ));
+        }
+        if let Err(Problems(unit)) = Unit::from_spec(spec) {
+            problems.extend(unit);
+        }
+    }
+    for (i, rule) in rules.iter().enumerate() {
+        if let Err(e) = tmpfiles::parse_line(rule) {
+            problems.push(Error::invalid(
+                format!("systemd.tmpfiles.rules (rule {})", i + 1),
+                e.to_string(),
+            ));
+        }
+    }
+    Problems::or_ok(problems, ())
 }
 
 pub fn write_script(out: &Path, shell: &str, text: &str) -> Result<()> {

@@ -99,9 +99,48 @@ impl Specifiers {
     }
 }
 
+/// A command line that cannot be read, quoted, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{line}': {kind}")]
+pub struct LineError {
+    pub line: String,
+    pub kind: LineErrorKind,
+}
+
+/// Why a command line cannot be read (systemd.service(5), "Command
+/// lines").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineErrorKind {
+    #[error("no command")]
+    NoCommand,
+    #[error("'@' needs the executable and argv[0]")]
+    Argv0WithoutCommand,
+    #[error("a prefix without a command")]
+    PrefixWithoutCommand,
+    #[error("a trailing backslash")]
+    TrailingBackslash,
+    #[error("bad \\x escape")]
+    BadHexEscape,
+    #[error("a trailing '%'")]
+    TrailingPercent,
+    #[error("unknown specifier '%{0}'")]
+    UnknownSpecifier(char),
+    #[error("'${{' without '}}'")]
+    UnclosedBrace,
+    #[error("an unterminated quote")]
+    UnterminatedQuote,
+}
+
+fn line_error(line: &str, kind: LineErrorKind) -> LineError {
+    LineError {
+        line: line.to_owned(),
+        kind,
+    }
+}
+
 /// Parses a setting holding one command line (or several, separated by
 /// a lone `;`).
-pub fn parse(raw: &str) -> Result<Vec<Command>, String> {
+pub fn parse(raw: &str) -> Result<Vec<Command>, LineError> {
     let mut commands = Vec::new();
     let mut current: Vec<Word> = Vec::new();
     let chars: Vec<char> = raw.chars().collect();
@@ -111,10 +150,10 @@ pub fn parse(raw: &str) -> Result<Vec<Command>, String> {
     let mut start_raw = 0;
     let finish = |words: Vec<Word>, flags: Flags, raw: String, out: &mut Vec<Command>| {
         if words.is_empty() {
-            return Err(format!("'{raw}': no command"));
+            return Err(line_error(&raw, LineErrorKind::NoCommand));
         }
         if flags.argv0 && words.len() < 2 {
-            return Err(format!("'{raw}': '@' needs the executable and argv[0]"));
+            return Err(line_error(&raw, LineErrorKind::Argv0WithoutCommand));
         }
         out.push(Command { raw, flags, words });
         Ok(())
@@ -140,7 +179,7 @@ pub fn parse(raw: &str) -> Result<Vec<Command>, String> {
             i = j;
             at_start = false;
             if i >= chars.len() || chars[i].is_whitespace() {
-                return Err(format!("'{raw}': a prefix without a command"));
+                return Err(line_error(raw, LineErrorKind::PrefixWithoutCommand));
             }
         }
         // A lone `;` separates commands.
@@ -172,7 +211,7 @@ fn parse_word(
     mut i: usize,
     raw: &str,
     no_expand: bool,
-) -> Result<(Word, usize), String> {
+) -> Result<(Word, usize), LineError> {
     let mut pieces = Vec::new();
     let mut lit = String::new();
     let mut quote: Option<char> = None;
@@ -198,7 +237,7 @@ fn parse_word(
             ('\\', _) => {
                 let n = chars
                     .get(i + 1)
-                    .ok_or_else(|| format!("'{raw}': a trailing backslash"))?;
+                    .ok_or_else(|| line_error(raw, LineErrorKind::TrailingBackslash))?;
                 i += 2;
                 match n {
                     'n' => lit.push('\n'),
@@ -212,7 +251,7 @@ fn parse_word(
                     'x' => {
                         let hex: String = chars.get(i..i + 2).unwrap_or(&[]).iter().collect();
                         let v = u8::from_str_radix(&hex, 16)
-                            .map_err(|_| format!("'{raw}': bad \\x escape"))?;
+                            .map_err(|_| line_error(raw, LineErrorKind::BadHexEscape))?;
                         lit.push(v as char);
                         i += 2;
                     }
@@ -222,9 +261,9 @@ fn parse_word(
             ('%', _) => {
                 let n = *chars
                     .get(i + 1)
-                    .ok_or_else(|| format!("'{raw}': a trailing '%'"))?;
+                    .ok_or_else(|| line_error(raw, LineErrorKind::TrailingPercent))?;
                 if !SPECIFIERS.contains(n) {
-                    return Err(format!("'{raw}': unknown specifier '%{n}'"));
+                    return Err(line_error(raw, LineErrorKind::UnknownSpecifier(n)));
                 }
                 push_lit(&mut lit, &mut pieces);
                 pieces.push(Piece::Spec(n));
@@ -239,7 +278,7 @@ fn parse_word(
                     let end = chars[i + 2..]
                         .iter()
                         .position(|&c| c == '}')
-                        .ok_or_else(|| format!("'{raw}': '${{' without '}}'"))?;
+                        .ok_or_else(|| line_error(raw, LineErrorKind::UnclosedBrace))?;
                     let name: String = chars[i + 2..i + 2 + end].iter().collect();
                     push_lit(&mut lit, &mut pieces);
                     pieces.push(Piece::Var(name, true));
@@ -267,7 +306,7 @@ fn parse_word(
         }
     }
     if quote.is_some() {
-        return Err(format!("'{raw}': an unterminated quote"));
+        return Err(line_error(raw, LineErrorKind::UnterminatedQuote));
     }
     push_lit(&mut lit, &mut pieces);
     // `$NAME` alone and unquoted splits into words; `${NAME}` never does.
@@ -410,9 +449,10 @@ mod tests {
                 "tty1"
             ]
         );
-        assert!(parse("/bin/p %q")
-            .unwrap_err()
-            .contains("unknown specifier '%q'"));
+        assert_eq!(
+            parse("/bin/p %q").unwrap_err().to_string(),
+            "'/bin/p %q': unknown specifier '%q'"
+        );
     }
 
     #[test]
@@ -420,12 +460,18 @@ mod tests {
         let cs = parse("/bin/a 1 ; /bin/b 2").unwrap();
         assert_eq!(cs.len(), 2);
         assert_eq!(cs[1].raw, "/bin/b 2");
-        assert!(parse("/bin/a 'open")
-            .unwrap_err()
-            .contains("unterminated quote"));
-        assert!(parse("-").unwrap_err().contains("prefix without a command"));
-        assert!(parse("@/bin/a").unwrap_err().contains("argv[0]"));
-        assert!(parse("   ").is_err());
+        let e = |line: &str| parse(line).unwrap_err().to_string();
+        assert_eq!(e("/bin/a 'open"), "'/bin/a 'open': an unterminated quote");
+        assert_eq!(e("-"), "'-': a prefix without a command");
+        assert_eq!(
+            e("@/bin/a"),
+            "'@/bin/a': '@' needs the executable and argv[0]"
+        );
+        assert_eq!(e("   "), "'': no command");
+        assert_eq!(e("/bin/a \\x4"), "'/bin/a \\x4': bad \\x escape");
+        assert_eq!(e("/bin/a ${X"), "'/bin/a ${X': '${' without '}'");
+        assert_eq!(e("/bin/a 5%"), "'/bin/a 5%': a trailing '%'");
+        assert_eq!(e("/bin/a \\"), "'/bin/a \\': a trailing backslash");
     }
 
     #[test]

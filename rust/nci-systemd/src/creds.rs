@@ -38,14 +38,39 @@ pub fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 255 && !id.contains('/') && id != "." && id != ".."
 }
 
+/// Why a `LoadCredential=` or `SetCredential=` value was refused; each
+/// quotes the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredError {
+    #[error("'{value}': '{id}' is not a credential name")]
+    BadId { value: String, id: String },
+    #[error("'{0}' is not ID:VALUE")]
+    NotIdValue(String),
+    #[error("'{0}' ends with a lone backslash")]
+    LoneBackslash(String),
+    #[error("'{0}': \\x needs two hex digits")]
+    BadHex(String),
+    #[error("'{0}': an octal escape needs three digits")]
+    BadOctal(String),
+    #[error("'{value}': unknown escape \\{escape}")]
+    UnknownEscape { value: String, escape: char },
+}
+
+fn bad_id(value: &str, id: &str) -> CredError {
+    CredError::BadId {
+        value: value.to_owned(),
+        id: id.to_owned(),
+    }
+}
+
 /// Parses `ID[:PATH]`.
-pub fn parse_load(v: &str) -> Result<Load, String> {
+pub fn parse_load(v: &str) -> Result<Load, CredError> {
     let (id, path) = match v.split_once(':') {
         Some((id, p)) => (id, Some(p.to_string()).filter(|p| !p.is_empty())),
         None => (v, None),
     };
     if !valid_id(id) {
-        return Err(format!("'{v}': '{id}' is not a credential name"));
+        return Err(bad_id(v, id));
     }
     Ok(Load {
         id: id.to_string(),
@@ -54,18 +79,18 @@ pub fn parse_load(v: &str) -> Result<Load, String> {
 }
 
 /// Parses `ID:VALUE` (VALUE with C escapes, as systemd).
-pub fn parse_set(v: &str) -> Result<(String, Vec<u8>), String> {
+pub fn parse_set(v: &str) -> Result<(String, Vec<u8>), CredError> {
     let Some((id, value)) = v.split_once(':') else {
-        return Err(format!("'{v}' is not ID:VALUE"));
+        return Err(CredError::NotIdValue(v.to_owned()));
     };
     if !valid_id(id) {
-        return Err(format!("'{v}': '{id}' is not a credential name"));
+        return Err(bad_id(v, id));
     }
     Ok((id.to_string(), unescape(value)?))
 }
 
 /// C escapes: `\n \t \r \a \b \f \v \\ \" \' \s \xHH \NNN` (octal).
-fn unescape(s: &str) -> Result<Vec<u8>, String> {
+fn unescape(s: &str) -> Result<Vec<u8>, CredError> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -77,7 +102,7 @@ fn unescape(s: &str) -> Result<Vec<u8>, String> {
         }
         let c = *b
             .get(i + 1)
-            .ok_or_else(|| format!("'{s}' ends with a lone backslash"))?;
+            .ok_or_else(|| CredError::LoneBackslash(s.to_owned()))?;
         i += 2;
         out.push(match c {
             b'n' => b'\n',
@@ -93,7 +118,7 @@ fn unescape(s: &str) -> Result<Vec<u8>, String> {
                 let hex = s
                     .get(i..i + 2)
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| format!("'{s}': \\x needs two hex digits"))?;
+                    .ok_or_else(|| CredError::BadHex(s.to_owned()))?;
                 i += 2;
                 hex
             }
@@ -101,11 +126,16 @@ fn unescape(s: &str) -> Result<Vec<u8>, String> {
                 let oct = s
                     .get(i - 1..i + 2)
                     .and_then(|o| u8::from_str_radix(o, 8).ok())
-                    .ok_or_else(|| format!("'{s}': an octal escape needs three digits"))?;
+                    .ok_or_else(|| CredError::BadOctal(s.to_owned()))?;
                 i += 2;
                 oct
             }
-            other => return Err(format!("'{s}': unknown escape \\{}", other as char)),
+            other => {
+                return Err(CredError::UnknownEscape {
+                    value: s.to_owned(),
+                    escape: other as char,
+                })
+            }
         });
     }
     Ok(out)
@@ -291,19 +321,22 @@ mod tests {
                 path: None
             })
         );
-        assert!(parse_load("a/b:/x")
-            .unwrap_err()
-            .contains("'a/b' is not a credential name"));
+        assert_eq!(
+            parse_load("a/b:/x").unwrap_err().to_string(),
+            "'a/b:/x': 'a/b' is not a credential name"
+        );
         assert!(parse_load(":/x").is_err());
         assert_eq!(
             parse_set(r"pw:a\x41\n\\b\101\s"),
             Ok(("pw".into(), b"aA\n\\bA ".to_vec()))
         );
         assert_eq!(parse_set("empty:"), Ok(("empty".into(), vec![])));
-        assert!(parse_set("novalue")
-            .unwrap_err()
-            .contains("is not ID:VALUE"));
-        assert!(parse_set(r"x:\q").unwrap_err().contains("unknown escape"));
+        let e = |v: &str| parse_set(v).unwrap_err().to_string();
+        assert_eq!(e("novalue"), "'novalue' is not ID:VALUE");
+        assert_eq!(e(r"x:\q"), r"'\q': unknown escape \q");
+        assert_eq!(e(r"x:a\"), r"'a\' ends with a lone backslash");
+        assert_eq!(e(r"x:\x4"), r"'\x4': \x needs two hex digits");
+        assert_eq!(e(r"x:\18"), r"'\18': an octal escape needs three digits");
     }
 
     #[test]

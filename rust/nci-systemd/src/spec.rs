@@ -1,68 +1,26 @@
-//! The unit spec (contract version 1, docs/spec.md "systemd units"):
-//! one NixOS service as `modules/systemd.nix` writes it, and [`Unit`], the
-//! same validated into typed settings. Every error names the option
-//! (`systemd.services.<name>.serviceConfig.<Setting>`).
+//! [`Unit`]: one NixOS service, as `modules/systemd.nix` writes it
+//! (nci-core's [`UnitSpec`], contract version 1, docs/spec.md "systemd
+//! units"), read into typed settings. Every problem is reported together,
+//! each naming its option (`systemd.services.<name>.serviceConfig.<Setting>`).
+//!
+//! [`Unit::from_spec`] reads the settings by topic (commands, environment,
+//! restarts, stopping, directories, capabilities, limits, streams,
+//! conditions, credentials); each topic is one method of [`Reader`],
+//! and each value grammar one `parse_*` function with its [`SettingError`].
 
 use crate::cmdline::{self, Command};
-use crate::timespan;
-use anyhow::{anyhow, bail, Result};
+use crate::creds::{self, CredError};
+use crate::timespan::{self, SpanError};
+use nci_core::problems::Problems;
 use nci_core::signals::{self, SignalError};
+pub use nci_core::systemd_spec::UnitSpec;
+use nci_core::systemd_spec::{unit_option, Value, SETTINGS, UNIT_CONDITIONS, VERSION};
+use nci_core::Error;
 use nix::sys::resource::Resource;
 use nix::sys::signal::Signal;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt::Display;
 use std::time::Duration;
-
-pub const VERSION: u32 = 1;
-
-/// A setting's value: one string, or a list for repeatable settings.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(untagged)]
-pub enum Value {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Value {
-    fn list(&self) -> Vec<String> {
-        match self {
-            Value::One(s) => vec![s.clone()],
-            Value::Many(l) => l.clone(),
-        }
-    }
-    fn last(&self) -> Option<String> {
-        self.list().pop()
-    }
-}
-
-/// `systemd.services.<name>` as the module writes it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct UnitSpec {
-    #[serde(default = "version")]
-    pub version: u32,
-    pub name: String,
-    /// `serviceConfig.Type`, or the default the module computed.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// `systemd.globalEnvironment` and `environment` (PATH from `path`).
-    #[serde(default)]
-    pub environment: BTreeMap<String, String>,
-    /// The supported `serviceConfig` settings.
-    #[serde(default)]
-    pub service_config: BTreeMap<String, Value>,
-    /// The supported `unitConfig` settings.
-    #[serde(default)]
-    pub unit_config: BTreeMap<String, Value>,
-    #[serde(default)]
-    pub start_limit_burst: Option<u32>,
-    #[serde(default)]
-    pub start_limit_interval_sec: Option<u64>,
-}
-
-fn version() -> u32 {
-    VERSION
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Type {
@@ -263,34 +221,182 @@ pub struct Unit {
     pub set_credentials: Vec<(String, Vec<u8>)>,
 }
 
-fn parse_bool(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "1" | "yes" | "true" | "on" => Some(true),
-        "0" | "no" | "false" | "off" => Some(false),
-        _ => None,
+/// Why a setting's value was refused; the message follows the option
+/// naming the setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingError {
+    #[error("not supported by nci-systemd")]
+    Unsupported,
+    #[error("'{value}' is not {what}")]
+    NotOneOf { value: String, what: &'static str },
+    #[error("'{0}' is not a boolean")]
+    NotBoolean(String),
+    #[error("'{0}' is not an octal mode")]
+    NotOctalMode(String),
+    #[error("'{0}' is not a number")]
+    NotNumber(String),
+    #[error("'{0}' is not an absolute path")]
+    NotAbsolute(String),
+    #[error("'{0}' is not an absolute path or ~")]
+    NotAbsoluteOrHome(String),
+    #[error("{0} commands, but only a Type=oneshot service may have more than one")]
+    SeveralCommands(usize),
+    #[error("'{0}' is not NAME=value")]
+    NotAssignment(String),
+    #[error("'{0}' is not a variable name")]
+    NotVariableName(String),
+    #[error("'{0}': an unterminated quote")]
+    UnterminatedQuote(String),
+    #[error("{0} is not an exit status (0-255)")]
+    NotExitStatus(i32),
+    #[error("'{0}' is not a capability")]
+    NotCapability(String),
+    #[error("'~' is not supported for ambient capabilities")]
+    InvertedAmbient,
+    #[error("not a resource limit")]
+    NotResourceLimit,
+    #[error("'{0}' is not a limit (a number, soft:hard or infinity)")]
+    NotLimit(String),
+    #[error("'{0}': the soft limit is above the hard limit")]
+    SoftAboveHard(String),
+    #[error("'{0}' is not supported (inherit, null, journal, file:, append:, truncate:)")]
+    UnsupportedOutput(String),
+    #[error("'{0}': the path must be absolute")]
+    RelativeOutput(String),
+    #[error("'{0}' is not supported (null, tty)")]
+    UnsupportedInput(String),
+    #[error("'{path}' must be a relative path below {base} without '..' or ':'")]
+    NotBelow { path: String, base: &'static str },
+    #[error("encrypted credentials are not supported (decrypting needs the host's key or TPM, which a container does not have): decrypt it on the host with `systemd-creds decrypt` and give it with {0}")]
+    Encrypted(&'static str),
+    #[error(transparent)]
+    Signal(#[from] SignalError),
+    #[error(transparent)]
+    Span(#[from] SpanError),
+    #[error(transparent)]
+    Command(#[from] cmdline::LineError),
+    #[error(transparent)]
+    Credential(#[from] CredError),
+}
+
+fn not_one_of(value: &str, what: &'static str) -> SettingError {
+    SettingError::NotOneOf {
+        value: value.to_owned(),
+        what,
     }
 }
 
-fn parse_mode(s: &str) -> Option<u32> {
+fn parse_bool(s: &str) -> Result<bool, SettingError> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" => Ok(true),
+        "0" | "no" | "false" | "off" => Ok(false),
+        _ => Err(SettingError::NotBoolean(s.to_owned())),
+    }
+}
+
+fn parse_mode(s: &str) -> Result<u32, SettingError> {
     u32::from_str_radix(s.trim(), 8)
         .ok()
         .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| SettingError::NotOctalMode(s.to_owned()))
+}
+
+fn parse_type(s: &str) -> Result<Type, SettingError> {
+    Ok(match s {
+        "simple" | "dbus" => Type::Simple,
+        "exec" => Type::Exec,
+        "forking" => Type::Forking,
+        "oneshot" => Type::Oneshot,
+        "notify" | "notify-reload" => Type::Notify,
+        "idle" => Type::Idle,
+        other => return Err(not_one_of(other, "a service type")),
+    })
+}
+
+fn parse_restart(s: &str) -> Result<Restart, SettingError> {
+    Restart::ALL
+        .into_iter()
+        .find(|r| r.name() == s)
+        .ok_or_else(|| not_one_of(s, "a restart policy"))
+}
+
+fn parse_kill_mode(s: &str) -> Result<KillMode, SettingError> {
+    Ok(match s {
+        "control-group" => KillMode::ControlGroup,
+        "mixed" => KillMode::Mixed,
+        "process" => KillMode::Process,
+        "none" => KillMode::None,
+        other => return Err(not_one_of(other, "a kill mode")),
+    })
+}
+
+fn parse_preserve(s: &str) -> Result<bool, SettingError> {
+    match s {
+        "no" | "false" => Ok(false),
+        "yes" | "true" | "restart" => Ok(true),
+        other => Err(not_one_of(other, "yes, no or restart")),
+    }
+}
+
+/// `StandardInput=`: whether stdin is /dev/null.
+fn parse_stdin(s: &str) -> Result<bool, SettingError> {
+    match s {
+        "null" => Ok(true),
+        "tty" | "tty-force" | "tty-fail" | "inherit" => Ok(false),
+        other => Err(SettingError::UnsupportedInput(other.to_owned())),
+    }
+}
+
+fn parse_span(s: &str) -> Result<Option<Duration>, SettingError> {
+    Ok(timespan::parse(s)?)
+}
+
+/// A signal as systemd reads one (nci-core's table): `SIGTERM`, `TERM`
+/// or `15`.
+pub fn signal(s: &str) -> Result<Signal, SignalError> {
+    let n = signals::parse(s)?;
+    Signal::try_from(n).map_err(|_| SignalError::Number(s.to_owned()))
+}
+
+/// `WorkingDirectory=`: (path, optional `-`); the path is absolute, `~`
+/// or starts with a specifier.
+fn parse_working_directory(w: &str) -> Result<(String, bool), SettingError> {
+    let (path, optional) = match w.strip_prefix('-') {
+        Some(p) => (p, true),
+        None => (w, false),
+    };
+    if !(path.starts_with('/') || path == "~" || path.starts_with('%')) {
+        return Err(SettingError::NotAbsoluteOrHome(w.to_owned()));
+    }
+    Ok((path.to_owned(), optional))
+}
+
+/// `EnvironmentFile=`: (path, optional `-`).
+fn parse_environment_file(f: &str) -> Result<(String, bool), SettingError> {
+    let (path, optional) = match f.strip_prefix('-') {
+        Some(p) => (p, true),
+        None => (f, false),
+    };
+    if !path.starts_with('/') {
+        return Err(SettingError::NotAbsolute(path.to_owned()));
+    }
+    Ok((path.to_owned(), optional))
 }
 
 /// Splits an `Environment=` value into assignments (quotes honoured).
-pub fn split_assignments(s: &str) -> Result<Vec<(String, String)>, String> {
+pub fn split_assignments(s: &str) -> Result<Vec<(String, String)>, SettingError> {
     let mut out = Vec::new();
     let mut word = String::new();
     let mut quote: Option<char> = None;
     let mut any = false;
     let mut chars = s.chars();
-    let mut flush = |word: &mut String, any: &mut bool| -> Result<(), String> {
+    let mut flush = |word: &mut String, any: &mut bool| -> Result<(), SettingError> {
         if *any {
             let (k, v) = word
                 .split_once('=')
-                .ok_or_else(|| format!("'{word}' is not NAME=value"))?;
+                .ok_or_else(|| SettingError::NotAssignment(word.clone()))?;
             if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("'{k}' is not a variable name"));
+                return Err(SettingError::NotVariableName(k.to_owned()));
             }
             out.push((k.to_string(), v.to_string()));
         }
@@ -323,57 +429,54 @@ pub fn split_assignments(s: &str) -> Result<Vec<(String, String)>, String> {
         }
     }
     if quote.is_some() {
-        return Err(format!("'{s}': an unterminated quote"));
+        return Err(SettingError::UnterminatedQuote(s.to_owned()));
     }
     flush(&mut word, &mut any)?;
     Ok(out)
 }
 
-/// A signal as systemd reads one (nci-core's table): `SIGTERM`, `TERM`
-/// or `15`.
-pub fn signal(s: &str) -> Result<Signal, SignalError> {
-    let n = signals::parse(s)?;
-    Signal::try_from(n).map_err(|_| SignalError::Number(s.to_owned()))
+/// The exit codes systemd knows by name (a few common ones).
+fn exit_code(name: &str) -> Option<i32> {
+    Some(match name {
+        "SUCCESS" => 0,
+        "FAILURE" => 1,
+        "INVALIDARGUMENT" => 2,
+        "NOTIMPLEMENTED" => 3,
+        "NOPERMISSION" => 4,
+        "NOTINSTALLED" => 5,
+        "NOTCONFIGURED" => 6,
+        "NOTRUNNING" => 7,
+        "USAGE" => 64,
+        "DATAERR" => 65,
+        "NOINPUT" => 66,
+        "SOFTWARE" => 70,
+        "CANTCREAT" => 73,
+        "TEMPFAIL" => 75,
+        _ => return None,
+    })
 }
 
-fn parse_exit_set(values: &[String]) -> Result<ExitSet, String> {
+/// `SuccessExitStatus=` and friends: numbers, exit code names, signals.
+fn parse_exit_set(values: &[String]) -> Result<ExitSet, SettingError> {
     let mut set = ExitSet::default();
     for word in values.iter().flat_map(|v| v.split_whitespace()) {
         if let Ok(n) = word.parse::<i32>() {
             if !(0..=255).contains(&n) {
-                return Err(format!("{n} is not an exit status (0-255)"));
+                return Err(SettingError::NotExitStatus(n));
             }
             set.codes.push(n);
+        } else if let Some(code) = exit_code(word) {
+            set.codes.push(code);
         } else {
-            // Symbolic exit codes systemd knows (a few common ones).
-            let code = match word {
-                "SUCCESS" => Some(0),
-                "FAILURE" => Some(1),
-                "INVALIDARGUMENT" => Some(2),
-                "NOTIMPLEMENTED" => Some(3),
-                "NOPERMISSION" => Some(4),
-                "NOTINSTALLED" => Some(5),
-                "NOTCONFIGURED" => Some(6),
-                "NOTRUNNING" => Some(7),
-                "USAGE" => Some(64),
-                "DATAERR" => Some(65),
-                "NOINPUT" => Some(66),
-                "SOFTWARE" => Some(70),
-                "CANTCREAT" => Some(73),
-                "TEMPFAIL" => Some(75),
-                _ => None,
-            };
-            match code {
-                Some(c) => set.codes.push(c),
-                None => set.signals.push(signal(word).map_err(|e| e.to_string())?),
-            }
+            set.signals.push(signal(word)?);
         }
     }
     Ok(set)
 }
 
-fn parse_caps(values: &[String]) -> Result<(Vec<caps::Capability>, bool), String> {
-    // An empty string resets; `~` inverts (all but these).
+/// Capability lists: an empty string resets; `~` inverts (all but
+/// these). Returns the names and whether the list is inverted.
+fn parse_caps(values: &[String]) -> Result<(Vec<caps::Capability>, bool), SettingError> {
     let mut list = Vec::new();
     let mut invert = false;
     for v in values {
@@ -392,7 +495,7 @@ fn parse_caps(values: &[String]) -> Result<(Vec<caps::Capability>, bool), String
             let cap: caps::Capability = name
                 .to_ascii_uppercase()
                 .parse()
-                .map_err(|_| format!("'{name}' is not a capability"))?;
+                .map_err(|_| SettingError::NotCapability(name.to_owned()))?;
             list.push(cap);
         }
     }
@@ -422,38 +525,45 @@ pub fn resource(setting: &str) -> Option<Resource> {
     })
 }
 
-fn parse_limit(setting: &str, v: &str) -> Result<Limit, String> {
-    if resource(setting).is_none() {
-        return Err("not a resource limit".into());
+/// One side of a limit: a number with an optional K, M or G, or
+/// `infinity` (`None`).
+fn parse_limit_value(s: &str) -> Result<Option<u64>, SettingError> {
+    let s = s.trim();
+    if s == "infinity" {
+        return Ok(None);
     }
-    let one = |s: &str| -> Result<Option<u64>, String> {
-        let s = s.trim();
-        if s == "infinity" {
-            return Ok(None);
-        }
-        let (num, mult) = match s.chars().last() {
-            Some('K') => (&s[..s.len() - 1], 1u64 << 10),
-            Some('M') => (&s[..s.len() - 1], 1 << 20),
-            Some('G') => (&s[..s.len() - 1], 1 << 30),
-            _ => (s, 1),
-        };
-        num.parse::<u64>()
-            .map(|n| Some(n * mult))
-            .map_err(|_| format!("'{s}' is not a limit (a number, soft:hard or infinity)"))
+    let (num, mult) = match s.chars().last() {
+        Some('K') => (&s[..s.len() - 1], 1u64 << 10),
+        Some('M') => (&s[..s.len() - 1], 1 << 20),
+        Some('G') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
     };
+    num.parse::<u64>()
+        .map(|n| Some(n * mult))
+        .map_err(|_| SettingError::NotLimit(s.to_owned()))
+}
+
+/// `Limit*=`: `soft:hard` or one value for both.
+fn parse_limit(setting: &str, v: &str) -> Result<Limit, SettingError> {
+    if resource(setting).is_none() {
+        return Err(SettingError::NotResourceLimit);
+    }
     let (soft, hard) = match v.split_once(':') {
-        Some((s, h)) => (one(s)?, one(h)?),
+        Some((s, h)) => (parse_limit_value(s)?, parse_limit_value(h)?),
         None => {
-            let x = one(v)?;
+            let x = parse_limit_value(v)?;
             (x, x)
         }
     };
-    if let (Some(s), h) = (soft, hard) {
-        if h.is_some_and(|h| s > h) {
-            return Err(format!("'{v}': the soft limit is above the hard limit"));
-        }
-    } else if hard.is_some() {
-        return Err(format!("'{v}': the soft limit is above the hard limit"));
+    // `None` is infinity: a finite hard limit under an infinite soft one
+    // is as wrong as a bigger soft number.
+    let soft_above_hard = match (soft, hard) {
+        (Some(s), Some(h)) => s > h,
+        (None, Some(_)) => true,
+        (_, None) => false,
+    };
+    if soft_above_hard {
+        return Err(SettingError::SoftAboveHard(v.to_owned()));
     }
     Ok(Limit {
         setting: setting.into(),
@@ -462,514 +572,481 @@ fn parse_limit(setting: &str, v: &str) -> Result<Limit, String> {
     })
 }
 
-fn parse_output(v: &str) -> Result<Output, String> {
+/// `StandardOutput=`/`StandardError=`.
+fn parse_output(v: &str) -> Result<Output, SettingError> {
     let v = v.trim();
-    Ok(match v {
+    let unsupported = || SettingError::UnsupportedOutput(v.to_owned());
+    match v {
         "" | "inherit" | "journal" | "journal+console" | "kmsg" | "kmsg+console" | "syslog"
-        | "syslog+console" | "tty" | "console" => Output::Inherit,
-        "null" => Output::Null,
-        _ => {
-            let (kind, path) = v.split_once(':').ok_or_else(|| {
-                format!(
-                    "'{v}' is not supported (inherit, null, journal, file:, append:, truncate:)"
-                )
-            })?;
-            if !path.starts_with('/') {
-                return Err(format!("'{v}': the path must be absolute"));
-            }
-            match kind {
-                "file" => Output::File {
-                    path: path.into(),
-                    append: false,
-                    truncate: false,
-                },
-                "append" => Output::File {
-                    path: path.into(),
-                    append: true,
-                    truncate: false,
-                },
-                "truncate" => Output::File {
-                    path: path.into(),
-                    append: false,
-                    truncate: true,
-                },
-                _ => {
-                    return Err(format!(
-                    "'{v}' is not supported (inherit, null, journal, file:, append:, truncate:)"
-                ))
-                }
-            }
-        }
+        | "syslog+console" | "tty" | "console" => return Ok(Output::Inherit),
+        "null" => return Ok(Output::Null),
+        _ => {}
+    }
+    let (kind, path) = v.split_once(':').ok_or_else(unsupported)?;
+    if !path.starts_with('/') {
+        return Err(SettingError::RelativeOutput(v.to_owned()));
+    }
+    let (append, truncate) = match kind {
+        "file" => (false, false),
+        "append" => (true, false),
+        "truncate" => (false, true),
+        _ => return Err(unsupported()),
+    };
+    Ok(Output::File {
+        path: path.into(),
+        append,
+        truncate,
     })
 }
 
-impl Unit {
-    /// Validates a spec; errors name the setting.
-    pub fn from_spec(spec: &UnitSpec) -> Result<Unit> {
-        if spec.version != VERSION {
-            bail!(
-                "unit spec version {} is not supported (expected {VERSION})",
-                spec.version
-            );
-        }
-        let name = spec.name.clone();
-        let opt = |key: &str| format!("systemd.services.{name}.serviceConfig.{key}");
-        let sc = &spec.service_config;
-        let list = |key: &str| sc.get(key).map(Value::list).unwrap_or_default();
-        let scalar = |key: &str| sc.get(key).and_then(Value::last);
-        let commands = |key: &str| -> Result<Vec<Command>> {
-            let mut out = Vec::new();
-            for raw in list(key) {
-                out.extend(cmdline::parse(&raw).map_err(|e| anyhow!("{}: {e}", opt(key)))?);
-            }
-            Ok(out)
-        };
-        let span = |key: &str| -> Result<Option<Option<Duration>>> {
-            match scalar(key) {
-                None => Ok(None),
-                Some(v) => {
-                    let d = timespan::parse(&v).map_err(|e| anyhow!("{}: {e}", opt(key)))?;
-                    // 0 disables a timeout, as infinity does.
-                    Ok(Some(d.filter(|d| !d.is_zero())))
-                }
-            }
-        };
-        let boolean = |key: &str, default: bool| -> Result<bool> {
-            match scalar(key) {
-                None => Ok(default),
-                Some(v) => {
-                    parse_bool(&v).ok_or_else(|| anyhow!("{}: '{v}' is not a boolean", opt(key)))
-                }
-            }
-        };
-        let signal = |key: &str, default: Signal| -> Result<Signal> {
-            match scalar(key) {
-                None => Ok(default),
-                Some(v) => self::signal(&v).map_err(|e| anyhow!("{}: {e}", opt(key))),
-            }
-        };
+/// One path of a `*Directory=` setting: relative, below its base.
+fn parse_directory(kind: DirKind, path: &str, mode: u32) -> Result<Directory, SettingError> {
+    if path.starts_with('/') || path.split('/').any(|c| c == ".." || c == ".") || path.contains(':')
+    {
+        return Err(SettingError::NotBelow {
+            path: path.to_owned(),
+            base: kind.base(),
+        });
+    }
+    Ok(Directory {
+        kind,
+        path: path.trim_end_matches('/').to_string(),
+        mode,
+    })
+}
 
-        for key in sc.keys() {
-            if !SETTINGS.contains(&key.as_str()) {
-                bail!("{}: not supported by nci-systemd", opt(key));
-            }
+/// One value of a `Condition*=`/`Assert*=`: `|` and `!` prefixes, then
+/// an absolute path.
+fn parse_condition(setting: &str, raw: &str) -> Result<Condition, SettingError> {
+    let mut s = raw.trim();
+    let mut trigger = false;
+    let mut negate = false;
+    loop {
+        if let Some(r) = s.strip_prefix('|') {
+            trigger = true;
+            s = r.trim_start();
+        } else if let Some(r) = s.strip_prefix('!') {
+            negate = true;
+            s = r.trim_start();
+        } else {
+            break;
         }
+    }
+    if !s.starts_with('/') {
+        return Err(SettingError::NotAbsolute(raw.to_owned()));
+    }
+    Ok(Condition {
+        setting: setting.to_owned(),
+        path: s.into(),
+        negate,
+        trigger,
+        assert: setting.starts_with("Assert"),
+    })
+}
 
-        let kind = match spec.kind.as_str() {
-            "simple" | "dbus" => Type::Simple,
-            "exec" => Type::Exec,
-            "forking" => Type::Forking,
-            "oneshot" => Type::Oneshot,
-            "notify" | "notify-reload" => Type::Notify,
-            "idle" => Type::Idle,
-            other => bail!("{}: '{other}' is not a service type", opt("Type")),
-        };
-        let exec_start = commands("ExecStart")?;
-        if exec_start.is_empty() {
-            bail!("systemd.services.{name}: has neither serviceConfig.ExecStart nor script");
-        }
-        if exec_start.len() > 1 && kind != Type::Oneshot {
-            bail!(
-                "{}: {} commands, but only a Type=oneshot service may have more than one",
-                opt("ExecStart"),
-                exec_start.len()
-            );
-        }
+/// One unit's settings while they are read: each setting's value, or
+/// its default with the problem noted. No setting stops the reading, so
+/// every problem of a unit is reported at once.
+struct Reader<'a> {
+    spec: &'a UnitSpec,
+    problems: Vec<Error>,
+}
 
-        let mut environment = spec.environment.clone();
-        for line in list("Environment") {
-            for (k, v) in
-                split_assignments(&line).map_err(|e| anyhow!("{}: {e}", opt("Environment")))?
-            {
-                environment.insert(k, v);
-            }
-        }
-        let environment_files = list("EnvironmentFile")
-            .into_iter()
-            .map(|f| match f.strip_prefix('-') {
-                Some(p) => (p.to_string(), true),
-                None => (f, false),
-            })
-            .collect::<Vec<_>>();
-        for (f, _) in &environment_files {
-            if !f.starts_with('/') {
-                bail!("{}: '{f}' is not an absolute path", opt("EnvironmentFile"));
-            }
-        }
-        let unset_environment = list("UnsetEnvironment")
+impl Reader<'_> {
+    /// `systemd.services.<name>.serviceConfig.<key>`.
+    fn option(&self, key: &str) -> String {
+        unit_option(&self.spec.name, "serviceConfig", key)
+    }
+
+    fn problem(&mut self, option: String, why: impl Display) {
+        self.problems.push(Error::invalid(option, why.to_string()));
+    }
+
+    /// A problem with the `serviceConfig` setting `key`.
+    fn bad(&mut self, key: &str, why: impl Display) {
+        let option = self.option(key);
+        self.problem(option, why);
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.spec.service_config.contains_key(key)
+    }
+
+    /// Every value of a setting, in order.
+    fn list(&self, key: &str) -> Vec<String> {
+        self.spec
+            .service_config
+            .get(key)
+            .map(Value::list)
+            .unwrap_or_default()
+    }
+
+    /// The blank-separated words of every value of a setting.
+    fn words(&self, key: &str) -> Vec<String> {
+        let values = self.list(key);
+        values
             .iter()
-            .flat_map(|v| v.split_whitespace().map(str::to_string))
-            .collect();
+            .flat_map(|v| v.split_whitespace().map(str::to_owned))
+            .collect()
+    }
 
-        let working_directory = match scalar("WorkingDirectory") {
-            None => None,
-            Some(w) => {
-                let (optional, path) = match w.strip_prefix('-') {
-                    Some(p) => (true, p.to_string()),
-                    None => (false, w.clone()),
-                };
-                if !(path.starts_with('/') || path == "~" || path.starts_with('%')) {
-                    bail!(
-                        "{}: '{w}' is not an absolute path or ~",
-                        opt("WorkingDirectory")
-                    );
-                }
-                Some((path, optional))
+    /// The value of a setting given once (the last one given).
+    fn scalar(&self, key: &str) -> Option<String> {
+        self.spec.service_config.get(key).and_then(Value::last)
+    }
+
+    /// A setting given once, read with `parse`: `default` when unset,
+    /// or when bad (the problem noted).
+    fn parsed<T>(
+        &mut self,
+        key: &str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, SettingError>,
+    ) -> T {
+        let Some(v) = self.scalar(key) else {
+            return default;
+        };
+        parse(&v).unwrap_or_else(|e| {
+            self.bad(key, e);
+            default
+        })
+    }
+
+    /// Every value of a list setting read with `parse`, each bad one
+    /// noted and left out.
+    fn each<T>(&mut self, key: &str, parse: impl Fn(&str) -> Result<T, SettingError>) -> Vec<T> {
+        let mut out = Vec::new();
+        for v in self.list(key) {
+            match parse(&v) {
+                Ok(t) => out.push(t),
+                Err(e) => self.bad(key, e),
             }
-        };
+        }
+        out
+    }
 
-        let umask = match scalar("UMask") {
-            None => 0o022,
-            Some(v) => parse_mode(&v)
-                .ok_or_else(|| anyhow!("{}: '{v}' is not an octal mode", opt("UMask")))?,
-        };
+    fn boolean(&mut self, key: &str, default: bool) -> bool {
+        self.parsed(key, default, parse_bool)
+    }
 
-        let restart = match scalar("Restart") {
-            None => Restart::No,
-            Some(v) => Restart::ALL
+    fn signal(&mut self, key: &str, default: Signal) -> Signal {
+        self.parsed(key, default, |v| Ok(signal(v)?))
+    }
+
+    /// A time span: `None` when unset (or bad), `Some(None)` for
+    /// infinity or 0 (both disable a timeout).
+    fn span(&mut self, key: &str) -> Option<Option<Duration>> {
+        self.parsed(key, None, |v| {
+            Ok(Some(parse_span(v)?.filter(|d| !d.is_zero())))
+        })
+    }
+
+    fn exit_set(&mut self, key: &str) -> ExitSet {
+        let values = self.list(key);
+        parse_exit_set(&values).unwrap_or_else(|e| {
+            self.bad(key, e);
+            ExitSet::default()
+        })
+    }
+
+    /// Settings nci-systemd does not know (the module passes only those
+    /// it applies; another writer may not).
+    fn unsupported(&mut self) {
+        let spec = self.spec;
+        for key in spec.service_config.keys() {
+            if !SETTINGS.contains(&key.as_str()) {
+                self.bad(key, SettingError::Unsupported);
+            }
+        }
+    }
+
+    /// `Type=`, as the module computed it.
+    fn service_type(&mut self) -> Type {
+        parse_type(&self.spec.kind).unwrap_or_else(|e| {
+            self.bad("Type", e);
+            Type::Simple
+        })
+    }
+
+    /// The commands of an `Exec*=` setting, in order.
+    fn commands(&mut self, key: &str) -> Vec<Command> {
+        self.each(key, |line| Ok(cmdline::parse(line)?))
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// `ExecStart=`: one command, several only for a oneshot.
+    fn exec_start(&mut self, kind: Type) -> Vec<Command> {
+        if self.list("ExecStart").is_empty() {
+            let unit = unit_option(&self.spec.name, "", "");
+            self.problem(unit, "has neither serviceConfig.ExecStart nor script");
+            return Vec::new();
+        }
+        let commands = self.commands("ExecStart");
+        if commands.len() > 1 && kind != Type::Oneshot {
+            self.bad("ExecStart", SettingError::SeveralCommands(commands.len()));
+        }
+        commands
+    }
+
+    /// The module's environment, then `Environment=` lines over it.
+    fn environment(&mut self) -> BTreeMap<String, String> {
+        let mut environment = self.spec.environment.clone();
+        environment.extend(
+            self.each("Environment", split_assignments)
                 .into_iter()
-                .find(|r| r.name() == v)
-                .ok_or_else(|| anyhow!("{}: '{v}' is not a restart policy", opt("Restart")))?,
-        };
-        let restart_sec = span("RestartSec")?
-            .map(|d| d.unwrap_or_default())
+                .flatten(),
+        );
+        environment
+    }
+
+    /// `Restart=` and `RestartSec=` (100 ms by default).
+    fn restart(&mut self) -> (Restart, Duration) {
+        let policy = self.parsed("Restart", Restart::No, parse_restart);
+        let delay = self
+            .span("RestartSec")
+            .map(Option::unwrap_or_default)
             .unwrap_or(Duration::from_millis(100));
-        let exit_set =
-            |key: &str| parse_exit_set(&list(key)).map_err(|e| anyhow!("{}: {e}", opt(key)));
+        (policy, delay)
+    }
 
-        let uc = &spec.unit_config;
-        // The first of these settings that is set, with the option naming it.
-        let first_of = |keys: &[&str]| -> Option<(String, String)> {
-            let service = keys.iter().map(|k| (sc, "serviceConfig", *k));
-            let unit = keys.iter().map(|k| (uc, "unitConfig", *k));
-            service.chain(unit).find_map(|(section, what, key)| {
-                let v = section.get(key).and_then(Value::last)?;
-                Some((format!("systemd.services.{name}.{what}.{key}"), v))
+    /// The first of `keys` set, in `serviceConfig` then `unitConfig`,
+    /// with the option naming it.
+    fn first_of(&self, keys: &[&str]) -> Option<(String, String)> {
+        let spec = self.spec;
+        let sections = [
+            (&spec.service_config, "serviceConfig"),
+            (&spec.unit_config, "unitConfig"),
+        ];
+        sections.iter().find_map(|(section, what)| {
+            keys.iter().find_map(|key| {
+                let v = section.get(*key).and_then(Value::last)?;
+                Some((unit_option(&spec.name, what, key), v))
             })
-        };
-        let burst = match first_of(&["StartLimitBurst"]) {
-            Some((option, v)) => v
-                .trim()
-                .parse::<u32>()
-                .map_err(|_| anyhow!("{option}: '{v}' is not a number"))?,
-            None => spec.start_limit_burst.unwrap_or(5),
-        };
-        let start_limit_interval = match first_of(&["StartLimitIntervalSec", "StartLimitInterval"])
-        {
-            Some((option, v)) => timespan::parse(&v)
-                .map_err(|e| anyhow!("{option}: {e}"))?
-                .unwrap_or_default(),
-            None => Duration::from_secs(spec.start_limit_interval_sec.unwrap_or(10)),
-        };
+        })
+    }
 
-        let default_timeout = Some(Duration::from_secs(90));
-        let timeout_all = span("TimeoutSec")?;
-        let timeout_start = span("TimeoutStartSec")?
-            .or(timeout_all)
-            .unwrap_or(default_timeout);
-        let timeout_stop = span("TimeoutStopSec")?
-            .or(timeout_all)
-            .unwrap_or(default_timeout);
-
-        let kill_mode = match scalar("KillMode").as_deref() {
-            None | Some("control-group") => KillMode::ControlGroup,
-            Some("mixed") => KillMode::Mixed,
-            Some("process") => KillMode::Process,
-            Some("none") => KillMode::None,
-            Some(other) => bail!("{}: '{other}' is not a kill mode", opt("KillMode")),
+    /// `StartLimitBurst=` (5) and `StartLimitIntervalSec=` (10 s), from
+    /// either section, or the module's `startLimit*` options.
+    fn start_limit(&mut self) -> (u32, Duration) {
+        let burst = match self.first_of(&["StartLimitBurst"]) {
+            Some((option, v)) => v.trim().parse::<u32>().unwrap_or_else(|_| {
+                self.problem(option, SettingError::NotNumber(v.clone()));
+                5
+            }),
+            None => self.spec.start_limit_burst.unwrap_or(5),
         };
-        let kill_signal = signal("KillSignal", Signal::SIGTERM)?;
+        let interval = match self.first_of(&["StartLimitIntervalSec", "StartLimitInterval"]) {
+            Some((option, v)) => match parse_span(&v) {
+                Ok(d) => d.unwrap_or_default(),
+                Err(e) => {
+                    self.problem(option, e);
+                    Duration::from_secs(10)
+                }
+            },
+            None => Duration::from_secs(self.spec.start_limit_interval_sec.unwrap_or(10)),
+        };
+        (burst, interval)
+    }
 
+    /// `TimeoutStartSec=` and `TimeoutStopSec=`, `TimeoutSec=` for both
+    /// (90 s each by default; `None` waits forever).
+    fn timeouts(&mut self) -> (Option<Duration>, Option<Duration>) {
+        let default = Some(Duration::from_secs(90));
+        let all = self.span("TimeoutSec");
+        let start = self.span("TimeoutStartSec").or(all).unwrap_or(default);
+        let stop = self.span("TimeoutStopSec").or(all).unwrap_or(default);
+        (start, stop)
+    }
+
+    /// `RuntimeDirectory=` and the other four, each with its mode.
+    fn directories(&mut self) -> Vec<Directory> {
         let mut directories = Vec::new();
         for kind in DirKind::ALL {
             let key = kind.setting();
-            let mode_key = format!("{key}Mode");
-            let mode = match scalar(&mode_key) {
-                None => 0o755,
-                Some(m) => parse_mode(&m)
-                    .ok_or_else(|| anyhow!("{}: '{m}' is not an octal mode", opt(&mode_key)))?,
-            };
-            for path in list(key).iter().flat_map(|v| v.split_whitespace()) {
-                if path.starts_with('/')
-                    || path.split('/').any(|c| c == ".." || c == ".")
-                    || path.contains(':')
-                {
-                    bail!(
-                        "{}: '{path}' must be a relative path below {} without '..' or ':'",
-                        opt(key),
-                        kind.base()
-                    );
+            let mode = self.parsed(&format!("{key}Mode"), 0o755, parse_mode);
+            for path in self.words(key) {
+                match parse_directory(kind, &path, mode) {
+                    Ok(d) => directories.push(d),
+                    Err(e) => self.bad(key, e),
                 }
-                directories.push(Directory {
-                    kind,
-                    path: path.trim_end_matches('/').to_string(),
-                    mode,
-                });
             }
         }
-        let preserve_runtime = match scalar("RuntimeDirectoryPreserve").as_deref() {
-            None | Some("no") | Some("false") => false,
-            Some("yes") | Some("true") | Some("restart") => true,
-            Some(other) => bail!(
-                "{}: '{other}' is not yes, no or restart",
-                opt("RuntimeDirectoryPreserve")
-            ),
-        };
+        directories
+    }
 
-        let (ambient, ambient_inverted) = parse_caps(&list("AmbientCapabilities"))
-            .map_err(|e| anyhow!("{}: {e}", opt("AmbientCapabilities")))?;
-        if ambient_inverted {
-            bail!(
-                "{}: '~' is not supported for ambient capabilities",
-                opt("AmbientCapabilities")
-            );
+    /// `AmbientCapabilities=` and `CapabilityBoundingSet=` (`None`:
+    /// unset, the container's set stays).
+    fn capabilities(&mut self) -> (Vec<caps::Capability>, Option<Vec<caps::Capability>>) {
+        let ambient = match parse_caps(&self.list("AmbientCapabilities")) {
+            Ok((_, true)) => {
+                self.bad("AmbientCapabilities", SettingError::InvertedAmbient);
+                Vec::new()
+            }
+            Ok((list, false)) => list,
+            Err(e) => {
+                self.bad("AmbientCapabilities", e);
+                Vec::new()
+            }
+        };
+        if !self.has("CapabilityBoundingSet") {
+            return (ambient, None);
         }
-        let bounding_set = if sc.contains_key("CapabilityBoundingSet") {
-            let (l, inverted) = parse_caps(&list("CapabilityBoundingSet"))
-                .map_err(|e| anyhow!("{}: {e}", opt("CapabilityBoundingSet")))?;
-            Some(if inverted {
-                caps::all().into_iter().filter(|c| !l.contains(c)).collect()
-            } else {
-                l
-            })
-        } else {
-            None
+        let bounding = match parse_caps(&self.list("CapabilityBoundingSet")) {
+            Ok((all_but, true)) => caps::all()
+                .into_iter()
+                .filter(|c| !all_but.contains(c))
+                .collect(),
+            Ok((list, false)) => list,
+            Err(e) => {
+                self.bad("CapabilityBoundingSet", e);
+                Vec::new()
+            }
         };
+        (ambient, Some(bounding))
+    }
 
+    /// The `Limit*=` settings nci-systemd knows, by name.
+    fn limits(&mut self) -> Vec<Limit> {
+        let spec = self.spec;
+        let keys = spec
+            .service_config
+            .keys()
+            .filter(|k| k.starts_with("Limit") && SETTINGS.contains(&k.as_str()));
         let mut limits = Vec::new();
-        for key in sc.keys().filter(|k| k.starts_with("Limit")) {
-            let v = scalar(key).unwrap_or_default();
-            limits.push(parse_limit(key, &v).map_err(|e| anyhow!("{}: {e}", opt(key)))?);
+        for key in keys {
+            let v = self.scalar(key).unwrap_or_default();
+            match parse_limit(key, &v) {
+                Ok(limit) => limits.push(limit),
+                Err(e) => self.bad(key, e),
+            }
         }
+        limits
+    }
 
-        let stdin_null = match scalar("StandardInput").as_deref() {
-            None | Some("null") => true,
-            Some("tty") | Some("tty-force") | Some("tty-fail") | Some("inherit") => false,
-            Some(other) => bail!(
-                "{}: '{other}' is not supported (null, tty)",
-                opt("StandardInput")
-            ),
-        };
-        let stdout = match scalar("StandardOutput") {
-            None => Output::Inherit,
-            Some(v) => parse_output(&v).map_err(|e| anyhow!("{}: {e}", opt("StandardOutput")))?,
-        };
-        let stderr = match scalar("StandardError") {
-            None => Output::Inherit,
-            Some(v) => parse_output(&v).map_err(|e| anyhow!("{}: {e}", opt("StandardError")))?,
-        };
-
+    /// The `Condition*=` and `Assert*=` of `[Unit]`.
+    fn conditions(&mut self) -> Vec<Condition> {
+        let spec = self.spec;
         let mut conditions = Vec::new();
-        for (key, v) in uc {
-            let is_cond = key.starts_with("Condition") || key.starts_with("Assert");
-            if !is_cond {
+        for (key, v) in &spec.unit_config {
+            if !(key.starts_with("Condition") || key.starts_with("Assert")) {
                 continue;
             }
+            let option = unit_option(&spec.name, "unitConfig", key);
             if !UNIT_CONDITIONS.contains(&key.as_str()) {
-                bail!("systemd.services.{name}.unitConfig.{key}: not supported by nci-systemd");
+                self.problem(option, SettingError::Unsupported);
+                continue;
             }
             for raw in v.list() {
-                let mut s = raw.trim();
-                let mut trigger = false;
-                let mut negate = false;
-                loop {
-                    if let Some(r) = s.strip_prefix('|') {
-                        trigger = true;
-                        s = r.trim_start();
-                    } else if let Some(r) = s.strip_prefix('!') {
-                        negate = true;
-                        s = r.trim_start();
-                    } else {
-                        break;
-                    }
+                match parse_condition(key, &raw) {
+                    Ok(c) => conditions.push(c),
+                    Err(e) => self.problem(option.clone(), e),
                 }
-                if !s.starts_with('/') {
-                    bail!(
-                        "systemd.services.{name}.unitConfig.{key}: '{raw}' is not an absolute path"
-                    );
-                }
-                conditions.push(Condition {
-                    setting: key.clone(),
-                    path: s.into(),
-                    negate,
-                    trigger,
-                    assert: key.starts_with("Assert"),
-                });
             }
         }
+        conditions
+    }
 
-        let pid_file = scalar("PIDFile");
-        if let Some(p) = &pid_file {
-            if !p.starts_with('/') {
-                bail!("{}: '{p}' is not an absolute path", opt("PIDFile"));
+    /// `LoadCredential=` and `SetCredential=`, in order; the encrypted
+    /// kinds are refused.
+    fn credentials(&mut self) -> (Vec<creds::Load>, Vec<(String, Vec<u8>)>) {
+        for (key, plain) in [
+            ("LoadCredentialEncrypted", "LoadCredential"),
+            ("SetCredentialEncrypted", "SetCredential"),
+        ] {
+            if self.has(key) {
+                self.bad(key, SettingError::Encrypted(plain));
             }
         }
+        let load = self.each("LoadCredential", |v| Ok(creds::parse_load(v.trim())?));
+        let set = self.each("SetCredential", |v| Ok(creds::parse_set(v)?));
+        (load, set)
+    }
+}
 
-        for key in ["LoadCredentialEncrypted", "SetCredentialEncrypted"] {
-            if sc.contains_key(key) {
-                bail!(
-                    "{}: encrypted credentials are not supported (decrypting needs the host's key or TPM, which a container does not have): decrypt it on the host with `systemd-creds decrypt` and give it with {}",
-                    opt(key),
-                    key.trim_end_matches("Encrypted")
-                );
-            }
+impl Unit {
+    /// Reads a spec into a unit; every problem is reported, each naming
+    /// its setting.
+    pub fn from_spec(spec: &UnitSpec) -> Result<Unit, Problems> {
+        if spec.version != VERSION {
+            return Err(Problems(vec![Error::invalid(
+                unit_option(&spec.name, "", ""),
+                format!(
+                    "unit spec version {} is not supported (expected {VERSION})",
+                    spec.version
+                ),
+            )]));
         }
-        let load_credentials = list("LoadCredential")
-            .iter()
-            .map(|v| crate::creds::parse_load(v.trim()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| anyhow!("{}: {e}", opt("LoadCredential")))?;
-        let set_credentials = list("SetCredential")
-            .iter()
-            .map(|v| crate::creds::parse_set(v))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| anyhow!("{}: {e}", opt("SetCredential")))?;
-
-        Ok(Unit {
+        let mut r = Reader {
+            spec,
+            problems: Vec::new(),
+        };
+        r.unsupported();
+        let kind = r.service_type();
+        let exec_start = r.exec_start(kind);
+        let (restart, restart_sec) = r.restart();
+        let (start_limit_burst, start_limit_interval) = r.start_limit();
+        let (timeout_start, timeout_stop) = r.timeouts();
+        let kill_signal = r.signal("KillSignal", Signal::SIGTERM);
+        // RestartKillSignal= is checked; a restart here follows an exit.
+        r.signal("RestartKillSignal", kill_signal);
+        let (ambient_capabilities, bounding_set) = r.capabilities();
+        let (load_credentials, set_credentials) = r.credentials();
+        let unit = Unit {
+            name: spec.name.clone(),
             kind,
             exec_start,
-            exec_start_pre: commands("ExecStartPre")?,
-            exec_start_post: commands("ExecStartPost")?,
-            exec_condition: commands("ExecCondition")?,
-            exec_stop: commands("ExecStop")?,
-            exec_stop_post: commands("ExecStopPost")?,
-            exec_reload: commands("ExecReload")?,
-            environment,
-            environment_files,
-            unset_environment,
-            working_directory,
-            user: scalar("User").filter(|u| !u.is_empty()),
-            group: scalar("Group").filter(|g| !g.is_empty()),
-            supplementary_groups: list("SupplementaryGroups")
-                .iter()
-                .flat_map(|v| v.split_whitespace().map(str::to_string))
-                .collect(),
-            umask,
+            exec_start_pre: r.commands("ExecStartPre"),
+            exec_start_post: r.commands("ExecStartPost"),
+            exec_condition: r.commands("ExecCondition"),
+            exec_stop: r.commands("ExecStop"),
+            exec_stop_post: r.commands("ExecStopPost"),
+            exec_reload: r.commands("ExecReload"),
+            environment: r.environment(),
+            environment_files: r.each("EnvironmentFile", parse_environment_file),
+            unset_environment: r.words("UnsetEnvironment"),
+            working_directory: r.parsed("WorkingDirectory", None, |w| {
+                parse_working_directory(w).map(Some)
+            }),
+            user: r.scalar("User").filter(|u| !u.is_empty()),
+            group: r.scalar("Group").filter(|g| !g.is_empty()),
+            supplementary_groups: r.words("SupplementaryGroups"),
+            umask: r.parsed("UMask", 0o022, parse_mode),
             restart,
             restart_sec,
-            restart_prevent: exit_set("RestartPreventExitStatus")?,
-            restart_force: exit_set("RestartForceExitStatus")?,
-            success_exit: exit_set("SuccessExitStatus")?,
-            start_limit_burst: burst,
+            restart_prevent: r.exit_set("RestartPreventExitStatus"),
+            restart_force: r.exit_set("RestartForceExitStatus"),
+            success_exit: r.exit_set("SuccessExitStatus"),
+            start_limit_burst,
             start_limit_interval,
             timeout_start,
             timeout_stop,
             kill_signal,
-            // RestartKillSignal= is checked; a restart here follows an exit.
-            final_kill_signal: {
-                signal("RestartKillSignal", kill_signal)?;
-                signal("FinalKillSignal", Signal::SIGKILL)?
-            },
-            kill_mode,
-            send_sigkill: boolean("SendSIGKILL", true)?,
-            send_sighup: boolean("SendSIGHUP", false)?,
-            pid_file,
-            directories,
-            preserve_runtime,
-            ambient_capabilities: ambient,
+            final_kill_signal: r.signal("FinalKillSignal", Signal::SIGKILL),
+            kill_mode: r.parsed("KillMode", KillMode::ControlGroup, parse_kill_mode),
+            send_sigkill: r.boolean("SendSIGKILL", true),
+            send_sighup: r.boolean("SendSIGHUP", false),
+            pid_file: r.parsed("PIDFile", None, |p| match p.starts_with('/') {
+                true => Ok(Some(p.to_owned())),
+                false => Err(SettingError::NotAbsolute(p.to_owned())),
+            }),
+            directories: r.directories(),
+            preserve_runtime: r.parsed("RuntimeDirectoryPreserve", false, parse_preserve),
+            ambient_capabilities,
             bounding_set,
-            no_new_privileges: boolean("NoNewPrivileges", false)?,
-            limits,
-            stdin_null,
-            stdout,
-            stderr,
-            conditions,
+            no_new_privileges: r.boolean("NoNewPrivileges", false),
+            limits: r.limits(),
+            stdin_null: r.parsed("StandardInput", true, parse_stdin),
+            stdout: r.parsed("StandardOutput", Output::Inherit, parse_output),
+            stderr: r.parsed("StandardError", Output::Inherit, parse_output),
+            conditions: r.conditions(),
             load_credentials,
             set_credentials,
-            name,
-        })
+        };
+        Problems::or_ok(r.problems, unit)
     }
 }
-
-/// The `serviceConfig` settings nci-systemd applies (docs/systemd.md).
-pub const SETTINGS: &[&str] = &[
-    "Type",
-    "ExecStart",
-    "ExecStartPre",
-    "ExecStartPost",
-    "ExecCondition",
-    "ExecStop",
-    "ExecStopPost",
-    "ExecReload",
-    "Environment",
-    "EnvironmentFile",
-    "UnsetEnvironment",
-    "PassEnvironment",
-    "WorkingDirectory",
-    "User",
-    "Group",
-    "SupplementaryGroups",
-    "DynamicUser",
-    "UMask",
-    "Restart",
-    "RestartSec",
-    "RestartPreventExitStatus",
-    "RestartForceExitStatus",
-    "SuccessExitStatus",
-    "StartLimitBurst",
-    "StartLimitIntervalSec",
-    "StartLimitInterval",
-    "TimeoutSec",
-    "TimeoutStartSec",
-    "TimeoutStopSec",
-    "KillSignal",
-    "KillMode",
-    "FinalKillSignal",
-    "SendSIGKILL",
-    "SendSIGHUP",
-    "RestartKillSignal",
-    "PIDFile",
-    "RuntimeDirectory",
-    "RuntimeDirectoryMode",
-    "RuntimeDirectoryPreserve",
-    "StateDirectory",
-    "StateDirectoryMode",
-    "CacheDirectory",
-    "CacheDirectoryMode",
-    "LogsDirectory",
-    "LogsDirectoryMode",
-    "ConfigurationDirectory",
-    "ConfigurationDirectoryMode",
-    "AmbientCapabilities",
-    "CapabilityBoundingSet",
-    "NoNewPrivileges",
-    "StandardInput",
-    "StandardOutput",
-    "StandardError",
-    "LimitCPU",
-    "LimitFSIZE",
-    "LimitDATA",
-    "LimitSTACK",
-    "LimitCORE",
-    "LimitRSS",
-    "LimitNOFILE",
-    "LimitAS",
-    "LimitNPROC",
-    "LimitMEMLOCK",
-    "LimitLOCKS",
-    "LimitSIGPENDING",
-    "LimitMSGQUEUE",
-    "LimitNICE",
-    "LimitRTPRIO",
-    "LimitRTTIME",
-    "LoadCredential",
-    "SetCredential",
-    "LoadCredentialEncrypted",
-    "SetCredentialEncrypted",
-];
-
-/// The `[Unit]` conditions nci-systemd checks.
-pub const UNIT_CONDITIONS: &[&str] = &[
-    "ConditionPathExists",
-    "ConditionPathIsDirectory",
-    "ConditionPathIsSymbolicLink",
-    "ConditionFileNotEmpty",
-    "ConditionDirectoryNotEmpty",
-    "ConditionFileIsExecutable",
-    "AssertPathExists",
-    "AssertPathIsDirectory",
-    "AssertFileNotEmpty",
-];
 
 #[cfg(test)]
 mod tests {
@@ -979,7 +1056,7 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
-    fn unit(sc: &str) -> Result<Unit> {
+    fn unit(sc: &str) -> Result<Unit, Problems> {
         Unit::from_spec(&spec(&format!(
             r#"{{"name":"web","type":"simple","serviceConfig":{{"ExecStart":"/bin/web"{sc}}}}}"#
         )))
@@ -1081,6 +1158,48 @@ mod tests {
     }
 
     #[test]
+    fn every_problem_is_reported_together() {
+        let e = unit(r#","KillSignal":"SIGNOPE","TimeoutStopSec":"soon""#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "2 problems:\n\
+             - systemd.services.web.serviceConfig.TimeoutStopSec: 'soon' is not a time span\n\
+             - systemd.services.web.serviceConfig.KillSignal: 'SIGNOPE' is not a signal name"
+        );
+        // Both sections, a bad command and a list with two bad values:
+        // each problem once, the command's not taken for a missing one.
+        let e = Unit::from_spec(&spec(
+            r#"{"name":"web","type":"sometimes","serviceConfig":{"ExecStart":"/bin/a \"open",
+               "Nice":"5","EnvironmentFile":["etc/a","/etc/b","etc/c"]},
+               "unitConfig":{"StartLimitBurst":"many","ConditionPathExists":"relative"}}"#,
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "7 problems:\n\
+             - systemd.services.web.serviceConfig.Nice: not supported by nci-systemd\n\
+             - systemd.services.web.serviceConfig.Type: 'sometimes' is not a service type\n\
+             - systemd.services.web.serviceConfig.ExecStart: '/bin/a \"open': an unterminated quote\n\
+             - systemd.services.web.unitConfig.StartLimitBurst: 'many' is not a number\n\
+             - systemd.services.web.serviceConfig.EnvironmentFile: 'etc/a' is not an absolute path\n\
+             - systemd.services.web.serviceConfig.EnvironmentFile: 'etc/c' is not an absolute path\n\
+             - systemd.services.web.unitConfig.ConditionPathExists: 'relative' is not an absolute path"
+        );
+    }
+
+    #[test]
+    fn a_spec_of_another_version_is_one_problem() {
+        let e = Unit::from_spec(&spec(
+            r#"{"version":2,"name":"web","type":"simple","serviceConfig":{"ExecStart":"/bin/web","Nice":"1"}}"#,
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "systemd.services.web: unit spec version 2 is not supported (expected 1)"
+        );
+    }
+
+    #[test]
     fn environment_lines_and_files() {
         let u = unit(r#","Environment":["A=1 \"B=two words\"","C=3"],"EnvironmentFile":["-/etc/opt","/etc/req"]"#).unwrap();
         assert_eq!(
@@ -1116,44 +1235,5 @@ mod tests {
         assert_eq!(u.conditions.len(), 2);
         assert!(u.conditions[0].negate && !u.conditions[0].trigger);
         assert!(u.conditions[1].trigger);
-    }
-
-    /// The settings the module passes to units, as modules/systemd.nix
-    /// reads them: stated here once, written to nix/systemd-settings.json
-    /// (docs/rules.md). A name missing on one side would be dropped with
-    /// a warning, or fail the build of the units.
-    fn settings_json() -> String {
-        let unit: Vec<&str> = UNIT_CONDITIONS
-            .iter()
-            .copied()
-            .chain([
-                "StartLimitBurst",
-                "StartLimitIntervalSec",
-                "StartLimitInterval",
-            ])
-            .collect();
-        let mut text = serde_json::to_string_pretty(&serde_json::json!({
-            "comment": "Generated from rust/nci-systemd/src/spec.rs (SETTINGS, UNIT_CONDITIONS): do not edit; NCI_UPDATE_GOLDEN=1 cargo test -p nci-systemd settings",
-            "serviceSettings": SETTINGS,
-            "unitSettings": unit,
-        }))
-        .unwrap();
-        text.push('\n');
-        text
-    }
-
-    #[test]
-    fn nix_systemd_settings_json_is_generated_from_settings() {
-        let path = format!(
-            "{}/../../nix/systemd-settings.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        if std::env::var_os("NCI_UPDATE_GOLDEN").is_some() {
-            std::fs::write(&path, settings_json()).unwrap();
-        }
-        assert!(
-            std::fs::read_to_string(&path).unwrap_or_default() == settings_json(),
-            "nix/systemd-settings.json is out of sync with SETTINGS: run NCI_UPDATE_GOLDEN=1 cargo test -p nci-systemd settings"
-        );
     }
 }

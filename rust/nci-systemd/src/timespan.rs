@@ -3,14 +3,25 @@
 
 use std::time::Duration;
 
+/// Why a time span was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpanError {
+    #[error("an empty time span")]
+    Empty,
+    #[error("'{0}' is not a time span")]
+    NotASpan(String),
+    #[error("'{span}': unknown time unit '{unit}'")]
+    UnknownUnit { span: String, unit: String },
+}
+
 /// `None` is `infinity`.
-pub fn parse(s: &str) -> Result<Option<Duration>, String> {
+pub fn parse(s: &str) -> Result<Option<Duration>, SpanError> {
     let s = s.trim();
     if s == "infinity" {
         return Ok(None);
     }
     if s.is_empty() {
-        return Err("an empty time span".into());
+        return Err(SpanError::Empty);
     }
     let mut total: f64 = 0.0;
     let mut rest = s;
@@ -20,11 +31,11 @@ pub fn parse(s: &str) -> Result<Option<Duration>, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
         if num_end == 0 {
-            return Err(format!("'{s}' is not a time span"));
+            return Err(SpanError::NotASpan(s.to_owned()));
         }
         let value: f64 = rest[..num_end]
             .parse()
-            .map_err(|_| format!("'{s}' is not a time span"))?;
+            .map_err(|_| SpanError::NotASpan(s.to_owned()))?;
         rest = rest[num_end..].trim_start();
         let unit_end = rest
             .find(|c: char| !c.is_ascii_alphabetic())
@@ -39,7 +50,12 @@ pub fn parse(s: &str) -> Result<Option<Duration>, String> {
             "h" | "hr" | "hour" | "hours" => 3600.0,
             "d" | "day" | "days" => 86400.0,
             "w" | "week" | "weeks" => 604800.0,
-            _ => return Err(format!("'{s}': unknown time unit '{unit}'")),
+            _ => {
+                return Err(SpanError::UnknownUnit {
+                    span: s.to_owned(),
+                    unit: unit.to_owned(),
+                })
+            }
         };
         total += value * factor;
     }
@@ -63,8 +79,10 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        assert!(parse("soon").is_err());
-        assert!(parse("5 parsecs").is_err());
-        assert!(parse("").is_err());
+        let e = |s: &str| parse(s).unwrap_err().to_string();
+        assert_eq!(e("soon"), "'soon' is not a time span");
+        assert_eq!(e("5 parsecs"), "'5 parsecs': unknown time unit 'parsecs'");
+        assert_eq!(e(" "), "an empty time span");
+        assert_eq!(e("1..5s"), "'1..5s' is not a time span");
     }
 }

@@ -69,21 +69,46 @@ fn split(line: &str) -> Vec<String> {
     out
 }
 
+/// A tmpfiles line that cannot be applied, quoted, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{line}': {kind}")]
+pub struct RuleError {
+    pub line: String,
+    pub kind: RuleErrorKind,
+}
+
+/// Why a tmpfiles line cannot be applied (tmpfiles.d(5)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleErrorKind {
+    #[error("an empty type")]
+    EmptyType,
+    #[error("type '{0}' is not supported (supported: {supported})", supported = SUPPORTED)]
+    UnsupportedType(char),
+    #[error("the modifier '{0}' is not supported")]
+    UnsupportedModifier(char),
+    #[error("no path")]
+    NoPath,
+    #[error("the path must be absolute")]
+    RelativePath,
+    #[error("'{0}' is not an octal mode")]
+    BadMode(String),
+}
+
 /// Parses one line; `Ok(None)` for blanks and comments.
-pub fn parse_line(line: &str) -> Result<Option<Rule>, String> {
+pub fn parse_line(line: &str) -> Result<Option<Rule>, RuleError> {
+    let bad = |kind| RuleError {
+        line: line.to_owned(),
+        kind,
+    };
     let t = line.trim();
     if t.is_empty() || t.starts_with('#') {
         return Ok(None);
     }
     let f = split(t);
     let mut chars = f.first().map(String::as_str).unwrap_or("").chars();
-    let kind = chars
-        .next()
-        .ok_or_else(|| format!("'{line}': an empty type"))?;
+    let kind = chars.next().ok_or_else(|| bad(RuleErrorKind::EmptyType))?;
     if !SUPPORTED.contains(kind) {
-        return Err(format!(
-            "'{line}': type '{kind}' is not supported (supported: {SUPPORTED})"
-        ));
+        return Err(bad(RuleErrorKind::UnsupportedType(kind)));
     }
     let mut plus = kind == 'F';
     let mut ignore_errors = false;
@@ -92,15 +117,12 @@ pub fn parse_line(line: &str) -> Result<Option<Rule>, String> {
             '+' => plus = true,
             '-' => ignore_errors = true,
             '!' => {}
-            other => return Err(format!("'{line}': the modifier '{other}' is not supported")),
+            other => return Err(bad(RuleErrorKind::UnsupportedModifier(other))),
         }
     }
-    let path = f
-        .get(1)
-        .ok_or_else(|| format!("'{line}': no path"))?
-        .clone();
+    let path = f.get(1).ok_or_else(|| bad(RuleErrorKind::NoPath))?.clone();
     if !path.starts_with('/') && !path.starts_with('%') {
-        return Err(format!("'{line}': the path must be absolute"));
+        return Err(bad(RuleErrorKind::RelativePath));
     }
     let mode = match field(f.get(2).map(String::as_str)) {
         None => None,
@@ -110,7 +132,7 @@ pub fn parse_line(line: &str) -> Result<Option<Rule>, String> {
                 u32::from_str_radix(m, 8)
                     .ok()
                     .filter(|v| *v <= 0o7777)
-                    .ok_or_else(|| format!("'{line}': '{m}' is not an octal mode"))?,
+                    .ok_or_else(|| bad(RuleErrorKind::BadMode(m.to_owned())))?,
             )
         }
     };
@@ -385,14 +407,17 @@ mod tests {
             .unwrap();
         assert_eq!(f.argument.as_deref(), Some("hello world"));
         assert!(parse_line("# comment").unwrap().is_none());
-        assert!(parse_line("p /run/fifo")
-            .unwrap_err()
-            .contains("type 'p' is not supported"));
-        assert!(parse_line("d run/rel").unwrap_err().contains("absolute"));
-        assert!(parse_line("d /x 999").unwrap_err().contains("octal"));
+        let e = |line: &str| parse_line(line).unwrap_err().to_string();
+        assert!(
+            e("p /run/fifo").starts_with("'p /run/fifo': type 'p' is not supported (supported: ")
+        );
+        assert_eq!(e("d run/rel"), "'d run/rel': the path must be absolute");
+        assert_eq!(e("d /x 999"), "'d /x 999': '999' is not an octal mode");
+        assert_eq!(e("d"), "'d': no path");
+        assert_eq!(e("d~ /x"), "'d~ /x': the modifier '~' is not supported");
         // Quotes alone make no field: an error naming the rule, no panic.
-        assert_eq!(parse_line("''").unwrap_err(), "'''': an empty type");
-        assert_eq!(parse_line("\"\"").unwrap_err(), "'\"\"': an empty type");
+        assert_eq!(e("''"), "'''': an empty type");
+        assert_eq!(e("\"\""), "'\"\"': an empty type");
     }
 
     #[test]
