@@ -267,7 +267,7 @@ t_L3_systemd_bad_values_are_errors_naming_the_setting() {
   # all of them in one message.
   out=$(expect_build_error '{ image.name = "x"; systemd.services.app.serviceConfig = {
       ExecStart = "/bin/a \"open"; KillSignal = "SIGNOPE"; TimeoutStopSec = "soon"; }; }' "nci-systemd: 3 problems:")
-  assert_eq "$(sed -n 's/^ *> //p' <<<"$out")" "nci-systemd: 3 problems:
+  assert_eq "$(sed -n '/^nci-systemd: /,/^error: builder/{/^error: builder/!p}' <<<"$out")" "nci-systemd: 3 problems:
 - systemd.services.app.serviceConfig.ExecStart: '/bin/a \"open': an unterminated quote
 - systemd.services.app.serviceConfig.TimeoutStopSec: 'soon' is not a time span
 - systemd.services.app.serviceConfig.KillSignal: 'SIGNOPE' is not a signal name"
