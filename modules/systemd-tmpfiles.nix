@@ -22,7 +22,10 @@ let
     ;
   cfg = config.systemd.tmpfiles;
   serviceName = "systemd-tmpfiles-setup";
-  supportedTypes = lib.stringToCharacters "dDevqQfFwLzZrRCxX";
+  # The types nci-systemd applies and the messages: stated once in
+  # rust/nci-core/src/rules.rs (nix/rules.json).
+  rules = import ../nix/rules.nix { inherit lib; };
+  supportedTypes = lib.stringToCharacters rules.tmpfilesTypes;
 
   entry = lib.types.submodule (
     { name, ... }:
@@ -107,7 +110,7 @@ let
     in
     lib.optional (
       hasUsers && v != "-" && builtins.match "[0-9]+" v == null && !(known ? ${v})
-    ) "systemd.tmpfiles.rules: '${r}': unknown ${what} '${v}': declare it in users.${what}s.";
+    ) "systemd.tmpfiles.rules: '${r}': ${rules.say "${what}NotDefined" { ${what} = v; }}";
   ownerErrors = concatMap (
     r:
     unknownOwner "user" (if hasUsers then config.users.users else { }) r

@@ -37,6 +37,8 @@ let
   # nix/systemd-settings.json (docs/rules.md).
   applied = lib.importJSON ../nix/systemd-settings.json;
   inherit (applied) serviceSettings unitSettings;
+  # The messages stated once in rust/nci-core/src/rules.rs (nix/rules.json).
+  rules = import ../nix/rules.nix { inherit lib; };
   # Accepted with nothing to do in an image (documented, no warning).
   inertServiceSettings = [
     "RemainAfterExit"
@@ -499,11 +501,12 @@ let
     ++ optional (builtins.length starts > 1 && t != "oneshot")
       "${p}.serviceConfig.ExecStart: ${toString (builtins.length starts)} commands, but only a Type=oneshot service may have more than one."
     ++ optional (u != null && !(knownUser u))
-      "${p}.serviceConfig.User: unknown user '${u}': declare it in users.users (or use DynamicUser = true)."
-    ++ optional (g != null && !(knownGroup g))
-      "${p}.serviceConfig.Group: unknown group '${g}': declare it in users.groups."
+      "${p}.serviceConfig.User: ${rules.say "userNotDefined" { user = u; }}; or set DynamicUser = true."
+    ++ optional (
+      g != null && !(knownGroup g)
+    ) "${p}.serviceConfig.Group: ${rules.say "groupNotDefined" { group = g; }}"
     ++ map (
-      g': "${p}.serviceConfig.SupplementaryGroups: unknown group '${g'}': declare it in users.groups."
+      group: "${p}.serviceConfig.SupplementaryGroups: ${rules.say "groupNotDefined" { inherit group; }}"
     ) (filter (g': g' != "" && !(knownGroup g')) (supplementary n));
 
   dynamicUsers = filter dynamicUser names;

@@ -37,7 +37,7 @@ rec {
 
   # The s6 lists (service types, stop signals) and the phase table:
   # `s6.phases.<type>.<type of an after>` is why it is refused.
-  inherit (json) s6 users profilePaths;
+  inherit (json) s6 users profilePaths tmpfilesTypes;
 
   # `check` as assertions.
   assertions =

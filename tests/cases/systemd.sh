@@ -242,9 +242,9 @@ t_L3_systemd_unknown_user_and_groups_are_errors_naming_the_service() {
   out=$(expect_build_error '{ image.name = "x"; systemd.services.app.serviceConfig = {
       ExecStart = "/bin/a"; User = "ghost"; Group = "ghosts"; SupplementaryGroups = [ "wheel" "nope" ]; }; }' \
     "Failed assertions:")
-  assert_contains "$out" "- systemd.services.app.serviceConfig.User: unknown user 'ghost': declare it in users.users (or use DynamicUser = true)."
-  assert_contains "$out" "- systemd.services.app.serviceConfig.Group: unknown group 'ghosts': declare it in users.groups."
-  assert_contains "$out" "- systemd.services.app.serviceConfig.SupplementaryGroups: unknown group 'nope': declare it in users.groups."
+  assert_contains "$out" "- systemd.services.app.serviceConfig.User: user 'ghost' is not defined (add users.users.ghost); or set DynamicUser = true."
+  assert_contains "$out" "- systemd.services.app.serviceConfig.Group: group 'ghosts' is not defined (add users.groups.ghosts = { };)"
+  assert_contains "$out" "- systemd.services.app.serviceConfig.SupplementaryGroups: group 'nope' is not defined (add users.groups.nope = { };)"
 }
 
 t_L3_systemd_ordering_cycle_is_an_error_printing_the_cycle() {
@@ -519,7 +519,7 @@ t_L4_systemd_original_path() {
 
 t_L3_systemd_tmpfiles_owner_must_exist() {
   expect_build_error '{ image.name = "x"; systemd.tmpfiles.rules = [ "d /srv/x 0700 ghost ghosts -" "d /srv/y 0700 root 4242 -" ]; }' \
-    "- systemd.tmpfiles.rules: 'd /srv/x 0700 ghost ghosts -': unknown user 'ghost': declare it in users.users."
+    "- systemd.tmpfiles.rules: 'd /srv/x 0700 ghost ghosts -': user 'ghost' is not defined \(add users\.users\.ghost\)"
 }
 
 t_L3_systemd_service_and_s6_service_of_one_name_is_an_error() {

@@ -230,6 +230,10 @@ pub const SAME_ID: Message = Message {
     text: "{first} has the same {id} {value}: ids must be unique unless users.enforceIdUniqueness = false",
 };
 
+/// The `tmpfiles.d(5)` types `nci-systemd tmpfiles` applies; the
+/// module passes these and warns about the others.
+pub const TMPFILES_TYPES: &str = "dDevqQfFwLzZrRCxX";
+
 /// Every message, in the order `nix/rules.json` lists them.
 pub const MESSAGES: [Message; 14] = [
     EXEC_AND_SCRIPT,
@@ -471,6 +475,7 @@ pub fn to_json() -> Value {
             "phases": phases,
         },
         "profilePaths": crate::profile::default_paths(),
+        "tmpfilesTypes": TMPFILES_TYPES,
         "users": {
             "systemIds": [SYSTEM_IDS.start(), SYSTEM_IDS.end()],
             "normalUids": [NORMAL_UIDS.start(), NORMAL_UIDS.end()],
