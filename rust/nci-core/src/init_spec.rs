@@ -46,6 +46,17 @@ impl ServiceType {
             ServiceType::OneshotPost => "oneshot-post",
         }
     }
+
+    /// The inverse of [`ServiceType::as_str`].
+    pub fn from_name(name: &str) -> Option<ServiceType> {
+        [
+            ServiceType::OneshotPre,
+            ServiceType::LongRun,
+            ServiceType::OneshotPost,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == name)
+    }
 }
 
 /// The whole spec: `s6.*` plus the paths of the programs the generated

@@ -2,12 +2,12 @@
 //! s6-svscan), the stage 2 helper, s6-svscan's signal hooks and its
 //! `finish` (stage 3). Messages start with `[init stage N]`.
 
+use crate::error::{bail, Context, Result};
 use crate::layout::{names, read_init_file, read_service, BootSpec, State};
 use crate::records;
 use crate::service::{dont_terminate, is_up};
 use crate::stages::{run_oneshots, shutdown, Oneshot, Outcome};
 use crate::sys::{now_ms, poll_until, signal_name, unblock_signals, ForkExec, RealSys, Sys};
-use anyhow::{bail, Context, Result};
 use nci_core::init_spec::stop_signal;
 use std::ffi::CString;
 use std::fs;
@@ -101,8 +101,8 @@ fn populate(spec: &BootSpec, state: &Path, init: &Path) -> Result<()> {
         }
         mkdir(&dir.join(names::DATA))?;
         link(
-            &from.join(names::DATA).join(names::SERVICE_JSON),
-            &dir.join(names::DATA).join(names::SERVICE_JSON),
+            &from.join(names::DATA).join(names::SERVICE),
+            &dir.join(names::DATA).join(names::SERVICE),
         )?;
         if from.join("log/run").exists() {
             mkdir(&dir.join("log"))?;
@@ -119,7 +119,7 @@ fn oneshots(spec: &BootSpec, names_: &[String]) -> Result<Vec<Oneshot>> {
             let json = Path::new(&spec.services)
                 .join(name)
                 .join(names::DATA)
-                .join(names::SERVICE_JSON);
+                .join(names::SERVICE);
             let s = read_service(&json)?;
             Ok(Oneshot {
                 name: name.clone(),
@@ -269,7 +269,7 @@ const SVSCAN_READY_FD: i32 = 3;
 /// as descriptor 3. Unlike `Command::exec`, the signal mask stays as it
 /// is (s6-svscan sets its own); what s6 starts goes through `nci-init`,
 /// which clears the mask before it runs a service.
-fn exec_svscan(svscan: &Path, dir: &Path, ready: OwnedFd) -> anyhow::Error {
+fn exec_svscan(svscan: &Path, dir: &Path, ready: OwnedFd) -> crate::error::Error {
     let attempt = || -> Result<()> {
         let null = fs::File::open("/dev/null").context("/dev/null")?;
         nix::unistd::dup2(null.as_raw_fd(), 0).context("dup2 /dev/null")?;
@@ -288,7 +288,7 @@ fn exec_svscan(svscan: &Path, dir: &Path, ready: OwnedFd) -> anyhow::Error {
         Ok(())
     };
     match attempt() {
-        Ok(()) => anyhow::anyhow!("exec returned"),
+        Ok(()) => crate::error::Error::msg("exec returned"),
         Err(e) => e,
     }
 }

@@ -5,6 +5,7 @@
 
 mod boot;
 mod cli;
+mod error;
 mod layout;
 mod pid1;
 mod records;
@@ -13,7 +14,7 @@ mod stages;
 mod status;
 mod sys;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use cli::Command;
 use std::process::ExitCode;
 

@@ -4,11 +4,11 @@
 //! its environment on top of the init's, `path` first on `PATH`, stderr
 //! joined to stdout, and `preStart` before it.
 
+use crate::error::{bail, Context, Result};
 use crate::layout::{names, read_service, LongRunRef, ServiceRuntime, State};
 use crate::records;
 use crate::status::Status;
 use crate::sys::{now_ms, poll_until, unblock_signals, Ended, ForkExec};
-use anyhow::{bail, Context, Result};
 use nci_core::init_spec::ServiceType;
 use nci_core::passwd::AccountFiles;
 use nix::unistd::{dup2, setgid, setgroups, setuid, Gid, Uid};
@@ -169,12 +169,12 @@ fn raise_ambient(spec: &ServiceRuntime, keep: &[String]) -> Result<()> {
         Ok(())
     };
     raise().map_err(|e| {
-        anyhow::anyhow!(
+        crate::error::Error::msg(format!(
             "service '{}': s6.services.{}.capabilities: cannot keep {}: {e} (the container must have them: podman run --cap-add)",
             spec.name,
             spec.name,
             keep.join(", ")
-        )
+        ))
     })
 }
 
@@ -352,7 +352,7 @@ pub fn is_up(dir: &Path, dep: &LongRunRef) -> bool {
 pub fn run() -> Result<()> {
     // The stop signal must end the backoff and the wait below too.
     unblock_signals().context("signal mask")?;
-    let json = PathBuf::from(names::DATA).join(names::SERVICE_JSON);
+    let json = PathBuf::from(names::DATA).join(names::SERVICE);
     let spec = read_service(&json)?;
     let failures = read_number(&Path::new(names::DATA).join(names::FAILURES)).unwrap_or(0);
     if spec.restart_on_failure && failures > 0 {
@@ -394,7 +394,7 @@ pub fn run() -> Result<()> {
 
 /// A long-run's `log/run` (the working directory is `<service>/log`).
 pub fn log() -> Result<()> {
-    let spec = read_service(&Path::new("..").join(names::DATA).join(names::SERVICE_JSON))?;
+    let spec = read_service(&Path::new("..").join(names::DATA).join(names::SERVICE))?;
     exec_logger(&spec)
 }
 
@@ -477,7 +477,7 @@ pub fn dont_terminate() -> bool {
 pub fn finish(code: &str, signal: &str) -> Result<i32> {
     // When the service ended: the next restart's delay counts from here.
     let ended_at = now_ms();
-    let spec = read_service(&Path::new(names::DATA).join(names::SERVICE_JSON))?;
+    let spec = read_service(&Path::new(names::DATA).join(names::SERVICE))?;
     let state = State::new("..");
     let code: u32 = code.parse().context("finish: exit code argument")?;
     let ended = if code == 256 {

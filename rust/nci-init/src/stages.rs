@@ -11,7 +11,7 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Oneshot {
     pub name: String,
-    /// What to spawn (`nci-init exec <service.json>`).
+    /// What to spawn (`nci-init exec <data/service>`).
     pub argv: Vec<String>,
     /// Sent to it when a stop request arrives while it runs.
     pub stop_signal: i32,

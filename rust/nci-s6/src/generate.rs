@@ -135,10 +135,7 @@ fn write_all(spec: &InitSpec, order: &StartOrder, out: &Outputs) -> Result<()> {
             exit_code_from: spec.exit_code_from.as_deref() == Some(name.as_str()),
             capabilities: s.capabilities.clone(),
         };
-        write_file(
-            &data.join(names::SERVICE_JSON),
-            &(serde_json::to_string_pretty(&runtime)? + "\n"),
-        )?;
+        write_file(&data.join(names::SERVICE), &runtime.to_lines())?;
 
         if s.kind == ServiceType::LongRun {
             write_exec(&dir.join("run"), &shebang(&spec.nci_init, "run"))?;
@@ -169,7 +166,7 @@ fn write_all(spec: &InitSpec, order: &StartOrder, out: &Outputs) -> Result<()> {
         long_run,
         oneshot_post: order.oneshot_post.clone(),
     };
-    let text = shebang(&spec.nci_init, "boot") + &serde_json::to_string_pretty(&boot)? + "\n";
+    let text = shebang(&spec.nci_init, "boot") + &boot.to_lines();
     write_exec(out.init, &text)?;
 
     if let Some(tree) = out.tree {
