@@ -35,6 +35,11 @@ let
   # The lists, rules and messages stated once in rust/nci-core/src/rules.rs.
   rules = import ../nix/rules.nix { inherit lib; };
 
+  # The options' defaults, stated once in rust/nci-core/src/init_spec.rs
+  # (nci-s6 fills a field the spec leaves out with the same).
+  defaults = lib.importJSON ../nix/s6-defaults.json;
+  serviceDefaults = defaults.service;
+
   # The millisecond options. The module system's "is not of type"
   # message shows the description: it names the unit.
   ms = types.ints.unsigned // {
@@ -47,14 +52,14 @@ let
       options = {
         enable = mkOption {
           type = types.bool;
-          default = true;
+          default = serviceDefaults.enable;
           example = false;
           description = "Whether the service is part of the image.";
         };
 
         type = mkOption {
           type = types.enum rules.s6.serviceTypes;
-          default = "long-run";
+          default = serviceDefaults.type;
           example = "oneshot-pre";
           description = ''
             When the service runs. `oneshot-pre`: at container start, one
@@ -68,7 +73,7 @@ let
 
         execStart = mkOption {
           type = types.either types.str types.package;
-          default = "";
+          default = serviceDefaults.execStart;
           example = literalExpression ''"''${pkgs.nginx}/bin/nginx -g \"daemon off;\""'';
           description = ''
             The command the service runs: a program and its arguments,
@@ -80,7 +85,7 @@ let
 
         script = mkOption {
           type = types.lines;
-          default = "";
+          default = serviceDefaults.script;
           example = ''
             echo "starting"
             exec my-daemon --foreground
@@ -94,7 +99,7 @@ let
 
         preStart = mkOption {
           type = types.lines;
-          default = "";
+          default = serviceDefaults.preStart;
           example = "mkdir -p /var/lib/app";
           description = ''
             Shell commands run before each start of the service, as its
@@ -105,7 +110,7 @@ let
 
         restartOnFailure = mkOption {
           type = types.bool;
-          default = false;
+          default = serviceDefaults.restartOnFailure;
           example = true;
           description = ''
             Restart a long-run that fails (exits non-zero or is killed)
@@ -116,7 +121,7 @@ let
 
         restartDelay = mkOption {
           type = ms;
-          default = 0;
+          default = serviceDefaults.restartDelay;
           example = 500;
           description = ''
             Milliseconds from a failed service's end to its restart,
@@ -128,14 +133,14 @@ let
 
         restartDelayMax = mkOption {
           type = ms;
-          default = 30000;
+          default = serviceDefaults.restartDelayMax;
           example = 5000;
           description = "The longest restart delay (milliseconds) the doubling reaches.";
         };
 
         restartLimit = mkOption {
           type = types.nullOr types.ints.positive;
-          default = null;
+          default = serviceDefaults.restartLimit;
           example = 5;
           description = ''
             How many failures in a row a restarting service may have: one
@@ -146,7 +151,7 @@ let
 
         restartLimitInterval = mkOption {
           type = ms;
-          default = 10000;
+          default = serviceDefaults.restartLimitInterval;
           example = 60000;
           description = ''
             A run that lasts at least this long (milliseconds) before it
@@ -157,14 +162,14 @@ let
 
         workingDirectory = mkOption {
           type = types.nullOr types.str;
-          default = null;
+          default = serviceDefaults.workingDirectory;
           example = "/var/lib/app";
           description = "The working directory of the service's processes.";
         };
 
         user = mkOption {
           type = types.str;
-          default = "root";
+          default = serviceDefaults.user;
           example = "nginx";
           description = ''
             The user the service runs as (a name of `users.users`, or a
@@ -177,14 +182,14 @@ let
 
         group = mkOption {
           type = types.nullOr types.str;
-          default = null;
+          default = serviceDefaults.group;
           example = "www-data";
           description = "The service's group (a name of `users.groups`); `null` is the user's own.";
         };
 
         environment = mkOption {
           type = types.attrsOf (types.nullOr (types.either types.str (types.either types.path types.package)));
-          default = { };
+          default = serviceDefaults.environment;
           example = {
             PATH = "/foo/bar/bin";
             LANG = "nl_NL.UTF-8";
@@ -197,7 +202,7 @@ let
 
         path = mkOption {
           type = types.listOf (types.either types.package types.str);
-          default = [ ];
+          default = serviceDefaults.path;
           example = literalExpression "[ pkgs.hello pkgs.coreutils ]";
           description = ''
             Packages whose `bin` and `sbin` directories go first on the
@@ -207,7 +212,7 @@ let
 
         after = mkOption {
           type = types.listOf types.str;
-          default = [ ];
+          default = serviceDefaults.after;
           example = [ "db" ];
           description = ''
             Services this one starts after. A oneshot runs after the
@@ -220,7 +225,7 @@ let
 
         execLogger = mkOption {
           type = types.nullOr (types.either types.str types.package);
-          default = null;
+          default = serviceDefaults.execLogger;
           example = "s6-log -b n3 s1000000 T /var/log/app";
           description = ''
             A command that receives the service's stdout and stderr on its
@@ -232,7 +237,7 @@ let
 
         notificationFd = mkOption {
           type = types.nullOr (types.ints.between 3 1023);
-          default = null;
+          default = serviceDefaults.notificationFd;
           example = 3;
           description = ''
             Readiness (s6's `notification-fd`): the long-run writes a
@@ -244,7 +249,7 @@ let
 
         stopSignal = mkOption {
           type = types.str;
-          default = "TERM";
+          default = serviceDefaults.stopSignal;
           example = "QUIT";
           description = ''
             The signal that stops the service (with or without `SIG`):
@@ -254,7 +259,7 @@ let
 
         capabilities = mkOption {
           type = types.listOf types.str;
-          default = [ ];
+          default = serviceDefaults.capabilities;
           example = [ "CAP_NET_BIND_SERVICE" ];
           description = ''
             Capabilities the service keeps when it runs as a non-root
@@ -269,7 +274,7 @@ let
 
         stopTimeout = mkOption {
           type = ms;
-          default = 3000;
+          default = serviceDefaults.stopTimeout;
           example = 10000;
           description = ''
             Milliseconds the service gets to exit after its stop signal;
@@ -606,7 +611,7 @@ in
 
     stateDir = mkOption {
       type = types.str;
-      default = "/run/s6";
+      default = defaults.stateDir;
       example = "/tmp/s6";
       description = ''
         Where the init builds the scan directory in the container (a
@@ -618,7 +623,7 @@ in
 
     graceTime = mkOption {
       type = ms;
-      default = 3000;
+      default = defaults.graceTime;
       example = 10000;
       description = ''
         Stage 3: milliseconds between the TERM sent to every process left

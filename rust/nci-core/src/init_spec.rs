@@ -16,15 +16,12 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const VERSION: u32 = 1;
 
 /// `s6.services.<name>.type`: when a service runs.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ServiceType {
     /// Runs to completion at container start, before the long-runs.
     OneshotPre,
-    /// A daemon supervised by s6-supervise.
-    #[default]
+    /// A daemon supervised by s6-supervise (the default).
     LongRun,
     /// Runs to completion once every long-run is up (and ready).
     OneshotPost,
@@ -96,95 +93,104 @@ pub struct InitSpec {
     pub services: BTreeMap<String, ServiceSpec>,
 }
 
-/// `s6.services.<name>`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+/// `s6.services.<name>`. A field left out takes its value from
+/// [`ServiceSpec::default`], the one statement of the options' defaults:
+/// `modules/s6.nix` reads them from `nix/s6-defaults.json`, generated
+/// from it ([`defaults_json`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServiceSpec {
-    #[serde(default = "yes")]
     pub enable: bool,
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type")]
     pub kind: ServiceType,
     /// A command line (split like a shell would, without expansions) or
     /// the path of an executable.
-    #[serde(default)]
     pub exec_start: String,
     /// Shell commands, run with `shell -e`.
-    #[serde(default)]
     pub script: String,
     /// Shell commands run before each start, in the service's
     /// environment, as its user; a failure is the service's failure.
-    #[serde(default)]
     pub pre_start: String,
-    #[serde(default)]
     pub restart_on_failure: bool,
     /// Milliseconds before the first restart after a failure; doubled at
     /// each further failure in a row, up to `restart_delay_max`.
-    #[serde(default)]
     pub restart_delay: u64,
-    #[serde(default = "default_restart_delay_max")]
     pub restart_delay_max: u64,
     /// Failures in a row after which a restarting service is failed.
-    #[serde(default)]
     pub restart_limit: Option<u32>,
     /// A run longer than this (milliseconds) ends a series of failures.
-    #[serde(default = "default_restart_limit_interval")]
     pub restart_limit_interval: u64,
-    #[serde(default)]
     pub working_directory: Option<String>,
-    #[serde(default = "default_user")]
     pub user: String,
     /// The primary group; `None` is the user's own.
-    #[serde(default)]
     pub group: Option<String>,
     /// Variables set (a value) or removed (`null`) for the service.
-    #[serde(default)]
     pub environment: BTreeMap<String, Option<String>>,
     /// Packages whose `bin` and `sbin` go first on `PATH`.
-    #[serde(default)]
     pub path: Vec<String>,
-    #[serde(default)]
     pub after: Vec<String>,
     /// A command line that receives the service's stdout and stderr.
-    #[serde(default)]
     pub exec_logger: Option<String>,
     /// The descriptor the service writes a newline to when it is ready.
-    #[serde(default)]
     pub notification_fd: Option<u32>,
     /// The signal that stops the service (`TERM`, `SIGQUIT`, ...).
-    #[serde(default = "default_stop_signal")]
     pub stop_signal: String,
     /// Milliseconds between the stop signal and KILL (0: never KILL).
-    #[serde(default = "default_stop_timeout")]
     pub stop_timeout: u64,
     /// Capabilities (`CAP_NET_BIND_SERVICE`, ...) a non-root service
     /// keeps: raised as ambient capabilities after the switch to its user.
-    #[serde(default)]
     pub capabilities: Vec<String>,
 }
 
-fn yes() -> bool {
-    true
+impl Default for ServiceSpec {
+    fn default() -> ServiceSpec {
+        ServiceSpec {
+            enable: true,
+            kind: ServiceType::LongRun,
+            exec_start: String::new(),
+            script: String::new(),
+            pre_start: String::new(),
+            restart_on_failure: false,
+            restart_delay: 0,
+            restart_delay_max: 30_000,
+            restart_limit: None,
+            restart_limit_interval: 10_000,
+            working_directory: None,
+            user: "root".into(),
+            group: None,
+            environment: BTreeMap::new(),
+            path: Vec::new(),
+            after: Vec::new(),
+            exec_logger: None,
+            notification_fd: None,
+            stop_signal: "TERM".into(),
+            stop_timeout: 3000,
+            capabilities: Vec::new(),
+        }
+    }
 }
+
+/// `s6.stateDir`'s default.
+pub const DEFAULT_STATE_DIR: &str = "/run/s6";
+/// `s6.graceTime`'s default (milliseconds).
+pub const DEFAULT_GRACE_TIME: u64 = 3000;
+
 fn default_state_dir() -> String {
-    "/run/s6".into()
+    DEFAULT_STATE_DIR.into()
 }
 fn default_grace_time() -> u64 {
-    3000
+    DEFAULT_GRACE_TIME
 }
-fn default_restart_delay_max() -> u64 {
-    30_000
-}
-fn default_restart_limit_interval() -> u64 {
-    10_000
-}
-fn default_user() -> String {
-    "root".into()
-}
-fn default_stop_signal() -> String {
-    "TERM".into()
-}
-fn default_stop_timeout() -> u64 {
-    3000
+
+/// The document `nix/s6-defaults.json` holds: the defaults of `s6.*` and
+/// of `s6.services.<name>.*` that `modules/s6.nix` gives its options.
+pub fn defaults_json() -> serde_json::Value {
+    serde_json::json!({
+        "comment": "Generated from rust/nci-core/src/init_spec.rs: do not edit; NCI_UPDATE_GOLDEN=1 cargo test -p nci-core s6_defaults",
+        "stateDir": DEFAULT_STATE_DIR,
+        "graceTime": DEFAULT_GRACE_TIME,
+        "service": ServiceSpec::default(),
+    })
 }
 
 /// The enabled services in the order the init runs them.
@@ -658,6 +664,31 @@ mod tests {
         assert_eq!(s.user, "root");
         assert!(!s.restart_on_failure);
         assert_eq!(s.stop_signal, "TERM");
+        assert_eq!(
+            s,
+            ServiceSpec {
+                exec_start: "/bin/true".into(),
+                ..ServiceSpec::default()
+            }
+        );
+    }
+
+    /// `modules/s6.nix` takes its options' defaults from this file; the
+    /// L3 test `s6 module evaluates to the shared spec fixture` and
+    /// docs/options.md show what the module made of them.
+    #[test]
+    fn nix_s6_defaults_json_is_generated_from_this_file() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../nix/s6-defaults.json");
+        let mut text = serde_json::to_string_pretty(&defaults_json()).unwrap();
+        text.push('\n');
+        if std::env::var_os("NCI_UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        assert!(
+            std::fs::read_to_string(&path).unwrap_or_default() == text,
+            "nix/s6-defaults.json is out of sync with init_spec.rs: run NCI_UPDATE_GOLDEN=1 cargo test -p nci-core s6_defaults"
+        );
     }
 
     #[test]
