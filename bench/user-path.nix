@@ -14,6 +14,9 @@
   toolsDir,
   changed ? false,
   nonce ? "",
+  # bench/user-path names its image apart, so that another benchmark
+  # building this image (bench/push) keeps none of its outputs alive.
+  name ? "user-path-bench",
 }:
 let
   hermetic = import ../tests/hermetic { inherit toolsDir; };
@@ -66,7 +69,7 @@ let
     roots = toString (map (n: packages.${toString n}) (lib.range 8 (count - 1)));
   };
   image = hermetic.makeImage {
-    image.name = "user-path-bench";
+    image.name = name;
     image.entryPoint = [ "${app}/bin/app" ];
   };
 in
@@ -77,7 +80,7 @@ in
   # an output of the same size. No writer of this output can take less.
   # A new `nonce` makes it a new derivation.
   copy = derivation {
-    name = "copy-of-user-path-bench.tar";
+    name = "copy-of-${name}.tar";
     system = builtins.currentSystem;
     builder = "/bin/bash";
     args = [
