@@ -175,6 +175,12 @@ t_L4_multiarch_copy_to_registry_pushes_a_docker_manifest_list_where_asked() {
     "application/vnd.docker.distribution.manifest.v2+json application/vnd.docker.container.image.v1+json"
   podman pull -q --tls-verify=false --arch arm64 "$ref" >/dev/null
   assert_eq "$(podman image inspect --format '{{.Os}}/{{.Architecture}}' "$ref")" linux/arm64
+  # Docker's schema 2 has no zstd layers: the push says so and tags nothing.
+  if out=$(REGISTRY_AUTH_FILE=/nonexistent "$push" --compression-format zstd "docker://127.0.0.1:$REG_PORT/nci/multi:zstd" 2>&1); then
+    fail "a Docker manifest list of zstd layers was pushed: $out"
+  fi
+  assert_eq "$(tail -n 1 <<<"$out")" "copy-to-registry: error: docker://127.0.0.1:$REG_PORT/nci/multi:zstd: the x86_64-linux image: nci/multi: Docker's manifest list (format = \"docker\") cannot carry a layer of type application/vnd.oci.image.layer.v1.tar+zstd; use format = \"oci\""
+  assert_eq "$(registry_tags nci/multi)" list
 }
 
 t_L4_multiarch_docs_example_flake_builds_an_index_skopeo_reads() {
