@@ -11,7 +11,7 @@
 use crate::customisation;
 use anyhow::{bail, Context, Result};
 use nci_core::fs_walk::{walk, Modes};
-use nci_core::passwd::{parse_group, parse_passwd};
+use nci_core::passwd::AccountFiles;
 use nci_core::problems::option_path;
 use nci_core::rules;
 use nci_core::tar::Kind;
@@ -106,15 +106,7 @@ pub fn run(spec: &RunSpec, out: &Path) -> Result<()> {
         bail!("image.run: the commands failed with {how} (their output is above)");
     }
 
-    let read = |file: &str| std::fs::read_to_string(root.join(file)).unwrap_or_default();
-    let users: BTreeMap<String, u32> = parse_passwd(&read("etc/passwd"))
-        .into_iter()
-        .map(|u| (u.name, u.uid))
-        .collect();
-    let groups: BTreeMap<String, u32> = parse_group(&read("etc/group"))
-        .into_iter()
-        .map(|g| (g.name, g.gid))
-        .collect();
+    let accounts = AccountFiles::read(&root.join("etc"))?;
     let mut entries: BTreeMap<String, Ownership> = BTreeMap::new();
     for e in walk(&root, "", Modes::AsOnDisk)? {
         let (mode, uid, gid) = match initial.get(&e.path) {
@@ -152,12 +144,12 @@ pub fn run(spec: &RunSpec, out: &Path) -> Result<()> {
         let uid = rule
             .user
             .as_deref()
-            .map(|u| owner_id(u, &users, &rule.path, "user"))
+            .map(|u| owner_id(&accounts, &rule.path, "user", u))
             .transpose()?;
         let gid = rule
             .group
             .as_deref()
-            .map(|g| owner_id(g, &groups, &rule.path, "group"))
+            .map(|g| owner_id(&accounts, &rule.path, "group", g))
             .transpose()?;
         let mode = match &rule.mode {
             Some(m) => Some(nci_core::tree_manifest::parse_mode(m).with_context(|| {
@@ -247,18 +239,20 @@ fn materialise(spec: &RunSpec, root: &Path) -> Result<BTreeMap<String, Initial>>
 }
 
 /// The id of `image.runOwners.<path>.<field>` (`user` or `group`): a
-/// number, or a name of the image's `/etc/passwd` or `/etc/group` (`ids`,
-/// by name; empty when the image has none).
-fn owner_id(name: &str, ids: &BTreeMap<String, u32>, path: &str, field: &str) -> Result<u32> {
-    if let Ok(n) = name.parse::<u32>() {
-        return Ok(n);
-    }
-    ids.get(name).copied().with_context(|| {
+/// number, or a name of the image's `/etc/passwd` or `/etc/group` (empty
+/// when the image has none).
+fn owner_id(accounts: &AccountFiles, path: &str, field: &str, name: &str) -> Result<u32> {
+    let id = if field == "user" {
+        accounts.user(name).map(|u| u.uid)
+    } else {
+        accounts.group(name).map(|g| g.gid)
+    };
+    id.map_err(|_| {
         let why = if field == "user" {
             rules::USER_NOT_DEFINED.fill(&[("user", name)])
         } else {
             rules::GROUP_NOT_DEFINED.fill(&[("group", name)])
         };
-        format!("{}: {why}", option_path("image.runOwners", path, field))
+        anyhow::anyhow!("{}: {why}", option_path("image.runOwners", path, field))
     })
 }
