@@ -21,7 +21,7 @@ use crate::exec::{self, Request, Stream};
 use crate::spec::{Condition, DirKind, ExitSet, KillMode, Restart, Type, Unit, UnitSpec};
 use crate::sys::{Event, RealSys, Sys};
 use anyhow::{bail, Context, Result};
-use nci_core::passwd::AccountFiles;
+use nci_core::passwd::{AccountFiles, GroupEntry, PasswdEntry};
 use nix::sys::signal::Signal;
 use nix::unistd::{chown, Gid, Uid};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -1067,42 +1067,15 @@ pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
     out
 }
 
+/// Who the unit's processes run as: User=, Group= and the groups, looked
+/// up in the image's accounts; switched to only when running as root.
 fn credentials(unit: &Unit, accounts: &AccountFiles, root: bool) -> Result<Creds> {
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
     let me = nix::unistd::getuid().as_raw();
-    let user = match &unit.user {
-        Some(u) => accounts
-            .user(u)
-            .with_context(|| format!("systemd.services.{}.serviceConfig.User", unit.name))?,
-        None => accounts.user(&me.to_string())?,
-    };
-    let group = match &unit.group {
-        Some(g) => accounts
-            .group(g)
-            .with_context(|| format!("systemd.services.{}.serviceConfig.Group", unit.name))?,
-        None => accounts.group(&user.gid.to_string())?,
-    };
-    let mut groups: Vec<u32> = vec![group.gid];
-    if unit.user.is_some() {
-        groups.extend(accounts.member_gids(&user.name));
-    }
-    for g in &unit.supplementary_groups {
-        groups.push(
-            accounts
-                .group(g)
-                .with_context(|| {
-                    format!(
-                        "systemd.services.{}.serviceConfig.SupplementaryGroups",
-                        unit.name
-                    )
-                })?
-                .gid,
-        );
-    }
-    groups.sort_unstable();
-    groups.dedup();
+    let (user, group) = user_and_group(unit, accounts, me)?;
+    let groups = group_ids(unit, accounts, &user, group.gid)?;
     let switching = root && (unit.user.is_some() || unit.group.is_some());
     if !root && unit.user.is_some() && user.uid != me {
         log(
@@ -1130,6 +1103,56 @@ fn credentials(unit: &Unit, accounts: &AccountFiles, root: bool) -> Result<Creds
             hostname,
         },
     })
+}
+
+/// The option path of one of the unit's settings, for errors.
+fn setting_option(unit: &Unit, key: &str) -> String {
+    format!("systemd.services.{}.serviceConfig.{key}", unit.name)
+}
+
+/// User= (this process's user when unset) and Group= (the user's
+/// primary group when unset).
+fn user_and_group(
+    unit: &Unit,
+    accounts: &AccountFiles,
+    me: u32,
+) -> Result<(PasswdEntry, GroupEntry)> {
+    let user = match &unit.user {
+        Some(u) => accounts
+            .user(u)
+            .with_context(|| setting_option(unit, "User"))?,
+        None => accounts.user(&me.to_string())?,
+    };
+    let group = match &unit.group {
+        Some(g) => accounts
+            .group(g)
+            .with_context(|| setting_option(unit, "Group"))?,
+        None => accounts.group(&user.gid.to_string())?,
+    };
+    Ok((user, group))
+}
+
+/// The group ids of the processes, sorted: the group, the user's groups
+/// (with User=), SupplementaryGroups=.
+fn group_ids(
+    unit: &Unit,
+    accounts: &AccountFiles,
+    user: &PasswdEntry,
+    gid: u32,
+) -> Result<Vec<u32>> {
+    let mut groups: Vec<u32> = vec![gid];
+    if unit.user.is_some() {
+        groups.extend(accounts.member_gids(&user.name));
+    }
+    for g in &unit.supplementary_groups {
+        let group = accounts
+            .group(g)
+            .with_context(|| setting_option(unit, "SupplementaryGroups"))?;
+        groups.push(group.gid);
+    }
+    groups.sort_unstable();
+    groups.dedup();
+    Ok(groups)
 }
 
 /// `nci-systemd run`: the exit status is the service's when it failed,
