@@ -348,3 +348,25 @@ t_L4_copy_to_registry_to_a_full_registry_disk_fails_clearly_leaves_no_tag_and_a_
   assert_contains "$out" "copy-to-registry: pushed docker://127.0.0.1:$REG_PORT/nci/hello:full"
   assert_eq "$(registry_tags nci/hello)" full
 }
+
+t_L4_copy_to_registry_with_a_wrong_compression_cache_entry_fails_naming_it_removes_it_and_the_next_push_completes() {
+  trap 'stop_registry' EXIT
+  start_registry
+  push=$(push_tool)
+  plan=$(sed -n 2p "$push" | jq -r .plan)
+  layer=$(jq -r '.layers[] | select(.comment | endswith("-hello-2.12")) | .digest' "$plan")
+  hello=$(jq -r '.layers[] | select(.comment | endswith("-hello-2.12")) | .comment' "$plan")
+  gz=sha256:2bcf5825f88f57c566b5a736fbacd4741897ca12b2f22828ed2fb002950de466
+  entry=$XDG_CACHE_HOME/nix-container-images/compressed/gzip-6-miniz_oxide-0.9/$layer
+  mkdir -p "$(dirname "$entry")"
+  printf '{"digest":"%s","size":12}' "$gz" >"$entry"
+  if out=$(REGISTRY_AUTH_FILE=/nonexistent timeout 120 "$push" "docker://127.0.0.1:$REG_PORT/nci/hello:cache" 2>&1); then
+    fail "a push with a wrong cache entry succeeded: $out"
+  fi
+  echo "$out"
+  assert_eq "$(grep 'error:' <<<"$out")" "copy-to-registry: error: docker://127.0.0.1:$REG_PORT/nci/hello:cache: layer sha256:${layer:0:12} ($hello): compressed (gzip) again, it is not the 12 bytes the compression cache gave for $gz; the entry is removed, push again"
+  [ ! -e "$entry" ] || fail "the wrong entry is still there"
+  assert_eq "$(registry_tags nci/hello)" ""
+  out=$(REGISTRY_AUTH_FILE=/nonexistent "$push" "docker://127.0.0.1:$REG_PORT/nci/hello:cache" 2>&1) || fail "$out"
+  assert_eq "$(registry_tags nci/hello)" cache
+}

@@ -555,11 +555,25 @@ fn upload_layer(
         (reg.upload(&blob.facts.digest, blob.facts.size, out), None)
     } else {
         // Compressed again on a thread of its own, into the upload.
-        let (writer, reader) = pipe::channel();
+        let (writer, reader) = pipe::channel(blob.facts.size);
+        let wrong_size = reader.wrong_size.clone();
         let alg = blob.alg;
         let worker =
             std::thread::spawn(move || compress::compress(alg, out, writer).map(|(_, f)| f));
         let sent = reg.upload(&blob.facts.digest, blob.facts.size, reader);
+        if sent.is_err() && wrong_size.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = worker.join();
+            cache.remove(blob.alg, &blob.digest);
+            bail!(
+                "{}: compressed ({}) again, it is not the {} bytes the compression cache gave for {}; the entry is removed, push again",
+                what(),
+                blob.alg.name(),
+                blob.facts.size,
+                blob.facts.digest
+            );
+        }
         let facts = worker
             .join()
             .map_err(|_| anyhow::anyhow!("{}: the compression thread panicked", what()))?;

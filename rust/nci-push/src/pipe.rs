@@ -16,9 +16,16 @@ pub struct Reader {
     rx: Receiver<Vec<u8>>,
     chunk: Vec<u8>,
     pos: usize,
+    /// Bytes the reader must give, no fewer and no more (an upload's
+    /// Content-Length): a stream of another size is an error, never a
+    /// request the registry waits on forever.
+    expected: u64,
+    given: u64,
+    /// Set when the stream was found of another size.
+    pub wrong_size: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
-pub fn channel() -> (Writer, Reader) {
+pub fn channel(expected: u64) -> (Writer, Reader) {
     let (tx, rx) = sync_channel(4);
     (
         Writer {
@@ -29,7 +36,25 @@ pub fn channel() -> (Writer, Reader) {
             rx,
             chunk: Vec::new(),
             pos: 0,
+            expected,
+            given: 0,
+            wrong_size: Default::default(),
         },
+    )
+}
+
+impl Reader {
+    fn wrong_size(&self) -> std::io::Error {
+        self.wrong_size
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        wrong_size_error()
+    }
+}
+
+fn wrong_size_error() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        "the compressed layer is not of the size the compression cache gave",
     )
 }
 
@@ -71,12 +96,17 @@ impl Read for Reader {
                     self.pos = 0;
                 }
                 // The writer is gone: end of the stream.
-                Err(_) => return Ok(0),
+                Err(_) if self.given == self.expected => return Ok(0),
+                Err(_) => return Err(self.wrong_size()),
             }
         }
         let n = out.len().min(self.chunk.len() - self.pos);
+        if self.given + n as u64 > self.expected {
+            return Err(self.wrong_size());
+        }
         out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
         self.pos += n;
+        self.given += n as u64;
         Ok(n)
     }
 }
@@ -87,8 +117,8 @@ mod tests {
 
     #[test]
     fn bytes_cross_in_order_and_the_end_is_seen() {
-        let (mut w, mut r) = channel();
         let data: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i % 251) as u8).collect();
+        let (mut w, mut r) = channel(data.len() as u64);
         let sent = data.clone();
         let t = std::thread::spawn(move || {
             for piece in sent.chunks(1000) {
@@ -103,8 +133,27 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_shorter_or_longer_than_expected_is_an_error() {
+        for (expected, sent) in [(10u64, 5usize), (10, 15)] {
+            let (mut w, mut r) = channel(expected);
+            let t = std::thread::spawn(move || {
+                let _ = w.write_all(&vec![1u8; sent]);
+            });
+            let mut got = Vec::new();
+            let e = r.read_to_end(&mut got).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::InvalidData,
+                "{expected} {sent}"
+            );
+            drop(r);
+            t.join().unwrap();
+        }
+    }
+
+    #[test]
     fn a_writer_whose_reader_is_gone_fails() {
-        let (mut w, r) = channel();
+        let (mut w, r) = channel(0);
         drop(r);
         let big = vec![0u8; 2 * CHUNK];
         assert!(w.write_all(&big).is_err());
