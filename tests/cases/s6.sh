@@ -352,8 +352,8 @@ t_L4_s6_script_only_image_runs_under_the_static_shell_and_only_s6_may_bring_glib
   assert_eq "$code" 1 "(the script's exit code)"
 }
 
-# Issue 13's target, with the static s6 stand-in (Debian's sources built
-# with musl, tests/hermetic/skaware-static): nothing in the build of the
+# Issue 13's target, with the static s6 stand-in (s6's upstream sources,
+# Ubuntu noble's orig tarballs, built with musl, tests/hermetic/skaware-static): nothing in the build of the
 # script-only image is glibc...
 t_L3_s6_script_only_image_with_the_static_s6_builds_nothing_of_glibc() {
   need_static_s6

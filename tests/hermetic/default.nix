@@ -112,7 +112,7 @@ let
     # nixpkgs' static (musl) builds, which s6.package and s6.shell default
     # to. Debian's bash-static (glibc, statically linked) stands in for
     # pkgsStatic.bash: no library in its closure, as nixpkgs'. s6 and
-    # execline: Debian's sources built static with musl
+    # execline: their upstream sources (Ubuntu noble's orig tarballs) built static with musl
     # (./skaware-static.nix, built by tests/setup); where they are not
     # built, the dynamic stand-ins above (glibc and all).
     pkgsStatic = {

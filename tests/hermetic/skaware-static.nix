@@ -1,8 +1,9 @@
 # The stand-ins for nixpkgs' pkgsStatic.s6 and pkgsStatic.execline:
-# Debian 12's sources of skalibs, execline and s6 built static against
-# musl by ./skaware-static (tests/setup runs it), cached outside the
+# the upstream sources of skalibs, execline and s6 (Ubuntu noble's orig
+# tarballs: Debian's mirror here lacks execline's and s6's) built static
+# against musl by ./skaware-static (tests/setup runs it), cached outside the
 # repository. Named as nixpkgs names its static builds
-# (`s6-static-x86_64-unknown-linux-musl-2.11.3.2`). Each is one store path
+# (`s6-static-x86_64-unknown-linux-musl-2.12.0.3`). Each is one store path
 # of programs and nothing else: no C library, no shared skalibs.
 # `built` is false where they are not (no musl-tools, the sources not to
 # be had, another system): the stand-in set then keeps Debian's dynamic
