@@ -3,6 +3,8 @@
 //! environment (structured attrs, reference graphs), deterministic tar
 //! writing and hashing.
 
+#[cfg(test)]
+mod bad_inputs;
 pub mod closure;
 pub mod error;
 pub mod etc_spec;
