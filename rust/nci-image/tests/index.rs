@@ -9,22 +9,10 @@
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nci-image");
-
-fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn run_ok(args: &[&str]) {
-    let (ok, err) = run(args);
-    assert!(ok, "{err}");
-}
+#[path = "support/run.rs"]
+mod support;
+use support::{run, run_ok};
 
 /// A store with a path shared by both images and one per architecture;
 /// returns the temporary directory and the plans (amd64, arm64).

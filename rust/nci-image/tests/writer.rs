@@ -12,7 +12,9 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_nci-image");
+#[path = "support/run.rs"]
+mod support;
+use support::{run, run_ok, BIN};
 const GOLDEN: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../tests/golden/writer/tiny.json"
@@ -108,20 +110,6 @@ impl Store {
         std::fs::write(&g, graph.to_string()).unwrap();
         (s, g)
     }
-}
-
-fn run(args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Runs the binary, failing the test with its error output if it fails.
-fn run_ok(args: &[&str]) {
-    let (ok, err) = run(args);
-    assert!(ok, "{err}");
 }
 
 /// Writes the docker-archive of `plan` to `out`.
