@@ -1657,12 +1657,31 @@ mod scripted {
         );
     }
 
-    #[test]
-    fn stop_runs_exec_stop_then_kill_signal_waits_timeout_stop_sec_then_the_final_kill() {
-        let u = unit_of(
+    /// A service stopped with ExecStop, KillSignal=SIGINT, KillMode=mixed
+    /// and TimeoutStopSec=3 whose main process outlives the stop signal.
+    fn stubborn_unit() -> Unit {
+        unit_of(
             "simple",
             r#""ExecStart":"/bin/t","ExecStop":"/bin/stop","ExecStopPost":"/bin/post","KillSignal":"SIGINT","KillMode":"mixed","TimeoutStopSec":"3""#,
-        );
+        )
+    }
+
+    /// What stubborn_unit's log says up to the final kill.
+    const STUBBORN_UNTIL_THE_FINAL_KILL: [&str; 9] = [
+        "0 spawn /bin/t -> 101",
+        "0 ready",
+        "0 signal SIGTERM",
+        "0 spawn /bin/stop -> 102",
+        "0 102 ends (status 0)",
+        "0 kill 101 SIGINT",
+        "0 kill 101 SIGCONT",
+        "3000 log still running after TimeoutStopSec: sending the final kill signal",
+        "3000 kill 101 SIGKILL",
+    ];
+
+    #[test]
+    fn stop_runs_exec_stop_then_kill_signal_waits_timeout_stop_sec_then_the_final_kill() {
+        let u = stubborn_unit();
         let (code, log) = run(
             u,
             vec![
@@ -1677,28 +1696,20 @@ mod scripted {
         assert_eq!(
             log,
             [
-                "0 spawn /bin/t -> 101",
-                "0 ready",
-                "0 signal SIGTERM",
-                "0 spawn /bin/stop -> 102",
-                "0 102 ends (status 0)",
-                "0 kill 101 SIGINT",
-                "0 kill 101 SIGCONT",
-                "3000 log still running after TimeoutStopSec: sending the final kill signal",
-                "3000 kill 101 SIGKILL",
-                "3500 101 ends (signal SIGKILL)",
-                "3500 spawn /bin/post -> 103",
-                "3500 103 ends (status 0)",
+                STUBBORN_UNTIL_THE_FINAL_KILL.as_slice(),
+                &[
+                    "3500 101 ends (signal SIGKILL)",
+                    "3500 spawn /bin/post -> 103",
+                    "3500 103 ends (status 0)",
+                ],
             ]
+            .concat()
         );
     }
 
     #[test]
     fn what_survives_the_final_kill_is_given_up_after_5_s_and_exec_stop_post_runs() {
-        let u = unit_of(
-            "simple",
-            r#""ExecStart":"/bin/t","ExecStop":"/bin/stop","ExecStopPost":"/bin/post","KillSignal":"SIGINT","KillMode":"mixed","TimeoutStopSec":"3""#,
-        );
+        let u = stubborn_unit();
         let (code, log) = run(
             u,
             vec![
@@ -1713,19 +1724,14 @@ mod scripted {
         assert_eq!(
             log,
             [
-                "0 spawn /bin/t -> 101",
-                "0 ready",
-                "0 signal SIGTERM",
-                "0 spawn /bin/stop -> 102",
-                "0 102 ends (status 0)",
-                "0 kill 101 SIGINT",
-                "0 kill 101 SIGCONT",
-                "3000 log still running after TimeoutStopSec: sending the final kill signal",
-                "3000 kill 101 SIGKILL",
-                "8000 spawn /bin/post -> 103",
-                "10000 101 ends (signal SIGKILL)",
-                "10000 103 ends (status 0)",
+                STUBBORN_UNTIL_THE_FINAL_KILL.as_slice(),
+                &[
+                    "8000 spawn /bin/post -> 103",
+                    "10000 101 ends (signal SIGKILL)",
+                    "10000 103 ends (status 0)",
+                ],
             ]
+            .concat()
         );
     }
 
