@@ -108,25 +108,8 @@ let
     "RequiresMountsFor"
     "WantsMountsFor"
   ];
-  serviceTypes = [
-    "simple"
-    "exec"
-    "forking"
-    "oneshot"
-    "dbus"
-    "notify"
-    "notify-reload"
-    "idle"
-  ];
-  restartValues = [
-    "no"
-    "on-success"
-    "on-failure"
-    "on-abnormal"
-    "on-watchdog"
-    "on-abort"
-    "always"
-  ];
+  # The Type= and Restart= values nci-systemd runs (rules.rs).
+  inherit (rules.systemd) serviceTypes restartPolicies;
 
   isSilenced = name: key: elem key silenced || elem "${name}.${key}" silenced;
   # A setting whose value is null or an empty list is not set (NixOS
@@ -493,13 +476,24 @@ let
       starts = execs n "ExecStart";
     in
     optional (!(elem t serviceTypes))
-      "${p}.serviceConfig.Type: '${t}' is not a service type (one of ${listText serviceTypes})."
-    ++ optional (r != null && !(elem r restartValues))
-      "${p}.serviceConfig.Restart: '${r}' is not one of ${listText restartValues}."
-    ++ optional (starts == [ ])
-      "${p}: has neither serviceConfig.ExecStart nor script; give it one of them."
+      "${p}.serviceConfig.Type: ${
+        rules.say "notAServiceType" {
+          value = rules.quote t;
+          types = listText serviceTypes;
+        }
+      }"
+    ++ optional (r != null && !(elem r restartPolicies))
+      "${p}.serviceConfig.Restart: ${
+        rules.say "notARestartPolicy" {
+          value = rules.quote r;
+          policies = listText restartPolicies;
+        }
+      }"
+    ++ optional (starts == [ ]) "${p}: ${rules.say "noExecStart" { }}"
     ++ optional (builtins.length starts > 1 && t != "oneshot")
-      "${p}.serviceConfig.ExecStart: ${toString (builtins.length starts)} commands, but only a Type=oneshot service may have more than one."
+      "${p}.serviceConfig.ExecStart: ${
+        rules.say "severalExecStarts" { count = toString (builtins.length starts); }
+      }"
     ++ optional (u != null && !(knownUser u))
       "${p}.serviceConfig.User: ${rules.say "userNotDefined" { user = u; }}; or set DynamicUser = true."
     ++ optional (

@@ -37,7 +37,8 @@ rec {
 
   # The s6 lists (service types, stop signals) and the phase table:
   # `s6.phases.<type>.<type of an after>` is why it is refused.
-  inherit (json) s6 users profilePaths tmpfilesTypes;
+  # The systemd shim's service types and restart policies.
+  inherit (json) s6 users profilePaths tmpfilesTypes systemd;
 
   # `check` as assertions.
   assertions =

@@ -230,12 +230,59 @@ pub const SAME_ID: Message = Message {
     text: "{first} has the same {id} {value}: ids must be unique unless users.enforceIdUniqueness = false",
 };
 
+/// `systemd.services.<name>.serviceConfig.Type` values the systemd shim
+/// runs (`dbus` as `simple`: an image has no system bus; `notify-reload`
+/// as `notify`).
+pub const SYSTEMD_SERVICE_TYPES: [&str; 8] = [
+    "simple",
+    "exec",
+    "forking",
+    "oneshot",
+    "dbus",
+    "notify",
+    "notify-reload",
+    "idle",
+];
+/// `systemd.services.<name>.serviceConfig.Restart` values, in the order
+/// of nci-systemd's `Restart` variants.
+pub const SYSTEMD_RESTARTS: [&str; 7] = [
+    "no",
+    "on-success",
+    "on-failure",
+    "on-abnormal",
+    "on-watchdog",
+    "on-abort",
+    "always",
+];
+/// `serviceConfig.Type` not of [`SYSTEMD_SERVICE_TYPES`]; `{types}` is
+/// that list joined by `, `, `{value}` the value quoted.
+pub const NOT_A_SERVICE_TYPE: Message = Message {
+    name: "notAServiceType",
+    text: "'{value}' is not a service type (one of {types})",
+};
+/// `serviceConfig.Restart` not of [`SYSTEMD_RESTARTS`] (joined by `, `).
+pub const NOT_A_RESTART_POLICY: Message = Message {
+    name: "notARestartPolicy",
+    text: "'{value}' is not a restart policy (one of {policies})",
+};
+/// `systemd.services.<name>`: nothing to run.
+pub const NO_EXEC_START: Message = Message {
+    name: "noExecStart",
+    text: "has neither serviceConfig.ExecStart nor script; give it one of them",
+};
+/// `serviceConfig.ExecStart` with several commands in a service that is
+/// not a oneshot.
+pub const SEVERAL_EXEC_STARTS: Message = Message {
+    name: "severalExecStarts",
+    text: "{count} commands, but only a Type=oneshot service may have more than one",
+};
+
 /// The `tmpfiles.d(5)` types `nci-systemd tmpfiles` applies; the
 /// module passes these and warns about the others.
 pub const TMPFILES_TYPES: &str = "dDevqQfFwLzZrRCxX";
 
 /// Every message, in the order `nix/rules.json` lists them.
-pub const MESSAGES: [Message; 14] = [
+pub const MESSAGES: [Message; 18] = [
     EXEC_AND_SCRIPT,
     NO_EXEC,
     READINESS_OF_A_ONESHOT,
@@ -250,6 +297,10 @@ pub const MESSAGES: [Message; 14] = [
     SYSTEM_OR_NORMAL,
     GROUP_UNSET,
     SAME_ID,
+    NOT_A_SERVICE_TYPE,
+    NOT_A_RESTART_POLICY,
+    NO_EXEC_START,
+    SEVERAL_EXEC_STARTS,
 ];
 
 /// Docker's reference grammar: an optional registry host (it has a `.`
@@ -476,6 +527,10 @@ pub fn to_json() -> Value {
         },
         "profilePaths": crate::profile::default_paths(),
         "tmpfilesTypes": TMPFILES_TYPES,
+        "systemd": {
+            "serviceTypes": SYSTEMD_SERVICE_TYPES,
+            "restartPolicies": SYSTEMD_RESTARTS,
+        },
         "users": {
             "systemIds": [SYSTEM_IDS.start(), SYSTEM_IDS.end()],
             "normalUids": [NORMAL_UIDS.start(), NORMAL_UIDS.end()],

@@ -12,6 +12,7 @@ use crate::cmdline::{self, Command};
 use crate::creds::{self, CredError};
 use crate::timespan::{self, SpanError};
 use nci_core::problems::Problems;
+use nci_core::rules;
 use nci_core::signals::{self, SignalError};
 pub use nci_core::systemd_spec::UnitSpec;
 use nci_core::systemd_spec::{unit_option, Value, SETTINGS, UNIT_CONDITIONS, VERSION};
@@ -53,17 +54,10 @@ impl Restart {
         Restart::OnAbort,
         Restart::Always,
     ];
-    /// The policy as `Restart=` writes it.
+    /// The policy as `Restart=` writes it: `rules::SYSTEMD_RESTARTS`
+    /// lists them in the order of the variants.
     pub fn name(self) -> &'static str {
-        match self {
-            Restart::No => "no",
-            Restart::OnSuccess => "on-success",
-            Restart::OnFailure => "on-failure",
-            Restart::OnAbnormal => "on-abnormal",
-            Restart::OnWatchdog => "on-watchdog",
-            Restart::OnAbort => "on-abort",
-            Restart::Always => "always",
-        }
+        rules::SYSTEMD_RESTARTS[self as usize]
     }
 }
 
@@ -239,8 +233,12 @@ pub enum SettingError {
     NotAbsolute(String),
     #[error("'{0}' is not an absolute path or ~")]
     NotAbsoluteOrHome(String),
-    #[error("{0} commands, but only a Type=oneshot service may have more than one")]
+    #[error("{}", rules::SEVERAL_EXEC_STARTS.fill(&[("count", &.0.to_string())]))]
     SeveralCommands(usize),
+    #[error("{}", one_of(&rules::NOT_A_SERVICE_TYPE, "types", .0, &rules::SYSTEMD_SERVICE_TYPES))]
+    NotAServiceType(String),
+    #[error("{}", one_of(&rules::NOT_A_RESTART_POLICY, "policies", .0, &rules::SYSTEMD_RESTARTS))]
+    NotARestartPolicy(String),
     #[error("'{0}' is not NAME=value")]
     NotAssignment(String),
     #[error("'{0}' is not a variable name")]
@@ -279,6 +277,11 @@ pub enum SettingError {
     Credential(#[from] CredError),
 }
 
+/// `message` about `value`, which is not one of `list` (`{key}`).
+fn one_of(message: &rules::Message, key: &str, value: &str, list: &[&str]) -> String {
+    message.fill(&[("value", &rules::quote(value)), (key, &list.join(", "))])
+}
+
 fn not_one_of(value: &str, what: &'static str) -> SettingError {
     SettingError::NotOneOf {
         value: value.to_owned(),
@@ -301,23 +304,27 @@ fn parse_mode(s: &str) -> Result<u32, SettingError> {
         .ok_or_else(|| SettingError::NotOctalMode(s.to_owned()))
 }
 
+/// A type of `rules::SYSTEMD_SERVICE_TYPES` (the list the module reads
+/// too), as nci-systemd runs it.
 fn parse_type(s: &str) -> Result<Type, SettingError> {
-    Ok(match s {
-        "simple" | "dbus" => Type::Simple,
-        "exec" => Type::Exec,
-        "forking" => Type::Forking,
-        "oneshot" => Type::Oneshot,
-        "notify" | "notify-reload" => Type::Notify,
-        "idle" => Type::Idle,
-        other => return Err(not_one_of(other, "a service type")),
-    })
+    let kind = match s {
+        "simple" | "dbus" => Some(Type::Simple),
+        "exec" => Some(Type::Exec),
+        "forking" => Some(Type::Forking),
+        "oneshot" => Some(Type::Oneshot),
+        "notify" | "notify-reload" => Some(Type::Notify),
+        "idle" => Some(Type::Idle),
+        _ => None,
+    };
+    kind.filter(|_| rules::SYSTEMD_SERVICE_TYPES.contains(&s))
+        .ok_or_else(|| SettingError::NotAServiceType(s.to_owned()))
 }
 
 fn parse_restart(s: &str) -> Result<Restart, SettingError> {
     Restart::ALL
         .into_iter()
         .find(|r| r.name() == s)
-        .ok_or_else(|| not_one_of(s, "a restart policy"))
+        .ok_or_else(|| SettingError::NotARestartPolicy(s.to_owned()))
 }
 
 fn parse_kill_mode(s: &str) -> Result<KillMode, SettingError> {
@@ -780,7 +787,7 @@ impl Reader<'_> {
     fn exec_start(&mut self, kind: Type) -> Vec<Command> {
         if self.list("ExecStart").is_empty() {
             let unit = unit_option(&self.spec.name, "", "");
-            self.problem(unit, "has neither serviceConfig.ExecStart nor script");
+            self.problem(unit, rules::NO_EXEC_START.text);
             return Vec::new();
         }
         let commands = self.commands("ExecStart");
@@ -1117,7 +1124,12 @@ mod tests {
         assert!(e(r#","RestartSec":"soon""#)
             .contains("serviceConfig.RestartSec: 'soon' is not a time span"));
         assert!(e(r#","UMask":"999""#).contains("serviceConfig.UMask"));
-        assert!(e(r#","Restart":"sometimes""#).contains("serviceConfig.Restart: 'sometimes'"));
+        // The messages of rules.rs, the same words as modules/systemd.nix's
+        // (t_L3_systemd_bad_values_are_errors_naming_the_setting).
+        assert_eq!(
+            e(r#","Restart":"sometimes""#),
+            "systemd.services.web.serviceConfig.Restart: 'sometimes' is not a restart policy (one of no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, always)"
+        );
         assert!(
             e(r#","StateDirectory":"../etc""#).contains("serviceConfig.StateDirectory: '../etc'")
         );
@@ -1150,11 +1162,32 @@ mod tests {
         let two = Unit::from_spec(&spec(
             r#"{"name":"web","type":"simple","serviceConfig":{"ExecStart":["/bin/a","/bin/b"]}}"#,
         ));
-        assert!(format!("{:#}", two.unwrap_err())
-            .contains("only a Type=oneshot service may have more than one"));
+        assert_eq!(
+            format!("{:#}", two.unwrap_err()),
+            "systemd.services.web.serviceConfig.ExecStart: 2 commands, but only a Type=oneshot service may have more than one"
+        );
         let none = Unit::from_spec(&spec(r#"{"name":"web","type":"simple"}"#));
-        assert!(format!("{:#}", none.unwrap_err())
-            .contains("has neither serviceConfig.ExecStart nor script"));
+        assert_eq!(
+            format!("{:#}", none.unwrap_err()),
+            "systemd.services.web: has neither serviceConfig.ExecStart nor script; give it one of them"
+        );
+        let odd = Unit::from_spec(&spec(
+            r#"{"name":"web","type":"sometimes","serviceConfig":{"ExecStart":"/bin/web"}}"#,
+        ));
+        assert_eq!(
+            format!("{:#}", odd.unwrap_err()),
+            "systemd.services.web.serviceConfig.Type: 'sometimes' is not a service type (one of simple, exec, forking, oneshot, dbus, notify, notify-reload, idle)"
+        );
+    }
+
+    #[test]
+    fn the_lists_of_rules_rs_are_the_ones_parsed() {
+        for t in rules::SYSTEMD_SERVICE_TYPES {
+            assert!(parse_type(t).is_ok(), "{t}");
+        }
+        for (i, r) in Restart::ALL.into_iter().enumerate() {
+            assert_eq!(parse_restart(rules::SYSTEMD_RESTARTS[i]), Ok(r));
+        }
     }
 
     #[test]
@@ -1178,7 +1211,7 @@ mod tests {
             e.to_string(),
             "7 problems:\n\
              - systemd.services.web.serviceConfig.Nice: not supported by nci-systemd\n\
-             - systemd.services.web.serviceConfig.Type: 'sometimes' is not a service type\n\
+             - systemd.services.web.serviceConfig.Type: 'sometimes' is not a service type (one of simple, exec, forking, oneshot, dbus, notify, notify-reload, idle)\n\
              - systemd.services.web.serviceConfig.ExecStart: '/bin/a \"open': an unterminated quote\n\
              - systemd.services.web.unitConfig.StartLimitBurst: 'many' is not a number\n\
              - systemd.services.web.serviceConfig.EnvironmentFile: 'etc/a' is not an absolute path\n\
