@@ -29,6 +29,16 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     p.display().to_string()
 }
 
+/// Neither `out` nor a temporary tree beside it: `dir` holds only the spec.
+fn nothing_left_in(dir: &Path, out: &Path) {
+    assert!(!out.exists());
+    assert_eq!(
+        std::fs::read_dir(dir).unwrap().count(),
+        1,
+        "a temporary tree was left behind"
+    );
+}
+
 const GROUPS: &str =
     r#""users": {"name": "users", "gid": 100}, "root": {"name": "root", "gid": 0}"#;
 
@@ -75,12 +85,7 @@ fn every_users_problem_is_reported_and_nothing_is_written() {
         &o,
         "- users.users.bob.name: 'bob!' is not a valid user name",
     );
-    assert!(!out.exists());
-    assert_eq!(
-        std::fs::read_dir(d.path()).unwrap().count(),
-        1,
-        "a temporary tree was left behind"
-    );
+    nothing_left_in(d.path(), &out);
 }
 
 #[test]
@@ -246,10 +251,5 @@ fn a_user_package_that_does_not_exist_names_the_option_and_nothing_is_written() 
         &o,
         "nci-etc: error: users.users.alice.packages: '/nix/store/00000000000000000000000000000000-gone' cannot be read (No such file or directory (os error 2)): a package must be a store path of the build's inputs",
     );
-    assert!(!out.exists());
-    assert_eq!(
-        std::fs::read_dir(d.path()).unwrap().count(),
-        1,
-        "a temporary tree was left behind"
-    );
+    nothing_left_in(d.path(), &out);
 }
