@@ -271,25 +271,76 @@ t_L4_copy_to_podman_streams_the_image_into_podman_load_and_podman_runs_it() {
   "${PODMAN_RUN[@]}" "$ref" | grep -q 'Hello, world!' || fail "the loaded image does not print hello"
   # The image podman holds is the image's: its ID is the config digest
   # of the image's OCI layout.
+  assert_eq "sha256:$(podman image inspect --format '{{.Id}}' "$ref")" "$(hello_config_digest)"
+}
+
+# The config digest of images/hello.nix's OCI layout: the image ID an
+# engine gives the image once loaded.
+hello_config_digest() {
+  local oci manifest
   oci=$(nbuild "$ROOT/tests/build.nix" --arg module "$ROOT/images/hello.nix" -A oci)
-  config=$(jq -r '.manifests[0].digest' "$oci/index.json" | sed 's/^sha256://')
-  config=$(jq -r '.config.digest' "$oci/blobs/sha256/$config")
-  assert_eq "sha256:$(podman image inspect --format '{{.Id}}' "$ref")" "$config"
+  manifest=$(jq -r '.manifests[0].digest' "$oci/index.json" | sed 's/^sha256://')
+  jq -r '.config.digest' "$oci/blobs/sha256/$manifest"
+}
+
+# A private Docker daemon for one test (docker.io's dockerd, which
+# tests/setup installs): its own socket, data and state in a temporary
+# directory, no network setup (no bridge, no iptables) and the vfs
+# storage driver, so that it touches nothing of the machine's.
+start_dockerd() {
+  command -v dockerd >/dev/null || skip "dockerd is not installed (docker.io; tests/setup installs it)"
+  DK_DIR=$(mktemp -d)
+  dockerd --data-root "$DK_DIR/root" --exec-root "$DK_DIR/exec" --pidfile "$DK_DIR/pid" \
+    -H "unix://$DK_DIR/docker.sock" --iptables=false --ip6tables=false --bridge=none \
+    --storage-driver=vfs >"$DK_DIR/log" 2>&1 &
+  DK_PID=$!
+  export DOCKER_HOST=unix://$DK_DIR/docker.sock
+  for _ in $(seq 150); do
+    docker info >/dev/null 2>&1 && return 0
+    kill -0 "$DK_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  fail "dockerd did not start: $(tail -n 5 "$DK_DIR/log")"
+}
+
+stop_dockerd() {
+  if [ -n "${DK_PID:-}" ]; then
+    kill "$DK_PID" 2>/dev/null || true
+    wait "$DK_PID" 2>/dev/null || true
+  fi
+  if [ -n "${DK_DIR:-}" ]; then
+    # What a container left mounted (its /dev/shm), deepest first.
+    awk -v d="$DK_DIR/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r -n 1 umount -l
+    rm -rf "$DK_DIR"
+  fi
+}
+
+t_L4_copy_to_docker_daemon_loads_hello_into_a_real_dockerd_and_docker_runs_it() {
+  trap stop_dockerd EXIT
+  start_dockerd
+  tool=$(engine_tool copyToDockerDaemon copy-to-docker-daemon)
+  tag=$(eval_image "import $ROOT/images/hello.nix" imageTag | jq -r .)
+  out=$("$tool" 2>&1) || fail "$out"
+  echo "$out"
+  assert_contains "$out" "Loaded image: hello:$tag"
+  assert_contains "$out" "copy-to-docker-daemon: loaded hello:$tag into docker"
+  docker run --rm --network none --ulimit nofile=1024:1024 "hello:$tag" | grep -q 'Hello, world!' ||
+    fail "the image docker loaded does not print hello"
+  assert_eq "$(docker image inspect --format '{{.Id}}' "hello:$tag")" "$(hello_config_digest)"
 }
 
 t_L4_copy_to_docker_daemon_builds_and_without_docker_or_its_daemon_fails_clearly() {
-  # Docker is not installed on our machines: what runs here is the
-  # script up to finding the engine. With docker, `docker load` reads
-  # the same stream that podman's test loads.
+  # Without docker, or with its client but no daemon answering: the
+  # test above loads into a real (private) dockerd.
   tool=$(engine_tool copyToDockerDaemon copy-to-docker-daemon)
   assert_eq "$(sed -n 2p "$tool" | jq -r .engine)" docker
   assert_contains "$(head -n 1 "$tool")" "-nci-push load"
   if out=$(PATH=/nonexistent "$tool" 2>&1); then fail "succeeded without docker: $out"; fi
   assert_eq "$out" "copy-to-docker-daemon: error: docker is not installed (not found on PATH: /nonexistent); install it, or use copyToRegistry or the image's docker-archive"
-  # Where docker's client is installed without a daemon (this machine
-  # has /usr/local/bin/docker, no dockerd): docker's own message, then
-  # ours, non-zero.
-  if docker=$(command -v docker) && ! docker info >/dev/null 2>&1; then
+  # Where docker's client is installed and no daemon answers at
+  # DOCKER_HOST: docker's own message, then ours, non-zero.
+  if docker=$(command -v docker); then
+    export DOCKER_HOST=unix:///nonexistent/docker.sock
     if out=$("$tool" 2>&1); then fail "succeeded without a docker daemon: $out"; fi
     echo "$out"
     assert_contains "$out" "Cannot connect to the Docker daemon"
