@@ -195,6 +195,8 @@ in
 
     boot = {
       isContainer = flag true "an image is always a container.";
+      # The target of NixOS' rename of `nix.readOnlyStore`.
+      readOnlyNixStore = flag true "the image's store is as writable as its root (`podman run --read-only` makes both read-only).";
       kernelPackages = mkOption {
         type = types.raw;
         default = pkgs.linuxPackages;
@@ -227,6 +229,83 @@ in
         example = "echo booted";
         description = ignored "use a oneshot service instead (a warning says so when set).";
       };
+    };
+
+    # The Nix daemon's scheduling, targets of NixOS' renames
+    # (`nix.daemonIONiceLevel`) and removal message (`nix.daemonNiceLevel`):
+    # an image's Nix is single-user, with no daemon to schedule.
+    nix = {
+      daemonCPUSchedPolicy = mkOption {
+        type = types.enum [
+          "other"
+          "batch"
+          "idle"
+        ];
+        default = "other";
+        example = "batch";
+        description = ignored "there is no nix-daemon in an image (Nix is single-user).";
+      };
+      daemonIOSchedClass = mkOption {
+        type = types.enum [
+          "best-effort"
+          "idle"
+        ];
+        default = "best-effort";
+        example = "idle";
+        description = ignored "there is no nix-daemon in an image (Nix is single-user).";
+      };
+      daemonIOSchedPriority = mkOption {
+        type = types.int;
+        default = 4;
+        example = 1;
+        description = ignored "there is no nix-daemon in an image (Nix is single-user).";
+      };
+    };
+
+    # systemd's manager settings (system.conf), the target of NixOS'
+    # renames of `systemd.watchdog.*`: an image has no systemd manager
+    # (nci-init is PID 1, `nci-systemd run` supervises each service), so a
+    # value set here is not applied (a warning names it).
+    systemd.settings.Manager = mkOption {
+      type = types.submodule {
+        freeformType = types.attrsOf (
+          types.oneOf [
+            types.str
+            types.int
+            types.bool
+            (types.listOf types.str)
+          ]
+        );
+        options =
+          lib.genAttrs [ "RuntimeWatchdogSec" "RebootWatchdogSec" "KExecWatchdogSec" ] (
+            name:
+            mkOption {
+              type = types.nullOr types.str;
+              default = null;
+              example = "30s";
+              description = "systemd's ${name} (the hardware watchdog): not applied in an image, which has no systemd manager.";
+            }
+          )
+          // {
+            WatchdogDevice = mkOption {
+              type = types.nullOr types.path;
+              default = null;
+              example = "/dev/watchdog";
+              description = "systemd's WatchdogDevice: not applied in an image, which has no systemd manager.";
+            };
+          };
+      };
+      default = { };
+      example = {
+        DefaultTimeoutStopSec = "10s";
+      };
+      description = ''
+        systemd's manager settings (`[Manager]` of system.conf), as NixOS
+        declares them: accepted so that NixOS modules and configurations
+        evaluate, never applied (an image has no systemd manager: a warning
+        names each one set). A service's own settings
+        (`systemd.services.<name>.serviceConfig`) are applied.
+      '';
     };
 
     # The system bus: modules hand it their packages' policy files
@@ -334,5 +413,13 @@ in
     ++ map (
       n: "system.activationScripts.${n} is ignored: there is no activation in an image; use a oneshot service."
     ) (builtins.attrNames cfg.system.activationScripts)
+    ++ lib.concatLists (
+      lib.mapAttrsToList (
+        n: v:
+        optional (
+          v != null
+        ) "systemd.settings.Manager.${n} is ignored: an image has no systemd manager (its settings are not applied; set a service's own in systemd.services.<name>.serviceConfig)."
+      ) cfg.systemd.settings.Manager
+    )
     ++ optional cfg.services.logrotate.enable "services.logrotate.enable is ignored: there is no logrotate timer in an image.";
 }

@@ -8,9 +8,10 @@
 # calls, read in nixpkgs (mid-2026, close to nixos-26.05):
 # nixos/modules/config/nix.nix, services/system/nix-daemon.nix,
 # config/users-groups.nix, config/networking.nix, config/nsswitch.nix,
-# system/boot/systemd.nix, rename.nix. A rename whose target we do not
-# declare is left out (docs/compatibility.md lists them): its alias could
-# only end in "option does not exist".
+# system/boot/systemd.nix, rename.nix. Every target is declared (the
+# daemon's and manager's ones in modules/nixos-compat.nix, accepted and
+# not applied): an alias to an undeclared option could only end in
+# "option does not exist".
 { config, lib, ... }:
 let
   inherit (lib)
@@ -64,6 +65,28 @@ in
       ];
     })
     # nixos/modules/services/system/nix-daemon.nix
+    (mkRenamedOptionModuleWith {
+      sinceRelease = 2205;
+      from = [
+        "nix"
+        "daemonIONiceLevel"
+      ];
+      to = [
+        "nix"
+        "daemonIOSchedPriority"
+      ];
+    })
+    (mkRenamedOptionModuleWith {
+      sinceRelease = 2211;
+      from = [
+        "nix"
+        "readOnlyStore"
+      ];
+      to = [
+        "boot"
+        "readOnlyNixStore"
+      ];
+    })
     (mkRemovedOptionModule [ "nix" "daemonNiceLevel" ] "Consider nix.daemonCPUSchedPolicy instead.")
 
     # nixos/modules/config/users-groups.nix
@@ -95,6 +118,22 @@ in
       "sleep"
       "extraConfig"
     ] "Use systemd.sleep.settings.Sleep instead.")
+    (mkRenamedOptionModule
+      [ "systemd" "watchdog" "device" ]
+      [ "systemd" "settings" "Manager" "WatchdogDevice" ]
+    )
+    (mkRenamedOptionModule
+      [ "systemd" "watchdog" "runtimeTime" ]
+      [ "systemd" "settings" "Manager" "RuntimeWatchdogSec" ]
+    )
+    (mkRenamedOptionModule
+      [ "systemd" "watchdog" "rebootTime" ]
+      [ "systemd" "settings" "Manager" "RebootWatchdogSec" ]
+    )
+    (mkRenamedOptionModule
+      [ "systemd" "watchdog" "kexecTime" ]
+      [ "systemd" "settings" "Manager" "KExecWatchdogSec" ]
+    )
     (mkRemovedOptionModule [
       "systemd"
       "enableCgroupAccounting"

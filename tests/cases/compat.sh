@@ -193,6 +193,28 @@ t_L3_renamed_users_system_and_systemd_options_alias_with_nixos_warnings() {
   assert_eq "$(eval_image '{ image.name = "x"; environment.checkConfigurationOptions = false; no.such.option = 1; }' config.image.name)" '"x"'
 }
 
+t_L3_renamed_nix_daemon_store_and_watchdog_options_reach_declared_targets_with_nixos_warnings() {
+  # NixOS' renames into options an image does not apply (the Nix daemon's
+  # scheduling, a read-only store, systemd's manager watchdog): declared,
+  # so a configuration written for NixOS evaluates; the manager's
+  # settings warn, as they are not applied.
+  local m='{ image.name = "x"; nix.daemonIONiceLevel = 7; nix.readOnlyStore = false; systemd.watchdog.runtimeTime = "30s"; systemd.watchdog.device = "/dev/watchdog"; }'
+  assert_eq "$(eval_image "$m" config.nix.daemonIOSchedPriority)" 7
+  assert_eq "$(eval_image "$m" config.boot.readOnlyNixStore)" false
+  assert_eq "$(eval_image "$m" config.systemd.settings.Manager.RuntimeWatchdogSec)" '"30s"'
+  local w
+  w=$(eval_image "$m" config.warnings | jq -r '.[]' | LC_ALL=C sort)
+  echo "$w"
+  assert_eq "$w" "The option \`nix.daemonIONiceLevel' defined in \`<unknown-file>' has been renamed to \`nix.daemonIOSchedPriority'.
+The option \`nix.readOnlyStore' defined in \`<unknown-file>' has been renamed to \`boot.readOnlyNixStore'.
+The option \`systemd.watchdog.device' defined in \`<unknown-file>' has been renamed to \`systemd.settings.Manager.WatchdogDevice'.
+The option \`systemd.watchdog.runtimeTime' defined in \`<unknown-file>' has been renamed to \`systemd.settings.Manager.RuntimeWatchdogSec'.
+systemd.settings.Manager.RuntimeWatchdogSec is ignored: an image has no systemd manager (its settings are not applied; set a service's own in systemd.services.<name>.serviceConfig).
+systemd.settings.Manager.WatchdogDevice is ignored: an image has no systemd manager (its settings are not applied; set a service's own in systemd.services.<name>.serviceConfig)."
+  # Unset, they say nothing.
+  assert_eq "$(eval_image '{ image.name = "x"; }' config.warnings)" "[]"
+}
+
 # --- the pinned nixpkgs ----------------------------------------------------
 
 t_L3_flake_lock_pins_nixos_26_05_and_nix_reads_it_offline_without_rewriting_it() {
