@@ -45,6 +45,11 @@ let
   rules = import ../nix/rules.nix { inherit lib; };
   inherit (rules.users) systemIds normalUids;
   firstNormalUid = builtins.head normalUids;
+
+  # The options' defaults, stated once in rust/nci-core/src/users_spec.rs
+  # (nci-etc fills a field the spec leaves out with the same).
+  defaults = lib.importJSON ../nix/users-defaults.json;
+  userDefaults = defaults.user;
   range = r: "${toString (builtins.head r)}-${toString (lib.last r)}";
 
   subIdRange = idName: {
@@ -56,7 +61,7 @@ let
       };
       count = mkOption {
         type = types.int;
-        default = 1;
+        default = defaults.subIdRange.count;
         example = 65534;
         description = "Number of ids in the range.";
       };
@@ -84,7 +89,7 @@ let
 
         uid = mkOption {
           type = types.nullOr types.int;
-          default = null;
+          default = userDefaults.uid;
           example = 1234;
           description = ''
             The account's uid. When null, one is derived from the user name:
@@ -97,7 +102,7 @@ let
 
         isSystemUser = mkOption {
           type = types.bool;
-          default = false;
+          default = userDefaults.isSystemUser;
           example = true;
           description = ''
             Whether the account is a system account (for a service): its uid,
@@ -108,7 +113,7 @@ let
 
         isNormalUser = mkOption {
           type = types.bool;
-          default = false;
+          default = userDefaults.isNormalUser;
           example = true;
           description = ''
             Whether the account is for a real user. Sets `group` to `users`,
@@ -120,42 +125,42 @@ let
 
         group = mkOption {
           type = types.str;
-          default = "";
+          default = userDefaults.group;
           example = "nginx";
           description = "The user's primary group: the name of a group of `users.groups`.";
         };
 
         extraGroups = mkOption {
           type = types.listOf types.str;
-          default = [ ];
+          default = userDefaults.extraGroups;
           example = [ "wheel" ];
           description = "The user's supplementary groups (each must be in `users.groups`).";
         };
 
         description = mkOption {
           type = types.passwdEntry types.str;
-          default = "";
+          default = userDefaults.description;
           example = "Alice Q. User";
           description = "The GECOS field of /etc/passwd, usually the user's full name.";
         };
 
         home = mkOption {
           type = types.passwdEntry types.path;
-          default = "/var/empty";
+          default = userDefaults.home;
           example = "/var/lib/app";
           description = "The user's home directory.";
         };
 
         homeMode = mkOption {
           type = types.strMatching "[0-7]{1,5}";
-          default = "700";
+          default = userDefaults.homeMode;
           example = "750";
           description = "The mode of the home directory when `createHome` is set.";
         };
 
         createHome = mkOption {
           type = types.bool;
-          default = false;
+          default = userDefaults.createHome;
           example = true;
           description = ''
             Whether the image contains the home directory, owned by the user
@@ -165,7 +170,7 @@ let
 
         shell = mkOption {
           type = types.nullOr (types.either types.shellPackage (types.passwdEntry types.path));
-          default = "/sbin/nologin";
+          default = userDefaults.shell;
           example = literalExpression "pkgs.bashInteractive";
           description = ''
             The login shell. A shell package (one with `shellPath`, such as
@@ -173,7 +178,7 @@ let
             as its path in the image root (`/bin/bash`), as NixOS writes
             `/run/current-system/sw/bin/bash`; a path is written as is.
             NixOS' default is `pkgs.shadow`'s nologin; in an image it is
-            `/sbin/nologin`, which need not exist (login fails either way),
+            `${userDefaults.shell}`, which need not exist (login fails either way),
             so that no image carries shadow for it. `null` means the same.
           '';
         };
@@ -187,7 +192,7 @@ let
 
         hashedPassword = mkOption {
           type = types.nullOr (types.passwdEntry types.str);
-          default = null;
+          default = userDefaults.hashedPassword;
           example = "$6$jv0t0yUqGsk1zR3h$...";
           description = ''
             The password hash in /etc/shadow (generate one with `mkpasswd`);
@@ -200,7 +205,7 @@ let
 
         password = mkOption {
           type = types.nullOr types.str;
-          default = null;
+          default = userDefaults.password;
           example = "guest";
           description = ''
             A clear-text password, hashed (SHA-512 crypt) at build time with
@@ -225,14 +230,14 @@ let
 
         passwordFile = mkOption {
           type = types.nullOr types.str;
-          default = null;
+          default = userDefaults.hashedPasswordFile;
           visible = false;
           description = "Deprecated alias of `hashedPasswordFile`.";
         };
 
         initialHashedPassword = mkOption {
           type = types.nullOr (types.passwdEntry types.str);
-          default = null;
+          default = userDefaults.initialHashedPassword;
           example = "$6$jv0t0yUqGsk1zR3h$...";
           description = ''
             The hash the account starts with. Every account of an image is
@@ -243,7 +248,7 @@ let
 
         initialPassword = mkOption {
           type = types.nullOr types.str;
-          default = null;
+          default = userDefaults.initialPassword;
           example = "changeme";
           description = ''
             The clear-text password the account starts with (hashed like
@@ -253,7 +258,7 @@ let
 
         packages = mkOption {
           type = types.listOf types.package;
-          default = [ ];
+          default = userDefaults.packages;
           example = literalExpression "[ pkgs.hello ]";
           description = ''
             Packages for this user only, linked into
@@ -265,7 +270,7 @@ let
 
         subUidRanges = mkOption {
           type = types.listOf (types.submodule (subIdRange "startUid"));
-          default = [ ];
+          default = userDefaults.subUidRanges;
           example = [
             {
               startUid = 100001;
@@ -277,7 +282,7 @@ let
 
         subGidRanges = mkOption {
           type = types.listOf (types.submodule (subIdRange "startGid"));
-          default = [ ];
+          default = userDefaults.subGidRanges;
           example = [
             {
               startGid = 100001;
@@ -289,7 +294,7 @@ let
 
         autoSubUidGidRange = mkOption {
           type = types.bool;
-          default = false;
+          default = userDefaults.autoSubUidGidRange;
           example = true;
           description = ''
             Give the user ${toString rules.users.subIdCount} subordinate uids and gids, at
@@ -305,7 +310,7 @@ let
           group = mkDefault "users";
           createHome = mkDefault true;
           home = mkDefault "${cfg.defaultUserHome}/${config.name}";
-          homeMode = mkDefault "700";
+          homeMode = mkDefault userDefaults.homeMode;
           useDefaultShell = mkDefault true;
           isSystemUser = mkDefault false;
         })
@@ -336,7 +341,7 @@ let
 
         gid = mkOption {
           type = types.nullOr types.int;
-          default = null;
+          default = defaults.group.gid;
           example = 1001;
           description = ''
             The group's gid. When null, one is derived from the group name,
@@ -346,7 +351,7 @@ let
 
         members = mkOption {
           type = types.listOf (types.passwdEntry types.str);
-          default = [ ];
+          default = defaults.group.members;
           example = [ "alice" ];
           description = ''
             Users listed as members in /etc/group, besides those naming the
@@ -574,7 +579,7 @@ in
 
     enforceIdUniqueness = mkOption {
       type = types.bool;
-      default = true;
+      default = defaults.enforceIdUniqueness;
       example = false;
       description = "Whether two users (or two groups) sharing an explicit id is an error.";
     };

@@ -155,3 +155,17 @@ t_L3_users_a_created_home_never_takes_over_a_system_directory() {
       "users\.users\.a\.home: \"$home\" is (in the Nix store|a system directory): createHome would make it the user's, mode 700" >/dev/null
   done
 }
+
+t_L3_users_an_account_given_no_option_is_written_with_the_defaults_nci_etc_gives_a_field_left_out() {
+  # nix/users-defaults.json is generated from users_spec.rs' Default
+  # impls (what nci-etc fills in); the module's options read it. The
+  # account sets only what its assertions require.
+  local spec defaults
+  spec=$(users_spec '{ image.name = "x"; users.users.svc = { isSystemUser = true; group = "nogroup"; subUidRanges = [ { startUid = 5; } ]; }; users.groups.g = { }; }')
+  defaults=$(jq -S . "$ROOT/nix/users-defaults.json")
+  assert_eq "$(jq -cS '.users.svc | del(.name)' <<<"$spec")" \
+    "$(jq -cS '.user + { isSystemUser: true, group: "nogroup", subUidRanges: [ { startUid: 5, count: .subIdRange.count } ] }' <<<"$defaults")"
+  assert_eq "$(jq -c '.groups.g | del(.name)' <<<"$spec")" "$(jq -c .group <<<"$defaults")"
+  assert_eq "$(jq -c .enforceIdUniqueness <<<"$spec")" "$(jq -c .enforceIdUniqueness <<<"$defaults")"
+  assert_eq "$(jq -c '[.user.home, .user.homeMode, .user.shell, .subIdRange.count]' <<<"$defaults")" '["/var/empty","700","/sbin/nologin",1]'
+}

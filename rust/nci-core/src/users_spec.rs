@@ -31,14 +31,19 @@ pub const MAX_ID: i64 = u32::MAX as i64 - 1;
 /// minimal images (distroless, Alpine) use; login fails when it is absent.
 pub const NOLOGIN: &str = "/sbin/nologin";
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+/// The users spec. A field left out takes its value from the `Default`
+/// of its type ([`UsersSpec::default`], [`UserSpec::default`],
+/// [`GroupSpec::default`], [`SubUidRange`]'s `count`): the one statement
+/// of the users options' defaults. `modules/users.nix` reads them from
+/// `nix/users-defaults.json`, generated from them ([`defaults_json`]).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UsersSpec {
     /// Contract version; must be [`VERSION`].
     pub version: u32,
     /// `users.enforceIdUniqueness`: two accounts may share an explicit id
     /// only when false.
-    #[serde(default = "yes")]
+    #[serde(default = "enforce_id_uniqueness")]
     pub enforce_id_uniqueness: bool,
     /// `users.users`, by attribute name (only those with `enable = true`).
     #[serde(default)]
@@ -48,13 +53,26 @@ pub struct UsersSpec {
     pub groups: BTreeMap<String, GroupSpec>,
 }
 
-fn yes() -> bool {
+/// `users.enforceIdUniqueness`' default.
+fn enforce_id_uniqueness() -> bool {
     true
+}
+
+impl Default for UsersSpec {
+    fn default() -> Self {
+        UsersSpec {
+            version: VERSION,
+            enforce_id_uniqueness: enforce_id_uniqueness(),
+            users: BTreeMap::new(),
+            groups: BTreeMap::new(),
+        }
+    }
 }
 
 /// `users.users.<attr>`: the NixOS options that shape `/etc/passwd`,
 /// `/etc/shadow`, `/etc/subuid` and the home directory. Missing fields
-/// take NixOS' defaults.
+/// take NixOS' defaults, stated in [`UserSpec::default`] (the module's
+/// options read them from `nix/users-defaults.json`).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct UserSpec {
@@ -72,7 +90,8 @@ pub struct UserSpec {
     pub is_system_user: bool,
     pub is_normal_user: bool,
     /// The login shell as written to `/etc/passwd` (a shell package's
-    /// `shellPath` already resolved by the module); `null`: [`NOLOGIN`].
+    /// `shellPath` already resolved by the module); [`NOLOGIN`] by
+    /// default, and `null` means the same.
     pub shell: Option<String>,
     pub hashed_password: Option<String>,
     pub password: Option<String>,
@@ -100,7 +119,7 @@ impl Default for UserSpec {
             create_home: false,
             is_system_user: false,
             is_normal_user: false,
-            shell: None,
+            shell: Some(NOLOGIN.into()),
             hashed_password: None,
             password: None,
             initial_password: None,
@@ -130,8 +149,30 @@ pub struct SubGidRange {
     pub count: i64,
 }
 
+/// The `count` of a `subUidRanges` or `subGidRanges` entry that leaves
+/// it out.
 fn one() -> i64 {
     1
+}
+
+/// The document `nix/users-defaults.json` holds: the defaults of
+/// `users.*`, `users.users.<name>.*`, `users.groups.<name>.*` and of a
+/// subordinate id range's `count`, which `modules/users.nix` gives its
+/// options. (`name`, the attribute name, is the module's.)
+pub fn defaults_json() -> serde_json::Value {
+    let mut doc = serde_json::json!({
+        "comment": "Generated from rust/nci-core/src/users_spec.rs: do not edit; NCI_UPDATE_GOLDEN=1 cargo test -p nci-core users_defaults",
+        "enforceIdUniqueness": enforce_id_uniqueness(),
+        "user": UserSpec::default(),
+        "group": GroupSpec::default(),
+        "subIdRange": { "count": one() },
+    });
+    for account in ["user", "group"] {
+        if let Some(fields) = doc[account].as_object_mut() {
+            fields.remove("name");
+        }
+    }
+    doc
 }
 
 /// `users.groups.<attr>`.
@@ -732,6 +773,50 @@ mod tests {
         s.groups
             .insert("nogroup".into(), group("nogroup", Some(65534)));
         s
+    }
+
+    /// `modules/users.nix` takes its options' defaults from this file;
+    /// the L3 test `users an account given no option is written with
+    /// the defaults nci-etc gives a field left out` checks what the module
+    /// made of them.
+    #[test]
+    fn nix_users_defaults_json_is_generated_from_this_file() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../nix/users-defaults.json");
+        let mut text = serde_json::to_string_pretty(&defaults_json()).unwrap();
+        text.push('\n');
+        if std::env::var_os("NCI_UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        assert!(
+            std::fs::read_to_string(&path).unwrap_or_default() == text,
+            "nix/users-defaults.json is out of sync with users_spec.rs: run NCI_UPDATE_GOLDEN=1 cargo test -p nci-core users_defaults"
+        );
+    }
+
+    /// A spec written by hand may leave fields out: they take the same
+    /// defaults as the module's options.
+    #[test]
+    fn fields_left_out_take_the_defaults_the_module_reads() {
+        let spec: UsersSpec = serde_json::from_str(
+            r#"{"version": 1,
+                "users": {"a": {"name": "a", "subUidRanges": [{"startUid": 5}]}},
+                "groups": {"g": {"name": "g"}}}"#,
+        )
+        .unwrap();
+        assert!(spec.enforce_id_uniqueness);
+        let d = defaults_json();
+        let mut a = serde_json::to_value(&spec.users["a"]).unwrap();
+        assert_eq!(a["subUidRanges"][0]["count"], d["subIdRange"]["count"]);
+        a["subUidRanges"] = serde_json::json!([]);
+        a.as_object_mut().unwrap().remove("name");
+        assert_eq!(a, d["user"]);
+        let mut g = serde_json::to_value(&spec.groups["g"]).unwrap();
+        g.as_object_mut().unwrap().remove("name");
+        assert_eq!(g, d["group"]);
+        assert_eq!(d["user"]["home"], "/var/empty");
+        assert_eq!(d["user"]["homeMode"], "700");
+        assert_eq!(d["user"]["shell"], NOLOGIN);
     }
 
     fn errors(spec: &UsersSpec) -> String {
