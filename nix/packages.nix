@@ -14,22 +14,35 @@ let
   # The short names modules use (`nciTools.image`, ...), as tools-prebuilt
   # lists them; each is the binary `nci-<short>` of the crate of that name.
   shortNames = builtins.attrNames (import ./tools-prebuilt.nix { dir = /nonexistent; });
+  # Static (musl's default, said anyway) and not position-independent:
+  # tests/build-tools passes the same.
+  initRustflags = "-C target-feature=+crt-static -C relocation-model=static";
   helper =
     short:
-    rustPlatform.buildRustPackage {
-      pname = "nci-${short}";
-      version = (lib.importTOML ../rust/Cargo.toml).workspace.package.version;
-      inherit src;
-      cargoLock.lockFile = ../rust/Cargo.lock;
-      cargoBuildFlags = [ "-p" "nci-${short}" ];
-      # The suite (tests/run) runs the tests with real s6 and podman.
-      doCheck = false;
-      meta = {
-        description = "nix-container-images helper nci-${short}";
-        mainProgram = "nci-${short}";
-        license = lib.licenses.mit;
-      };
-    };
+    rustPlatform.buildRustPackage (
+      {
+        pname = "nci-${short}";
+        version = (lib.importTOML ../rust/Cargo.toml).workspace.package.version;
+        inherit src;
+        cargoLock.lockFile = ../rust/Cargo.lock;
+        cargoBuildFlags = [ "-p" "nci-${short}" ];
+        # The suite (tests/run) runs the tests with real s6 and podman.
+        doCheck = false;
+        meta = {
+          description = "nix-container-images helper nci-${short}";
+          mainProgram = "nci-${short}";
+          license = lib.licenses.mit;
+        };
+      }
+      # nci-init goes into images: the same flags and the same step after
+      # linking as tests/build-tools (docs/s6.md, "Size of nci-init").
+      // lib.optionalAttrs (short == "init") {
+        RUSTFLAGS = initRustflags;
+        postInstall = ''
+          sh ${src}/nci-init/drop-unwind-tables $out/bin/nci-init
+        '';
+      }
+    );
   packages = lib.listToAttrs (
     map (short: {
       name = "nci-${short}";

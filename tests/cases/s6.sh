@@ -429,3 +429,39 @@ t_L4_flake_checks_run_the_example_inits_in_a_build_without_kvm() {
     in import '"$ROOT"'/nix/checks-init.nix { inherit (h) pkgs; inherit dockerImages; }' \
     -A init-s6 -A init-example-systemd
 }
+
+t_L2_s6_init_without_unwind_tables_a_panic_still_prints_its_message_and_aborts() {
+  # tests/build-tools (and nix/packages.nix) remove the unwind tables from
+  # nci-init (rust/nci-init/drop-unwind-tables; docs/s6.md, "Size of
+  # nci-init"). nci-init has no input that panics, so a program that
+  # does, built as nci-init is (the release profile's settings, musl,
+  # static, not position-independent) and stripped the same way, shows
+  # what a panic in the init would do: print its message and abort, also
+  # when a backtrace is asked for.
+  local host musl out rc
+  host=$(rustc -vV | sed -n 's/^host: //p')
+  musl=${host%-gnu}-musl
+  rustup target list --installed 2>/dev/null | grep -qx "$musl" || skip "the Rust target $musl is missing (tests/setup adds it)"
+  readelf -SW "$TOOLS_DIR/nci-init" | grep -Eq '\.eh_frame|\.gcc_except_table' && fail "nci-init still has unwind tables"
+  cat >panics.rs <<'RS'
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.len() + 2;
+    println!("{}", args[i]);
+}
+RS
+  rustc --edition 2021 --target "$musl" -C opt-level=z -C panic=abort -C lto -C codegen-units=1 \
+    -C strip=symbols -C target-feature=+crt-static -C relocation-model=static panics.rs -o panics
+  readelf -SW panics | grep -q '\.eh_frame' || fail "the program had no .eh_frame to begin with"
+  "$ROOT/rust/nci-init/drop-unwind-tables" panics
+  readelf -SW panics | grep -Eq '\.eh_frame|\.gcc_except_table' && fail "drop-unwind-tables left a table"
+  for bt in 0 1 full; do
+    rc=0
+    out=$(RUST_BACKTRACE=$bt ./panics 2>&1) || rc=$?
+    echo "RUST_BACKTRACE=$bt: exit $rc"
+    echo "$out"
+    assert_eq "$rc" 134
+    assert_contains "$out" "panicked at panics.rs:4:24:"
+    assert_contains "$out" "index out of bounds: the len is 1 but the index is 3"
+  done
+}
