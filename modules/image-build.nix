@@ -3,10 +3,9 @@
 # `nci-image` as builder (docs/image-writer.md):
 #
 #   base (image.from) ─┬──────────────────────────────▶ image (docker-archive, one pass)
-#   run (image.run) ───┤
-#   layer (one per  ───┴─▶ plan ─┬─▶ stream (executable)
-#   named store path)            ├─▶ oci (OCI layout)
-#                                └─▶ layers, copyToRegistry
+#   run (image.run) ───┼──────────────────────────────▶ stream (executable, hashes as it writes)
+#   layer (one per  ───┴─▶ plan ─┬─▶ oci (OCI layout)
+#   named store path)            └─▶ layers, copyToRegistry, copyToPodman
 {
   config,
   lib,
@@ -284,12 +283,22 @@ in
   # The tag all three outputs carry (`imageName:imageTag` after loading).
   config.system.build.imageTag = tag;
 
+  # The stream: one derivation that lays the image out (from the
+  # reference graph: which store paths, in which layer, in what order)
+  # and hashes nothing; the script it writes hashes each layer just
+  # before writing it (docs/image-writer.md, "Cost model").
   config.system.build.stream = derivation (
     builderArgs
     // {
       name = "stream-${safeName}";
       step = "stream";
-      plan = "${plan}";
+      spec = spec // {
+        layerInfos = [ ];
+      };
+      exportReferencesGraph = {
+        storeGraph = storeRoots;
+        treeGraph = trees;
+      };
       inherit reference;
       interpreter = nciTools.image;
     }

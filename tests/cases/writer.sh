@@ -76,11 +76,36 @@ t_L3_writer_the_docker_archive_is_one_derivation_with_no_plan_or_layer_derivatio
   if grep -E -- '-nci-(plan|layer)-' <<<"$inputs"; then
     fail "the docker-archive waits for the plan or layer derivations above"
   fi
-  # The stream, for its part, goes through the plan and the layer facts.
+  # The OCI layout, for its part, goes through the plan and the layer facts.
   drv=$(nix-instantiate -I nixpkgs-lib="$NIXPKGS_LIB" --arg toolsDir "$TOOLS_DIR" \
-    "$ROOT/tests/build.nix" --arg module "$(writer_module writer-one-pass)" -A stream 2>/dev/null)
-  nix-store -qR "$drv" | grep -q -- '-nci-plan-writer-one-pass\.json\.drv$' || fail "the stream has no plan"
+    "$ROOT/tests/build.nix" --arg module "$(writer_module writer-one-pass)" -A oci 2>/dev/null)
+  nix-store -qR "$drv" | grep -q -- '-nci-plan-writer-one-pass\.json\.drv$' || fail "the OCI layout has no plan"
   nix-store -qR "$drv" | grep -q -- '-nci-layer-hello-.*\.json\.drv$' || fail "the plan has no layer facts"
+}
+
+t_L3_writer_the_stream_is_one_derivation_that_hashes_nothing() {
+  # nix-build of `.stream` builds one derivation, which lays the image
+  # out and keeps no digest of a store layer: running it hashes them
+  # (docs/image-writer.md, "Cost model").
+  local drv inputs stream
+  drv=$(nix-instantiate -I nixpkgs-lib="$NIXPKGS_LIB" --arg toolsDir "$TOOLS_DIR" \
+    "$ROOT/tests/build.nix" --arg module "$(writer_module writer-stream-drv)" -A stream 2>/dev/null)
+  nix show-derivation --extra-experimental-features nix-command "$drv" |
+    jq -e '.[].env.__json | fromjson | .step == "stream"' >/dev/null || fail "the stream is not the stream step"
+  inputs=$(nix-store -q --references "$drv")
+  echo "$inputs"
+  if grep -E -- '-nci-(plan|layer)-' <<<"$inputs"; then
+    fail "the stream waits for the plan or layer derivations above"
+  fi
+  stream=$(nix-store -r "$drv" 2>/dev/null)
+  tail -n +2 "$stream" | jq -e '.layering.layers | length > 3 and all(. == null)' >/dev/null ||
+    fail "the stream keeps digests: $(tail -n +2 "$stream" | jq -c .layering.layers)"
+  # Everything it reads when run stays alive with it: its closure holds
+  # every store path of the image.
+  nix-store -qR "$stream" >closure
+  tail -n +2 "$stream" | jq -r '.layering.pending[][1][]' | while read -r p; do
+    grep -qx "$p" closure || fail "$p is not in the stream's closure"
+  done
 }
 
 t_L4_writer_two_images_sharing_a_package_share_its_layer() {

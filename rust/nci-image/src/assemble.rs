@@ -4,7 +4,7 @@
 //! by the kernel (see [`Sink`]).
 
 use crate::parallel::on_every_core;
-use crate::plan::{Plan, Source};
+use crate::plan::{Plan, PlannedLayer, Source};
 use crate::sink::Sink;
 use crate::store;
 use crate::tree::Walker;
@@ -47,7 +47,11 @@ static ZEROS: [u8; 1024] = [0; 1024];
 
 /// Writes layer `i`'s blob content.
 fn write_layer(sink: &mut Sink, plan: &Plan, i: usize) -> Result<()> {
-    let layer = &plan.layers[i];
+    write_planned_layer(sink, &plan.store_dir, &plan.layers[i])
+}
+
+/// Writes `layer`'s blob content (its store paths are in `store_dir`).
+pub fn write_planned_layer(sink: &mut Sink, store_dir: &str, layer: &PlannedLayer) -> Result<()> {
     match &layer.source {
         Source::Base { file, offset } => {
             let f = File::open(file).with_context(|| format!("image.from: {file}"))?;
@@ -60,7 +64,7 @@ fn write_layer(sink: &mut Sink, plan: &Plan, i: usize) -> Result<()> {
             }
             let mut walker = Walker::applying(&mut *sink, links);
             for p in paths {
-                walker.tree(p, &store::archive_prefix(&plan.store_dir, p)?)?;
+                walker.tree(p, &store::archive_prefix(store_dir, p)?)?;
             }
             let sink = walker.finish()?;
             sink.bytes(&ZEROS)?;
@@ -161,52 +165,61 @@ impl Archive for Layout {
 /// Writes the docker-archive (an OCI layout inside a tar, with Docker's
 /// `manifest.json`).
 fn docker_archive(out: &mut impl Archive, plan: &Plan, reference: &str) -> Result<()> {
-    let member =
-        |out: &mut dyn FnMut(&[u8]) -> Result<()>, name: &str, bytes: &[u8]| -> Result<()> {
-            out(&file_header(name, 0o444, bytes.len() as u64))?;
-            out(bytes)?;
-            out(padding(bytes.len() as u64))
-        };
-    member(&mut |b| out.bytes(b), "oci-layout", OCI_LAYOUT)?;
+    archive_head(&mut |b| out.bytes(b))?;
     for i in distinct_layers(plan) {
         let l = &plan.layers[i];
-        out.bytes(&file_header(
-            &format!("blobs/sha256/{}", l.digest),
-            0o444,
-            l.size,
-        ))?;
+        out.bytes(&layer_header(l))?;
         out.layer(plan, i)?;
         out.bytes(padding(l.size))?;
     }
+    archive_tail(&mut |b| out.bytes(b), plan, reference)
+}
+
+/// One small member of the archive: header, bytes, padding.
+fn member(out: &mut dyn FnMut(&[u8]) -> Result<()>, name: &str, bytes: &[u8]) -> Result<()> {
+    out(&file_header(name, 0o444, bytes.len() as u64))?;
+    out(bytes)?;
+    out(padding(bytes.len() as u64))
+}
+
+/// What the docker-archive starts with, before the layers.
+pub fn archive_head(out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    member(out, "oci-layout", OCI_LAYOUT)
+}
+
+/// The header of a layer's member (`blobs/sha256/DIGEST`); its content
+/// and padding follow.
+pub fn layer_header(l: &PlannedLayer) -> Vec<u8> {
+    file_header(&format!("blobs/sha256/{}", l.digest), 0o444, l.size)
+}
+
+/// What the docker-archive ends with, after the layers: the config, the
+/// manifest, `index.json`, Docker's `manifest.json`, the end of the tar.
+pub fn archive_tail(
+    out: &mut dyn FnMut(&[u8]) -> Result<()>,
+    plan: &Plan,
+    reference: &str,
+) -> Result<()> {
     let config_digest = sha256(plan.config.as_bytes());
     member(
-        &mut |b| out.bytes(b),
+        out,
         &format!("blobs/sha256/{config_digest}"),
         plan.config.as_bytes(),
     )?;
     let manifest_digest = sha256(plan.manifest.as_bytes());
     member(
-        &mut |b| out.bytes(b),
+        out,
         &format!("blobs/sha256/{manifest_digest}"),
         plan.manifest.as_bytes(),
     )?;
-    member(
-        &mut |b| out.bytes(b),
-        "index.json",
-        index_json(plan, reference).as_bytes(),
-    )?;
+    member(out, "index.json", index_json(plan, reference).as_bytes())?;
     let docker_manifest = json!([{
         "Config": format!("blobs/sha256/{config_digest}"),
         "RepoTags": [reference],
         "Layers": plan.layers.iter().map(|l| format!("blobs/sha256/{}", l.digest)).collect::<Vec<_>>(),
     }]);
-    member(
-        &mut |b| out.bytes(b),
-        "manifest.json",
-        docker_manifest.to_string().as_bytes(),
-    )?;
-    out.bytes(&ZEROS)?;
-    Ok(())
+    member(out, "manifest.json", docker_manifest.to_string().as_bytes())?;
+    out(&ZEROS)
 }
 
 /// Writes the docker-archive to `out` through a temporary file beside it,
@@ -396,7 +409,7 @@ const PIPE_SIZE: nix::libc::c_int = 1 << 20;
 /// A sink on standard output. A pipe holds 64 KiB by default: the reader
 /// would be woken every 64 KiB. A bigger one (if allowed; else the
 /// default) halves the time of a stream through `| podman load`.
-fn stdout_sink() -> Result<Sink> {
+pub fn stdout_sink() -> Result<Sink> {
     let fd = std::io::stdout()
         .as_fd()
         .try_clone_to_owned()

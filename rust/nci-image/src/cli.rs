@@ -101,6 +101,21 @@ pub enum Command {
         #[arg(long)]
         reference: Option<String>,
     },
+    /// Write the stream script of an image (what its `stream` output
+    /// is): its layering, nothing hashed; running it writes the
+    /// docker-archive to standard output, hashing as it goes.
+    StreamScript {
+        #[arg(long)]
+        spec: PathBuf,
+        #[arg(long = "graph")]
+        graphs: Vec<PathBuf>,
+        /// The image reference (`name:tag`) the archive names.
+        #[arg(long)]
+        reference: String,
+        /// Where to write the script (run by this nci-image).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write one layer's blob (the tar, as the plan's digest names it)
     /// to standard output: what `copyToRegistry` uploads.
     Blob {

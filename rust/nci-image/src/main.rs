@@ -4,7 +4,10 @@
 //! Per store path, `layer` computes that path's layer digest once (a
 //! small derivation Nix caches); `plan` hashes only what is left (the
 //! customisation layer, the shared last layer) and fixes every digest;
-//! `archive`, `oci` and `stream` only copy bytes into place.
+//! `archive` and `oci` only copy bytes into place. `image` (the default
+//! output) hashes each layer while it writes it (build.rs); `stream`
+//! writes a script holding the layering, which hashes each layer just
+//! before writing it when run (stream.rs).
 
 mod assemble;
 mod base;
@@ -19,6 +22,7 @@ mod run;
 mod same_bytes;
 mod sink;
 mod store;
+mod stream;
 mod tree;
 
 use anyhow::{bail, Context, Result};
@@ -68,14 +72,23 @@ struct PlanAttrs {
     tree_graph: Vec<PathInfo>,
 }
 
+/// The `stream` step: the plan's inputs, the reference and the program
+/// that runs the script.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StreamAttrs {
+    #[serde(flatten)]
+    plan: PlanAttrs,
+    reference: String,
+    interpreter: String,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AssembleAttrs {
     plan: PathBuf,
     #[serde(default)]
     reference: Option<String>,
-    #[serde(default)]
-    interpreter: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -147,6 +160,20 @@ fn dispatch(cli: Cli) -> Result<()> {
             build_archive(&spec, &closure, &out)
         }
         Command::Stream { file, reference } => stream(&file, reference),
+        Command::StreamScript {
+            spec,
+            graphs,
+            reference,
+            out,
+        } => {
+            let raw: serde_json::Value = read_json(&spec)?;
+            let closure = read_spec_and_graphs(&spec, &graphs)?.1;
+            let interpreter = std::env::current_exe().context("the path of nci-image")?;
+            let interpreter = interpreter
+                .to_str()
+                .context("the path of nci-image is not UTF-8")?;
+            write_stream_script(raw, &closure, &reference, interpreter, &out)
+        }
         Command::Index {
             images,
             reference,
@@ -276,27 +303,38 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// What a stream script holds after its `#!` line.
-#[derive(serde::Serialize, Deserialize)]
-struct StreamScript {
-    plan: PathBuf,
-    reference: String,
-}
-
+/// Writes the docker-archive of a stream script (the `.stream` output),
+/// or of a plan, to standard output.
 fn stream(file: &Path, reference: Option<String>) -> Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| file.display().to_string())?;
-    let (plan_path, reference) = if text.starts_with("#!") {
+    if text.starts_with("#!") {
         let body = text.split_once('\n').map_or("", |(_, b)| b);
-        let s: StreamScript = serde_json::from_str(body)
-            .with_context(|| format!("{}: not a stream script", file.display()))?;
-        (s.plan, reference.unwrap_or(s.reference))
+        stream::run_script(stream::read_script(file, body)?, reference)
     } else {
         let plan: plan::Plan = read_json(file)?;
         let r = reference.unwrap_or_else(|| default_reference(&plan, None));
-        (file.to_owned(), r)
-    };
-    let plan: plan::Plan = read_json(&plan_path)?;
-    assemble::stream_stdout(&plan, &reference)
+        assemble::stream_stdout(&plan, &r)
+    }
+}
+
+/// Checks `spec` (as given) and lays out its image (hashing nothing),
+/// and writes the executable stream script `out` that writes it.
+fn write_stream_script(
+    raw_spec: serde_json::Value,
+    closure: &Closure,
+    reference: &str,
+    interpreter: &str,
+    out: &Path,
+) -> Result<()> {
+    let spec: ImageSpec = nci_core::nix_build::from_value(raw_spec.clone(), "spec")?;
+    let inputs = plan_inputs(&spec)?;
+    let draft = plan::draft(&spec, closure, &inputs)?;
+    let script = stream::script_text(interpreter, reference, raw_spec, &draft)?;
+    write_atomically(out, script.as_bytes())?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o555))
+        .with_context(|| format!("{}: cannot write the output", out.display()))?;
+    Ok(())
 }
 
 fn nix_builder() -> Result<()> {
@@ -326,7 +364,13 @@ fn nix_builder() -> Result<()> {
                 build_archive(&spec, &closure, &out)
             }
         }
-        "archive" | "oci" | "stream" => {
+        "stream" => {
+            let a: StreamAttrs = serde_json::from_value(raw).with_context(|| attrs("stream"))?;
+            let mut closure = Closure::from_infos(a.plan.store_graph);
+            closure.extend(Closure::from_infos(a.plan.tree_graph));
+            write_stream_script(a.plan.spec, &closure, &a.reference, &a.interpreter, &out)
+        }
+        "archive" | "oci" => {
             let a: AssembleAttrs =
                 serde_json::from_value(raw).with_context(|| attrs("assemble"))?;
             let plan: plan::Plan = read_json(&a.plan)?;
@@ -334,26 +378,10 @@ fn nix_builder() -> Result<()> {
                 .reference
                 .clone()
                 .unwrap_or_else(|| default_reference(&plan, Some(&out)));
-            match common.step.as_str() {
-                "archive" => assemble::docker_archive_file(&plan, &reference, &out),
-                "oci" => assemble::oci_dir(&plan, &reference, &out),
-                _ => {
-                    let interpreter = a
-                        .interpreter
-                        .context("the stream step needs the interpreter attribute")?;
-                    let script = format!(
-                        "#!{interpreter} stream\n{}\n",
-                        serde_json::to_string(&StreamScript {
-                            plan: a.plan,
-                            reference,
-                        })?
-                    );
-                    write_atomically(&out, script.as_bytes())?;
-                    use std::os::unix::fs::PermissionsExt;
-                    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o555))
-                        .with_context(|| format!("{}: cannot write the output", out.display()))?;
-                    Ok(())
-                }
+            if common.step == "archive" {
+                assemble::docker_archive_file(&plan, &reference, &out)
+            } else {
+                assemble::oci_dir(&plan, &reference, &out)
             }
         }
         "layers" => {

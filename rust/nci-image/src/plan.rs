@@ -282,6 +282,73 @@ impl Draft<'_> {
     }
 }
 
+/// A [`Draft`] as the `.stream` output keeps it: the layering decided
+/// when the stream is built (store paths by layer, the customisation
+/// layer's entries), nothing hashed; the stream hashes each layer just
+/// before it writes it (`stream.rs`).
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Layering {
+    /// Every layer in image order: the base image's (hashed by the base
+    /// derivation), `None` for those to hash.
+    pub layers: Vec<Option<PlannedLayer>>,
+    /// (index in `layers`, store paths) of the store layers to hash.
+    pub pending: Vec<(usize, Vec<String>)>,
+    /// The customisation layer's entries (the last layer).
+    pub custom: Vec<PlannedEntry>,
+}
+
+impl Layering {
+    /// The draft of `spec`'s image with this layering.
+    pub fn into_draft<'a>(
+        self,
+        spec: &'a ImageSpec,
+        base: Option<&'a BaseImage>,
+    ) -> Result<Draft<'a>> {
+        let n = self.layers.len();
+        let base_count = base.map_or(0, |b| b.layers.len());
+        let pending_ok = self
+            .pending
+            .iter()
+            .all(|(i, _)| *i >= base_count && *i + 1 < n && self.layers[*i].is_none());
+        if n == 0 || self.layers[n - 1].is_some() || !pending_ok {
+            bail!("the layering is malformed (not written by this nci-image?)");
+        }
+        let custom = self
+            .custom
+            .iter()
+            .map(PlannedEntry::to_entry)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Draft {
+            spec,
+            base,
+            layers: self.layers,
+            pending: self.pending,
+            custom,
+        })
+    }
+}
+
+impl Draft<'_> {
+    /// What is left to do, to be kept and done later.
+    pub fn layering(&self) -> Result<Layering> {
+        Ok(Layering {
+            layers: self.layers.clone(),
+            pending: self.pending.clone(),
+            custom: self
+                .custom
+                .iter()
+                .map(PlannedEntry::from_entry)
+                .collect::<Result<Vec<_>>>()?,
+        })
+    }
+
+    /// Where the store paths are (`/nix/store`).
+    pub fn store_dir(&self) -> &str {
+        &self.spec.store_dir
+    }
+}
+
 /// Computes the plan of `spec`'s image, hashing the store layers no
 /// derivation has hashed and the customisation layer on every core,
 /// biggest first (by the closure's NAR sizes).

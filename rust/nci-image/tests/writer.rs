@@ -112,6 +112,38 @@ impl Store {
     }
 }
 
+/// Writes the stream script of an image (`nci-image stream-script`).
+fn stream_script(spec: &Path, graph: &Path, reference: &str, out: &Path) {
+    run_ok(&[
+        "stream-script",
+        "--spec",
+        spec.to_str().unwrap(),
+        "--graph",
+        graph.to_str().unwrap(),
+        "--reference",
+        reference,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+}
+
+/// Runs a stream script (an executable): what it writes.
+fn run_script(script: &Path) -> Vec<u8> {
+    let out = Command::new(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The reference a docker-archive names its image with.
+fn reference_of(archive: &Path) -> String {
+    let manifest: Value = serde_json::from_slice(&member(archive, "manifest.json")).unwrap();
+    manifest[0]["RepoTags"][0].as_str().unwrap().to_owned()
+}
+
 /// Writes the docker-archive of `plan` to `out`.
 fn assemble(plan: &Path, out: &Path) {
     run_ok(&[
@@ -272,6 +304,10 @@ fn writer_plan_assemble_and_stream_write_the_same_archive_and_an_oci_layout() {
         .unwrap();
     assert!(streamed.status.success());
     assert_eq!(streamed.stdout, std::fs::read(&built).unwrap());
+    // The stream script (the `.stream` output) writes the same bytes.
+    let script = store.root.join("stream");
+    stream_script(&s, &g, "tiny:pinned", &script);
+    assert_eq!(run_script(&script), std::fs::read(&built).unwrap());
     let oci = store.root.join("oci");
     run_ok(&[
         "assemble",
@@ -294,6 +330,63 @@ fn writer_plan_assemble_and_stream_write_the_same_archive_and_an_oci_layout() {
     assert_eq!(
         ids,
         2 * digests(&built)["diff_ids"].as_array().unwrap().len()
+    );
+}
+
+/// Writing the stream script hashes nothing: it keeps no digest of a
+/// store layer, and a layer whose bytes changed after it was written
+/// (same size) streams with the digest of what it holds then.
+#[test]
+fn writer_the_stream_script_hashes_each_layer_when_run_not_when_written() {
+    let store = tiny_store();
+    let (s, g) = store.spec(json!({}));
+    let script = store.root.join("stream");
+    stream_script(&s, &g, "tiny:pinned", &script);
+    let text = std::fs::read_to_string(&script).unwrap();
+    let body: Value = serde_json::from_str(text.split_once('\n').unwrap().1).unwrap();
+    let layers = body["layering"]["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3, "{body}");
+    assert!(layers.iter().all(Value::is_null), "digests kept: {body}");
+    let libx = PathBuf::from(store.path("-lib-1.0")).join("lib/libx.so");
+    chmod(&libx, 0o644);
+    std::fs::write(&libx, vec![8u8; 70_000]).unwrap();
+    chmod(&libx, 0o444);
+    let built = store.root.join("built.tar");
+    assert!(build(&store, json!({}), &built).0);
+    assert_eq!(run_script(&script), std::fs::read(&built).unwrap());
+    let golden: Value = serde_json::from_str(&std::fs::read_to_string(GOLDEN).unwrap()).unwrap();
+    assert_ne!(digests(&built)["diff_ids"], golden["diff_ids"]);
+}
+
+/// A stream script of another format, or not one at all, is an error
+/// naming the file.
+#[test]
+fn writer_a_stream_script_of_another_format_is_an_error_naming_it() {
+    let store = tiny_store();
+    let (s, g) = store.spec(json!({}));
+    let script = store.root.join("stream");
+    stream_script(&s, &g, "tiny:pinned", &script);
+    let text = std::fs::read_to_string(&script).unwrap();
+    let old = store.root.join("old");
+    std::fs::write(&old, text.replace(r#"{"version":2,"#, r#"{"version":1,"#)).unwrap();
+    let (ok, err) = run(&["stream", old.to_str().unwrap()]);
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "nci-image: error: {}: a stream script of format 1, this nci-image reads format 2",
+            old.display()
+        )
+    );
+    std::fs::write(&old, "#!/bin/nci-image stream\n{\"plan\":\"/x\"}\n").unwrap();
+    let (ok, err) = run(&["stream", old.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.starts_with(&format!(
+            "nci-image: error: {}: not a stream script of this nci-image",
+            old.display()
+        )),
+        "{err}"
     );
 }
 
@@ -437,6 +530,7 @@ fn writer_one_pass_build_writes_what_plan_then_assemble_write() {
         std::fs::write(&s, spec.to_string()).unwrap();
         s
     };
+    let scripts = tempfile::tempdir().unwrap();
     let check = |extra: Value, name: &str| -> PathBuf {
         let s = spec(extra);
         let plan = dir.path().join(format!("{name}.plan.json"));
@@ -454,6 +548,13 @@ fn writer_one_pass_build_writes_what_plan_then_assemble_write() {
                 "{name}: build differs from plan + assemble"
             );
         }
+        // The stream script, run: the same bytes, hashed as it writes.
+        let script = scripts.path().join(name);
+        stream_script(&s, &g, &reference_of(&built), &script);
+        assert!(
+            run_script(&script) == want,
+            "{name}: the stream differs from plan + assemble"
+        );
         built
     };
     let base = check(json!({}), "base");
