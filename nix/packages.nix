@@ -38,6 +38,12 @@ let
       # linking as tests/build-tools (docs/s6.md, "Size of nci-init").
       // lib.optionalAttrs (short == "init") {
         RUSTFLAGS = initRustflags;
+        cargoBuildFlags = [
+          "-p"
+          "nci-init"
+          "--config"
+          "nci-init/release.toml"
+        ];
         postInstall = ''
           sh ${src}/nci-init/drop-unwind-tables $out/bin/nci-init
         '';
