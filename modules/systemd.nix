@@ -344,7 +344,7 @@ let
 
   tmpfilesService = config.systemd.build.tmpfilesService or null;
 
-  units = derivation {
+  units = derivation ({
     name = "systemd-units";
     system = pkgs.stdenv.buildPlatform.system;
     builder = nciTools.systemd;
@@ -356,7 +356,13 @@ let
     version = 1;
     units = lib.genAttrs names unitSpec;
     tmpfiles = config.systemd.build.tmpfilesRules or [ ];
-  };
+  }
+  # The services' `systemctl` (bin/systemctl) asks s6 in its scan
+  # directory, with the image's s6-svc.
+  // lib.optionalAttrs (options ? s6) {
+    s6StateDir = config.s6.stateDir;
+    s6Svc = "${config.system.build.s6Programs}/bin/s6-svc";
+  });
 
   # --- s6 services ---------------------------------------------------------
   hasS6 = options ? s6 && options.s6 ? services;

@@ -116,3 +116,69 @@ t_L4_service_image_has_var_run_var_tmp_the_system_profile_and_utils_secrets_at_s
     fail "the service's pid file in /var/run does not name the running sleep"
   stop_ended_by_the_container "$id" 0
 }
+
+t_L4_services_scripts_call_systemctl_is_active_and_root_reloads_and_restarts() {
+  # As postgresql-setup (`systemctl is-active postgresql.service` while
+  # the server refuses connections) and modules' scripts that reload or
+  # restart another service: `systemctl` is on every service's PATH.
+  # is-active answers any user; reload and restart are root's.
+  local m='{ pkgs, ... }: {
+    image.name = "systemctl";
+    users.users.app = { isSystemUser = true; group = "app"; };
+    users.groups.app = { };
+    systemd.services.web = {
+      serviceConfig.ExecReload = "${pkgs.coreutils}/bin/touch /run/reloaded";
+      script = "echo $$ >> /run/web.pids; exec sleep 1000";
+    };
+    systemd.services.probe = {
+      after = [ "web.service" ];
+      serviceConfig.User = "app";
+      script = "
+        systemctl is-active web.service > /tmp/web-state
+        systemctl is-active --quiet nothere.service || echo \"nothere $?\" >> /tmp/web-state
+        systemctl reload web.service 2>> /tmp/web-state || echo \"denied $?\" >> /tmp/web-state
+        exec sleep 1000
+      ";
+    };
+    systemd.services.ctl = {
+      after = [ "probe.service" ];
+      serviceConfig.Type = "oneshot";
+      script = "
+        systemctl reload web.service
+        systemctl restart web
+        systemctl is-failed --quiet web || echo \"not failed $?\" > /run/ctl-done
+      ";
+    };
+  }'
+  local ref id out
+  ref=$(load_image "$(build_image -E "$m")")
+  id=$(podman run -d --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$ref")
+  trap "podman rm -f -t 0 $id >/dev/null 2>&1 || true" EXIT
+  for _ in $(seq 100); do
+    [ "$(podman exec "$id" /run/current-system/sw/bin/cat /run/web.pids 2>/dev/null | wc -l)" = 2 ] &&
+      podman exec "$id" /run/current-system/sw/bin/test -e /run/ctl-done 2>/dev/null && break
+    sleep 0.1
+  done
+  podman logs "$id" 2>&1
+  assert_eq "$(podman exec "$id" /run/current-system/sw/bin/cat /tmp/web-state)" "active
+nothere 3
+Failed to reload web.service: Access denied (only root controls the services of an image: s6's supervise directories are root's).
+denied 4"
+  # The root oneshot reloaded web (its ExecReload ran), then restarted
+  # it: a second main process, the container still up.
+  podman exec "$id" /run/current-system/sw/bin/test -e /run/reloaded || fail "ExecReload did not run"
+  assert_eq "$(podman exec "$id" /run/current-system/sw/bin/cat /run/web.pids | wc -l)" 2
+  assert_eq "$(podman exec "$id" /run/current-system/sw/bin/cat /run/ctl-done)" "not failed 1"
+  for _ in $(seq 50); do
+    # The runner's state: systemd's word, then the runner's pid.
+    out=$(podman exec "$id" /run/current-system/sw/bin/cat /run/s6/web/nci-systemd.state | cut -d' ' -f1)
+    [ "$out" = active ] && break
+    sleep 0.1
+  done
+  assert_eq "$out" active
+  out=$(podman top "$id" pid args)
+  echo "$out"
+  grep -Eq "^ *$(podman exec "$id" /run/current-system/sw/bin/tail -n 1 /run/web.pids) +sleep 1000" <<<"$out" ||
+    fail "the restarted web's sleep is not running"
+  stop_ended_by_the_container "$id" 0
+}

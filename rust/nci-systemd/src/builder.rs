@@ -23,6 +23,12 @@ struct UnitsAttrs {
     units: BTreeMap<String, UnitSpec>,
     #[serde(default)]
     tmpfiles: Vec<String>,
+    /// s6's scan directory (`s6.stateDir`) and its `s6-svc`, for
+    /// `bin/systemctl`.
+    #[serde(default)]
+    s6_state_dir: Option<String>,
+    #[serde(default)]
+    s6_svc: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -40,7 +46,19 @@ pub fn run(step: &str) -> Result<()> {
     match step {
         "units" => {
             let a: UnitsAttrs = nci_core::nix_build::from_value(attrs, "")?;
-            write_units(&a.outputs.out, a.version, &a.units, &a.tmpfiles)
+            let scan_dir = a
+                .s6_state_dir
+                .as_deref()
+                .unwrap_or(nci_core::init_spec::DEFAULT_STATE_DIR);
+            let svc = a.s6_svc.as_deref().unwrap_or("s6-svc");
+            write_units(
+                &a.outputs.out,
+                a.version,
+                &a.units,
+                &a.tmpfiles,
+                scan_dir,
+                svc,
+            )
         }
         "job-script" => {
             let a: ScriptAttrs = nci_core::nix_build::from_value(attrs, "")?;
@@ -51,13 +69,16 @@ pub fn run(step: &str) -> Result<()> {
 }
 
 /// Validates every unit and rule (every problem reported together) and
-/// writes `units/<name>.json`, `tmpfiles.conf`, `bin/systemd-notify` and
-/// `bin/systemd-creds`.
+/// writes `units/<name>.json`, `tmpfiles.conf`, `bin/systemd-notify`,
+/// `bin/systemd-creds` and `bin/systemctl` (which knows s6's scan
+/// directory, `scan_dir`, and its `s6-svc`).
 pub fn write_units(
     out: &Path,
     version: u32,
     units: &BTreeMap<String, UnitSpec>,
     rules: &[String],
+    scan_dir: &str,
+    s6_svc: &str,
 ) -> Result<()> {
     check(version, units, rules)?;
     std::fs::create_dir_all(out.join("units")).context("creating the output")?;
@@ -75,6 +96,21 @@ pub fn write_units(
         std::os::unix::fs::symlink(&me, out.join("bin").join(name))
             .with_context(|| format!("linking {name}"))?;
     }
+    // A script, not a link: it passes the scan directory (/bin/sh is in
+    // every image with services).
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let systemctl = out.join("bin").join("systemctl");
+    std::fs::write(
+        &systemctl,
+        format!(
+            "#!/bin/sh\nexec {} systemctl --scan-dir {} --s6-svc {} \"$@\"\n",
+            quote(&me.to_string_lossy()),
+            quote(scan_dir),
+            quote(s6_svc)
+        ),
+    )
+    .context("writing bin/systemctl")?;
+    std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755))?;
     Ok(())
 }
 

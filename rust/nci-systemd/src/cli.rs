@@ -64,6 +64,19 @@ pub enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         words: Vec<String>,
     },
+    /// Answers a service's `systemctl` about the services of the image:
+    /// `is-active`, `is-failed`, `reload`, `restart`, ... (also run as
+    /// `systemctl`; the units' `bin/systemctl` passes the scan directory).
+    Systemctl {
+        /// s6's scan directory (`s6.stateDir`).
+        #[arg(long, default_value = nci_core::init_spec::DEFAULT_STATE_DIR)]
+        scan_dir: PathBuf,
+        /// The s6-svc that reloads and restarts (the image's s6 programs).
+        #[arg(long, default_value = "s6-svc")]
+        s6_svc: PathBuf,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
     /// Internal: prepares a process (user, groups, capabilities, limits,
     /// umask, directory, streams) and executes it; the request is in
     /// $NCI_SYSTEMD_EXEC.
@@ -82,6 +95,29 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn systemctl_takes_its_options_anywhere_after_the_scan_dir() {
+        let cli = Cli::try_parse_from([
+            "nci-systemd",
+            "systemctl",
+            "--scan-dir",
+            "/s",
+            "--quiet",
+            "is-active",
+            "-q",
+            "a",
+        ])
+        .unwrap();
+        let Cmd::Systemctl {
+            scan_dir, words, ..
+        } = cli.command
+        else {
+            panic!("not systemctl");
+        };
+        assert_eq!(scan_dir, PathBuf::from("/s"));
+        assert_eq!(words, ["--quiet", "is-active", "-q", "a"]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `nci-systemd`: the systemd shim's runtime and build steps (see cli.rs
-//! and docs/systemd.md). Run as `systemd-notify` it is the notify client.
+//! and docs/systemd.md). Run as `systemd-notify` it is the notify client,
+//! as `systemctl` the services' systemctl (systemctl.rs).
 
 mod builder;
 mod cli;
@@ -11,6 +12,7 @@ mod notify;
 mod run;
 mod spec;
 mod sys;
+mod systemctl;
 mod timespan;
 mod tmpfiles;
 
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
     let multi_call = match argv0.rsplit('/').next() {
         Some("systemd-notify") => Some("notify"),
         Some("systemd-creds") => Some("creds"),
+        Some("systemctl") => Some("systemctl"),
         _ => None,
     };
     let args: Vec<String> = match multi_call {
@@ -63,6 +66,20 @@ fn main() -> ExitCode {
             assignments,
         } => notify::main(ready, reloading, stopping, status, pid, assignments).map(|()| 0),
         Cmd::Creds { words } => creds::main(&words).map_err(|e| e.context("systemd-creds")),
+        Cmd::Systemctl {
+            scan_dir,
+            s6_svc,
+            words,
+        } => {
+            match systemctl::main(&words, &scan_dir, &s6_svc) {
+                Ok(c) => return code(c),
+                // systemctl's own prefix, not nci-systemd's.
+                Err(e) => {
+                    nci_core::errln!("systemctl: {e:#}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         Cmd::NixBuilder { step } => builder::run(&step).map(|()| 0),
     };
     match result {

@@ -20,6 +20,7 @@ use crate::cmdline::{Command, Specifiers};
 use crate::exec::{self, Request, Stream};
 use crate::spec::{Condition, DirKind, ExitSet, KillMode, Restart, Type, Unit, UnitSpec};
 use crate::sys::{Event, RealSys, Sys};
+use crate::systemctl::State;
 use anyhow::{bail, Context, Result};
 use nci_core::passwd::{AccountFiles, GroupEntry, PasswdEntry};
 use nix::sys::signal::Signal;
@@ -165,6 +166,11 @@ struct Runner<S: Sys> {
     root: bool,
     /// `bin` beside the unit specs (the shim's systemd-notify).
     extra_path: Option<String>,
+    /// The s6 service directory where the unit's state is kept for
+    /// `systemctl` (the runner's starting directory, under s6).
+    state_dir: Option<std::path::PathBuf>,
+    /// How many times the state was written.
+    state_writes: u64,
 }
 
 fn log(unit: &str, msg: &str) {
@@ -184,6 +190,21 @@ impl<S: Sys> Runner<S> {
             main_pid: None,
             root,
             extra_path: None,
+            state_dir: None,
+            state_writes: 0,
+        }
+    }
+
+    /// Keeps the unit's state (systemd's ActiveState) for `systemctl`.
+    fn set_state(&mut self, state: State) {
+        if let Some(dir) = self.state_dir.clone() {
+            self.state_writes += 1;
+            if let Err(e) = crate::systemctl::write_state(&dir, state, self.state_writes) {
+                self.log(&format!(
+                    "cannot keep its state in {} for systemctl: {e}",
+                    dir.display()
+                ));
+            }
         }
     }
 
@@ -548,6 +569,7 @@ impl<S: Sys> Runner<S> {
     /// Stops the running service: ExecStop=, then KillSignal= as
     /// KillMode= says, TimeoutStopSec=, then the final KILL.
     fn stop(&mut self, main: Option<i32>) -> Result<()> {
+        self.set_state(State::Deactivating);
         let deadline = self.unit.timeout_stop.map(|t| self.now() + t);
         let far = self.now() + Duration::from_secs(365 * 86400);
         if !self.unit.exec_stop.is_empty() && !self.alive(main).is_empty() {
@@ -616,10 +638,13 @@ impl<S: Sys> Runner<S> {
     }
 
     fn reload(&mut self) -> Result<()> {
+        // Both states each time: `systemctl reload` waits for the second.
+        self.set_state(State::Reloading);
         if self.unit.exec_reload.is_empty() {
             if let Some(p) = self.main_pid {
                 self.sys.kill(p, Signal::SIGHUP);
             }
+            self.set_state(State::Active);
             return Ok(());
         }
         self.log("reloading");
@@ -628,6 +653,7 @@ impl<S: Sys> Runner<S> {
         if let Some(Outcome::Failed(s)) = self.run_list(&cmds, "ExecReload", deadline)? {
             self.log(&format!("reload failed ({})", s.describe()));
         }
+        self.set_state(State::Active);
         Ok(())
     }
 
@@ -666,6 +692,7 @@ impl<S: Sys> Runner<S> {
     /// One start of the service, until its main process ends or a stop.
     fn start_once(&mut self) -> Result<Outcome> {
         self.main_pid = None;
+        self.set_state(State::Activating);
         if let Step::Break(o) = self.prepare() {
             return Ok(o);
         }
@@ -690,6 +717,7 @@ impl<S: Sys> Runner<S> {
             return Ok(o);
         }
         self.signal_ready();
+        self.set_state(State::Active);
         self.run_main(main)
     }
 
@@ -897,6 +925,7 @@ impl<S: Sys> Runner<S> {
     /// Idles (the service is done, "inactive") until asked to stop.
     fn idle(&mut self) -> Result<()> {
         self.signal_ready();
+        self.set_state(State::Inactive);
         loop {
             if let Event::Signal(Signal::SIGTERM | Signal::SIGINT) = self.next_event(None)? {
                 return Ok(());
@@ -928,6 +957,7 @@ impl<S: Sys> Runner<S> {
                     "start request repeated too quickly ({burst} starts within {interval:?}, StartLimitBurst/StartLimitIntervalSec): failed"
                 ));
                 self.remove_runtime_directories();
+                self.set_state(State::Failed);
                 return Ok(last_failure);
             }
             let outcome = self.start_once()?;
@@ -944,10 +974,12 @@ impl<S: Sys> Runner<S> {
         let status = match outcome {
             Outcome::Stopped => {
                 self.remove_runtime_directories();
+                self.set_state(State::Inactive);
                 return Ok(Some(0));
             }
             Outcome::Skipped => {
                 self.remove_runtime_directories();
+                self.set_state(State::Inactive);
                 if self.unit.kind != Type::Oneshot {
                     self.idle()?;
                 }
@@ -972,14 +1004,17 @@ impl<S: Sys> Runner<S> {
                 self.unit.restart_sec,
                 self.unit.restart.name()
             ));
+            self.set_state(State::Activating);
             if self.restart_wait()? {
                 return Ok(None);
             }
             self.remove_runtime_directories();
+            self.set_state(State::Inactive);
             return Ok(Some(0));
         }
         self.remove_runtime_directories();
         if clean {
+            self.set_state(State::Inactive);
             if self.unit.kind != Type::Oneshot {
                 self.log(&format!(
                     "exited ({}); not restarted, inactive until stopped",
@@ -994,6 +1029,7 @@ impl<S: Sys> Runner<S> {
             _ => status.describe(),
         };
         self.log(&format!("failed ({why})"));
+        self.set_state(State::Failed);
         Ok(Some(*last_failure))
     }
 }
@@ -1177,6 +1213,11 @@ pub fn main(unit_path: &Path, readiness_fd: Option<i32>, etc: &Path) -> Result<i
         .map(|d| d.join("bin"))
         .filter(|d| d.join("systemd-notify").exists())
         .map(|d| d.to_string_lossy().into_owned());
+    // Under s6 the runner starts in its service directory (s6-supervise
+    // runs `./run` there), where systemctl reads the unit's state.
+    runner.state_dir = std::env::current_dir()
+        .ok()
+        .filter(|d| d.join("supervise").is_dir());
     // What ends the runner (an EnvironmentFile= it cannot read, a command
     // it cannot start, ...) names the service, as its log lines do.
     let name = runner.unit.name.clone();

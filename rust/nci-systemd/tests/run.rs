@@ -962,3 +962,60 @@ fn l2_credentials_are_the_users_in_credentials_directory_and_go_at_stop() {
         "nci-systemd: systemd-creds: $CREDENTIALS_DIRECTORY is not set: this service has no credentials (LoadCredential=, SetCredential=)\n"
     );
 }
+
+#[test]
+fn l2_systemctl_is_active_and_is_failed_read_each_runners_state_in_its_service_directory() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
+    let s6 = S6::start(&[
+        (
+            "up",
+            unit(
+                "up",
+                "simple",
+                &format!(r#""ExecStart":{}"#, sh("exec sleep 100")),
+            ),
+        ),
+        (
+            "done",
+            unit("done", "simple", &format!(r#""ExecStart":{}"#, sh("true"))),
+        ),
+        (
+            "bad",
+            unit("bad", "simple", &format!(r#""ExecStart":{}"#, sh("exit 3"))),
+        ),
+    ]);
+    let scan = s6.dir.path().join("scan");
+    let systemctl = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("systemctl")
+            .arg("--scan-dir")
+            .arg(&scan)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            out.status.code(),
+        )
+    };
+    assert!(s6.wait_ready("up", 3000));
+    assert!(wait_for(3000, || systemctl(&["is-failed", "bad.service"])
+        .1
+        == Some(0)));
+    assert!(wait_for(3000, || systemctl(&["is-active", "done"]).0 == "inactive\n"));
+    assert_eq!(
+        systemctl(&["is-active", "up.service", "done.service", "bad", "none"]),
+        ("active\ninactive\nfailed\ninactive\n".into(), Some(0))
+    );
+    assert_eq!(
+        systemctl(&["is-active", "--quiet", "bad"]),
+        (String::new(), Some(3))
+    );
+    assert_eq!(
+        systemctl(&["is-failed", "up"]),
+        ("active\n".into(), Some(1))
+    );
+}

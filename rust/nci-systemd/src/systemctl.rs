@@ -1,0 +1,460 @@
+//! `systemctl` on a service's PATH (a script in the units' `bin`, beside
+//! `systemd-notify`): what NixOS modules' scripts ask of systemd about
+//! the services of the image. `is-active` and `is-failed` read the
+//! state each `nci-systemd run` keeps in its s6 service directory
+//! ([`STATE_FILE`], world-readable, as systemd answers any user);
+//! `reload` and `restart` go to s6 (`s6-svc -h`, `-r`), as root only, as
+//! systemd without polkit, and wait for the service as systemd's jobs
+//! do. Every other verb is refused by name: nothing is pretended.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The file, in a long-run's s6 service directory, where its runner
+/// keeps the unit's state: systemd's ActiveState word, the runner's
+/// process id (a restart is a new runner), the number of the write (a
+/// reload writes twice).
+pub const STATE_FILE: &str = "nci-systemd.state";
+
+/// What a runner says about its unit, as systemd's ActiveState.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Activating,
+    Active,
+    Reloading,
+    Deactivating,
+    Inactive,
+    Failed,
+}
+
+impl State {
+    pub fn word(self) -> &'static str {
+        match self {
+            State::Activating => "activating",
+            State::Active => "active",
+            State::Reloading => "reloading",
+            State::Deactivating => "deactivating",
+            State::Inactive => "inactive",
+            State::Failed => "failed",
+        }
+    }
+}
+
+/// The state file of `unit` in the scan directory.
+pub fn state_file(scan_dir: &Path, unit: &str) -> PathBuf {
+    scan_dir.join(unit).join(STATE_FILE)
+}
+
+/// Writes `state` into the service directory `dir` (a whole file,
+/// renamed into place, 0644), as the runner's write number `seq`.
+pub fn write_state(dir: &Path, state: State, seq: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = dir.join(format!(".{STATE_FILE}.tmp"));
+    std::fs::write(
+        &tmp,
+        format!("{} {} {seq}\n", state.word(), std::process::id()),
+    )?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
+    std::fs::rename(&tmp, dir.join(STATE_FILE))
+}
+
+/// The verbs this `systemctl` knows.
+const VERBS: &str = "is-active, is-failed, reload, restart, try-restart, reload-or-restart, try-reload-or-restart, daemon-reload";
+
+/// A unit argument: `NAME` or `NAME.service`; None for another kind.
+fn service_name(arg: &str) -> Option<&str> {
+    match arg.rsplit_once('.') {
+        Some((name, "service")) => Some(name),
+        Some((_, kind))
+            if [
+                "target",
+                "socket",
+                "timer",
+                "path",
+                "mount",
+                "automount",
+                "slice",
+                "scope",
+                "swap",
+                "device",
+            ]
+            .contains(&kind) =>
+        {
+            None
+        }
+        _ => Some(arg),
+    }
+}
+
+/// What a state file holds: the word, the runner, the write's number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    word: String,
+    runner: String,
+    seq: String,
+}
+
+fn seen(scan_dir: &Path, unit: &str) -> Option<Seen> {
+    let text = std::fs::read_to_string(state_file(scan_dir, service_name(unit)?)).ok()?;
+    let mut words = text.split_whitespace().map(String::from);
+    Some(Seen {
+        word: words.next()?,
+        runner: words.next().unwrap_or_default(),
+        seq: words.next().unwrap_or_default(),
+    })
+}
+
+/// The state of a unit: its runner's word, or `inactive` (not in the
+/// image, not started yet, or not a service).
+fn state_of(scan_dir: &Path, unit: &str) -> String {
+    seen(scan_dir, unit).map_or_else(|| "inactive".into(), |s| s.word)
+}
+
+/// How long `reload` and `restart` wait for the service (systemd's
+/// default start timeout).
+const WAIT: Duration = Duration::from_secs(90);
+
+/// Waits until `done` holds for the unit's state file.
+fn wait_for(scan_dir: &Path, unit: &str, done: &dyn Fn(Option<&Seen>) -> bool) -> bool {
+    let until = Instant::now() + WAIT;
+    while Instant::now() < until {
+        if done(seen(scan_dir, unit).as_ref()) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// What a command line asks: the verb, the units, `--quiet`,
+/// `--no-block`.
+#[derive(Debug, PartialEq, Eq)]
+struct Request {
+    verb: String,
+    units: Vec<String>,
+    quiet: bool,
+    no_block: bool,
+}
+
+fn parse(words: &[String]) -> Result<Request> {
+    let mut verb = None;
+    let mut units = Vec::new();
+    let mut quiet = false;
+    let mut no_block = false;
+    for w in words {
+        match w.as_str() {
+            "-q" | "--quiet" => quiet = true,
+            "--no-block" => no_block = true,
+            // What changes nothing here: one system manager, no pager,
+            // no password agent.
+            "--system" | "--no-pager" | "--no-legend" | "--no-ask-password" => {}
+            o if o.starts_with('-') => {
+                bail!("option '{o}' is not supported in an image (this systemctl knows --quiet, --system, --no-block, --no-pager, --no-legend, --no-ask-password)")
+            }
+            _ if verb.is_none() => verb = Some(w.clone()),
+            _ => units.push(w.clone()),
+        }
+    }
+    let Some(verb) = verb else {
+        bail!("a verb is needed ({VERBS})");
+    };
+    Ok(Request {
+        verb,
+        units,
+        quiet,
+        no_block,
+    })
+}
+
+/// Runs `systemctl WORDS...`; the exit status as systemctl's.
+pub fn main(words: &[String], scan_dir: &Path, s6_svc: &Path) -> Result<i32> {
+    run(
+        words,
+        scan_dir,
+        nix::unistd::geteuid().is_root(),
+        &mut |args| {
+            let status = std::process::Command::new(s6_svc)
+                .args(args)
+                .status()
+                .with_context(|| {
+                    format!(
+                        "cannot run {} (s6.programs lists s6-svc by default)",
+                        s6_svc.display()
+                    )
+                })?;
+            Ok(status.success())
+        },
+    )
+}
+
+/// [`main`] with its surroundings given: where the s6 services are,
+/// whether the caller is root, how s6-svc runs.
+fn run(
+    words: &[String],
+    scan_dir: &Path,
+    root: bool,
+    svc: &mut dyn FnMut(&[&str]) -> Result<bool>,
+) -> Result<i32> {
+    let req = parse(words)?;
+    let needs_units = |req: &Request| -> Result<()> {
+        if req.units.is_empty() {
+            bail!("{}: a unit is needed", req.verb);
+        }
+        Ok(())
+    };
+    match req.verb.as_str() {
+        "is-active" | "is-failed" => {
+            needs_units(&req)?;
+            let wanted: &[&str] = if req.verb == "is-active" {
+                &["active", "reloading"]
+            } else {
+                &["failed"]
+            };
+            let mut any = false;
+            for u in &req.units {
+                let s = state_of(scan_dir, u);
+                if !req.quiet {
+                    nci_core::outln!("{s}");
+                }
+                any |= wanted.contains(&s.as_str());
+            }
+            // systemd: 0 when one is, 3 (is-active) or 1 (is-failed) else.
+            Ok(if any {
+                0
+            } else if req.verb == "is-active" {
+                3
+            } else {
+                1
+            })
+        }
+        "daemon-reload" => Ok(0),
+        "reload" | "restart" | "try-restart" | "reload-or-restart" | "try-reload-or-restart" => {
+            needs_units(&req)?;
+            let flag = if req.verb.starts_with("reload") || req.verb == "try-reload-or-restart" {
+                "-h"
+            } else {
+                "-r"
+            };
+            let mut code = 0;
+            for u in &req.units {
+                let name = service_name(u).unwrap_or(u);
+                let shown = match service_name(u) {
+                    Some(n) => format!("{n}.service"),
+                    None => u.clone(),
+                };
+                let dir = scan_dir.join(name);
+                if service_name(u).is_none()
+                    || (!dir.join("supervise").is_dir() && !dir.join("run").is_file())
+                {
+                    // systemd's words and status for a unit it does not have.
+                    nci_core::errln!("Failed to {} {shown}: Unit {shown} not found.", req.verb);
+                    code = 5;
+                    continue;
+                }
+                if !root {
+                    nci_core::errln!(
+                        "Failed to {} {shown}: Access denied (only root controls the services of an image: s6's supervise directories are root's).",
+                        req.verb
+                    );
+                    code = 4;
+                    continue;
+                }
+                let try_only = req.verb.starts_with("try-");
+                if try_only
+                    && !matches!(
+                        state_of(scan_dir, name).as_str(),
+                        "active" | "reloading" | "activating"
+                    )
+                {
+                    continue;
+                }
+                let d = dir.to_string_lossy();
+                let before = seen(scan_dir, name);
+                if !svc(&[flag, d.as_ref()])? {
+                    nci_core::errln!("Failed to {} {shown}: s6-svc {flag} {d} failed.", req.verb);
+                    code = 1;
+                    continue;
+                }
+                if req.no_block {
+                    continue;
+                }
+                // As systemd's jobs: done when the reload is over (the
+                // runner wrote its state anew), or when the new runner
+                // has started the service (or given up).
+                let reloaded = |s: Option<&Seen>| {
+                    s.is_some_and(|s| {
+                        before
+                            .as_ref()
+                            .is_none_or(|b| (&b.runner, &b.seq) != (&s.runner, &s.seq))
+                            && s.word != "reloading"
+                    })
+                };
+                let restarted = |s: Option<&Seen>| {
+                    s.is_some_and(|s| {
+                        Some(&s.runner) != before.as_ref().map(|b| &b.runner)
+                            && matches!(s.word.as_str(), "active" | "failed" | "inactive")
+                    })
+                };
+                let done: &dyn Fn(Option<&Seen>) -> bool =
+                    if flag == "-h" { &reloaded } else { &restarted };
+                if !wait_for(scan_dir, name, done) {
+                    nci_core::errln!(
+                        "Failed to {} {shown}: not done after {} s (now {}).",
+                        req.verb,
+                        WAIT.as_secs(),
+                        state_of(scan_dir, name)
+                    );
+                    code = 1;
+                }
+            }
+            Ok(code)
+        }
+        other => bail!("'{other}' is not supported in an image (this systemctl knows {VERBS})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(dir.path().join("scan/db/supervise")).unwrap();
+            std::fs::create_dir_all(dir.path().join("scan/web/supervise")).unwrap();
+            Fixture { dir }
+        }
+        fn scan(&self) -> PathBuf {
+            self.dir.path().join("scan")
+        }
+        fn set(&self, unit: &str, state: State) {
+            write_state(&self.scan().join(unit), state, 1).unwrap();
+        }
+        fn run(&self, w: &str, root: bool, calls: &mut Vec<String>) -> Result<i32> {
+            run(&words(w), &self.scan(), root, &mut |a| {
+                calls.push(
+                    a.join(" ")
+                        .replace(&self.dir.path().to_string_lossy().to_string(), "D"),
+                );
+                // The runner answers at once: a reload rewrites its
+                // state, a restart is a new runner (here pid 1).
+                let unit = a[1].rsplit('/').next().unwrap_or_default();
+                let runner = if a[0] == "-h" { std::process::id() } else { 1 };
+                let tmp = self.scan().join("tmp");
+                std::fs::write(&tmp, format!("active {runner} {}\n", calls.len())).unwrap();
+                std::fs::rename(&tmp, state_file(&self.scan(), unit)).unwrap();
+                Ok(true)
+            })
+        }
+    }
+
+    #[test]
+    fn is_active_reads_the_runners_state_as_systemd_words_and_codes() {
+        let f = Fixture::new();
+        let mut calls = vec![];
+        // Nothing written yet: inactive, 3.
+        assert_eq!(
+            f.run("is-active --quiet db.service", false, &mut calls)
+                .unwrap(),
+            3
+        );
+        f.set("db", State::Activating);
+        assert_eq!(f.run("is-active db", false, &mut calls).unwrap(), 3);
+        f.set("db", State::Active);
+        assert_eq!(
+            f.run("is-active -q db.service", false, &mut calls).unwrap(),
+            0
+        );
+        // Any one active is enough, as systemd; a target is not a service.
+        assert_eq!(
+            f.run("is-active web.service db.service", false, &mut calls)
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            f.run("is-active multi-user.target", false, &mut calls)
+                .unwrap(),
+            3
+        );
+        assert_eq!(state_of(&f.scan(), "db.service"), "active");
+        assert_eq!(state_of(&f.scan(), "nothere"), "inactive");
+        f.set("web", State::Failed);
+        assert_eq!(f.run("is-failed web", false, &mut calls).unwrap(), 0);
+        assert_eq!(f.run("is-failed db", false, &mut calls).unwrap(), 1);
+        assert!(calls.is_empty());
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(state_file(&f.scan(), "web"))
+                .unwrap()
+                .permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o644);
+    }
+
+    #[test]
+    fn reload_and_restart_go_to_s6_as_root_only() {
+        let f = Fixture::new();
+        let mut calls = vec![];
+        assert_eq!(f.run("reload db.service", true, &mut calls).unwrap(), 0);
+        assert_eq!(
+            f.run("--no-block restart web", true, &mut calls).unwrap(),
+            0
+        );
+        assert_eq!(f.run("reload-or-restart db", true, &mut calls).unwrap(), 0);
+        // try-restart: only a running service.
+        std::fs::remove_file(state_file(&f.scan(), "db")).unwrap();
+        assert_eq!(f.run("try-restart db", true, &mut calls).unwrap(), 0);
+        f.set("db", State::Active);
+        assert_eq!(f.run("try-restart db", true, &mut calls).unwrap(), 0);
+        assert_eq!(
+            calls,
+            [
+                "-h D/scan/db",
+                "-r D/scan/web",
+                "-h D/scan/db",
+                "-r D/scan/db"
+            ]
+        );
+        calls.clear();
+        assert_eq!(f.run("reload db", false, &mut calls).unwrap(), 4);
+        assert_eq!(
+            f.run("restart nothere.service", true, &mut calls).unwrap(),
+            5
+        );
+        assert_eq!(f.run("restart db.socket", true, &mut calls).unwrap(), 5);
+        assert!(calls.is_empty());
+        assert_eq!(f.run("daemon-reload", true, &mut calls).unwrap(), 0);
+    }
+
+    #[test]
+    fn other_verbs_and_options_are_refused_by_name() {
+        let f = Fixture::new();
+        let mut calls = vec![];
+        assert_eq!(
+            f.run("stop db", true, &mut calls).unwrap_err().to_string(),
+            "'stop' is not supported in an image (this systemctl knows is-active, is-failed, reload, restart, try-restart, reload-or-restart, try-reload-or-restart, daemon-reload)"
+        );
+        assert_eq!(
+            f.run("is-active --user db", false, &mut calls).unwrap_err().to_string(),
+            "option '--user' is not supported in an image (this systemctl knows --quiet, --system, --no-block, --no-pager, --no-legend, --no-ask-password)"
+        );
+        assert_eq!(
+            f.run("is-active", false, &mut calls)
+                .unwrap_err()
+                .to_string(),
+            "is-active: a unit is needed"
+        );
+        assert_eq!(
+            f.run("", false, &mut calls).unwrap_err().to_string(),
+            "a verb is needed (is-active, is-failed, reload, restart, try-restart, reload-or-restart, try-reload-or-restart, daemon-reload)"
+        );
+    }
+}
