@@ -333,7 +333,17 @@ in
       nssModules = listIgnored types.path "the image's /etc/nsswitch.conf is fixed.";
       requiredKernelConfig = listIgnored types.anything "the kernel is the host's.";
       extraDependencies = listIgnored types.package "add packages with `environment.systemPackages`.";
-      checks = listIgnored types.package "checks are not run by an image build.";
+      checks = mkOption {
+        type = types.listOf types.package;
+        default = [ ];
+        example = literalExpression ''[ (pkgs.runCommand "config-check" { } "test -s ''${./app.conf} && touch $out") ]'';
+        description = ''
+          Derivations built with the image, as NixOS builds them with the
+          system (postgresql's `postgres -C config_file` check of its
+          configuration): a check that fails fails the image build, naming
+          its derivation. Their outputs are not put in the image.
+        '';
+      };
     };
 
     meta = {
@@ -382,11 +392,22 @@ in
   # /var/tmp, world-writable and sticky as NixOS' tmpfiles make it (with
   # /tmp, which every image has): lighttpd's upload directory, the
   # temporary files of many daemons.
-  config.image.rootTrees = lib.mkIf (config.systemd.services != { }) [
-    (pkgs.runCommand "nixos-var-tmp" { } ''
-      mkdir -p $out/root/var/tmp
-      echo '{"version":1,"entries":[{"path":"/var/tmp","mode":"1777","uid":0,"gid":0}]}' > $out/manifest.json
-    '')
+  config.image.rootTrees = lib.mkMerge [
+    (lib.mkIf (config.systemd.services != { }) [
+      (pkgs.runCommand "nixos-var-tmp" { } ''
+        mkdir -p $out/root/var/tmp
+        echo '{"version":1,"entries":[{"path":"/var/tmp","mode":"1777","uid":0,"gid":0}]}' > $out/manifest.json
+      '')
+    ])
+    # `system.checks`: built with the image, as NixOS builds them with
+    # the system, through an empty root tree whose build needs them (its
+    # output names none of them, so none enters the image).
+    (lib.mkIf (config.system.checks != [ ]) [
+      (pkgs.runCommand "system-checks" { checks = config.system.checks; } ''
+        mkdir -p $out/root
+        echo '{"version":1,"entries":[]}' > $out/manifest.json
+      '')
+    ])
   ];
 
   # What the host does for a container (kernel parameters, kernel

@@ -81,6 +81,19 @@ t_L3_security_pki_caBundle_is_a_bundle_modules_can_reference() {
     fail "caBundle is not cacert's bundle"
 }
 
+t_L3_system_checks_are_built_with_the_image_a_failing_one_fails_it_and_none_enters_it() {
+  # As postgresql's `system.checks` (its configuration checked by
+  # `postgres -C config_file` at build time): NixOS builds them with the
+  # system. A passing check leaves the image's bytes as without it.
+  local with without out
+  with=$(build_image -E '{ pkgs, ... }: { image.name = "checks"; image.tag = "t"; system.checks = [ (pkgs.runCommand "app-config-check" { } "echo checked > $out") ]; }')
+  without=$(build_image -E '{ image.name = "checks"; image.tag = "t"; }')
+  assert_eq "$(sha256sum <"$with")" "$(sha256sum <"$without")"
+  out=$(expect_build_error '{ pkgs, ... }: { image.name = "checks"; system.checks = [ (pkgs.runCommand "app-config-check" { } "echo the configuration is wrong >&2; exit 1") ]; }' \
+    "error: builder for '/nix/store/[a-z0-9]{32}-app-config-check.drv' failed with exit code 1")
+  assert_contains "$out" "the configuration is wrong"
+}
+
 t_L4_service_image_has_var_run_var_tmp_the_system_profile_and_utils_secrets_at_start() {
   # What NixOS gives every service and modules rely on: /var/run (dnsmasq's
   # pid file), /var/tmp (lighttpd's upload directory), /run/current-system/sw/bin (unbound's ExecReload), and the
