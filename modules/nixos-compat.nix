@@ -10,6 +10,7 @@
 }:
 let
   inherit (lib)
+    concatMap
     mkOption
     types
     literalExpression
@@ -409,6 +410,27 @@ in
       '')
     ])
   ];
+
+  # Groups NixOS' own system modules always declare (systemd.nix: `keys`,
+  # for secrets; journald: `systemd-journal`, whose members read the
+  # journal), which service modules name in `extraGroups` or
+  # `SupplementaryGroups`: declared, with NixOS' gid, in an image that
+  # names them (only then: /etc/group is otherwise unchanged).
+  config.users.groups =
+    let
+      nixosGroups = [
+        "keys"
+        "systemd-journal"
+      ];
+      words = v: if builtins.isList v then concatMap words v else lib.splitString " " (toString v);
+      named = lib.unique (
+        concatMap (u: u.extraGroups) (lib.attrValues config.users.users)
+        ++ concatMap (
+          s: words (s.serviceConfig.Group or [ ]) ++ words (s.serviceConfig.SupplementaryGroups or [ ])
+        ) (lib.attrValues config.systemd.services)
+      );
+    in
+    lib.genAttrs nixosGroups (g: lib.mkIf (lib.elem g named) { gid = lib.mkDefault config.ids.gids.${g}; });
 
   # What the host does for a container (kernel parameters, kernel
   # modules) is accepted without a word; `systemd.shim.strict` lists it.

@@ -94,6 +94,36 @@ t_L3_system_checks_are_built_with_the_image_a_failing_one_fails_it_and_none_ente
   assert_contains "$out" "the configuration is wrong"
 }
 
+t_L4_nixos_system_groups_keys_and_systemd_journal_exist_where_named_with_nixos_gids() {
+  # As modules put their users in `keys` (secrets) or give a service
+  # SupplementaryGroups = systemd-journal (log shippers): groups NixOS'
+  # own system modules declare, declared here only where named.
+  local m='{ pkgs, ... }: {
+    image.name = "groups";
+    users.users.app = { isSystemUser = true; group = "app"; extraGroups = [ "keys" ]; };
+    users.groups.app = { };
+    systemd.services.reader = {
+      serviceConfig = { User = "app"; SupplementaryGroups = "systemd-journal"; };
+      script = "${pkgs.coreutils}/bin/id > /tmp/id; exec sleep 1000";
+    };
+  }'
+  assert_eq "$(eval_image "$m" config.warnings)" "[]"
+  assert_eq "$(eval_image '{ image.name = "plain"; }' config.users.groups | jq -c '[has("keys"), has("systemd-journal")]')" '[false,false]'
+  local ref id out
+  ref=$(load_image "$(build_image -E "$m")")
+  id=$(podman run -d --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$ref")
+  trap "podman rm -f -t 0 $id >/dev/null 2>&1 || true" EXIT
+  for _ in $(seq 100); do
+    out=$(podman exec "$id" /run/current-system/sw/bin/cat /tmp/id 2>/dev/null) && [ -n "$out" ] && break
+    sleep 0.1
+  done
+  echo "$out"
+  [[ $out == *"groups="*"62(systemd-journal)"* ]] || fail "the service is not in systemd-journal (62): $out"
+  [[ $out == *"96(keys)"* ]] || fail "the service's user is not in keys (96): $out"
+  assert_contains "$(podman exec "$id" /run/current-system/sw/bin/cat /etc/group)" "keys:x:96:app"
+  stop_ended_by_the_container "$id" 0
+}
+
 t_L4_service_image_has_var_run_var_tmp_the_system_profile_and_utils_secrets_at_start() {
   # What NixOS gives every service and modules rely on: /var/run (dnsmasq's
   # pid file), /var/tmp (lighttpd's upload directory), /run/current-system/sw/bin (unbound's ExecReload), and the
