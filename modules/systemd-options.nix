@@ -135,8 +135,13 @@ let
           };
           description = ''
             The `[Unit]` section. Supported: `Condition*`/`Assert*` on paths,
-            `StartLimitBurst`, `StartLimitIntervalSec`, `Description`,
-            `Documentation`, `DefaultDependencies`; anything else gives a
+            `StartLimitBurst`, `StartLimitIntervalSec`; dependencies
+            (`After`, `Before`, `Requires`, `Wants`, ...) join the options of
+            the same name (`after`, ...); accepted with nothing to do in an
+            image: `Description`, `Documentation`, `DefaultDependencies`,
+            `RefuseManualStart`, `RefuseManualStop`, `AllowIsolate`,
+            `IgnoreOnIsolate`, `StopWhenUnneeded`, `CollectMode`,
+            `SourcePath`, `JoinsNamespaceOf`, `X-*`; anything else gives a
             warning naming the service and the setting (docs/systemd.md).
           '';
         };

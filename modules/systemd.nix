@@ -107,6 +107,20 @@ let
     # starts: a requirement on a path's mount always holds.
     "RequiresMountsFor"
     "WantsMountsFor"
+    # What systemd's manager does with jobs a person or a target asks
+    # for (`systemctl start`, isolating a target) and with units nothing
+    # needs: an image starts every service once, isolates nothing, and
+    # unloads nothing.
+    "RefuseManualStart"
+    "RefuseManualStop"
+    "AllowIsolate"
+    "IgnoreOnIsolate"
+    "StopWhenUnneeded"
+    "CollectMode"
+    "SourcePath"
+    # Sharing another unit's /tmp and network namespace (with PrivateTmp,
+    # PrivateNetwork): the container has one of each.
+    "JoinsNamespaceOf"
   ];
   # The Type= and Restart= values nci-systemd runs (rules.rs).
   inherit (rules.systemd) serviceTypes restartPolicies;
@@ -120,7 +134,9 @@ let
   enabled = filterAttrs (_: s: s.enable) cfg.services;
   # A service with startAt and no wantedBy is a timer's job: not started.
   timerOnly = s: s.startAt != [ ] && s.wantedBy == [ ] && s.requiredBy == [ ];
-  services = mapAttrs withPackageUnit (filterAttrs (_: s: !timerOnly s) enabled);
+  services = mapAttrs (n: s: withUnitConfigDependencies (withPackageUnit n s)) (
+    filterAttrs (_: s: !timerOnly s) enabled
+  );
 
   # --- units of systemd.packages ---------------------------------------
   # A service whose unit file a package of `systemd.packages` ships
@@ -178,6 +194,23 @@ let
       // mapAttrs (opt: key: unique (words unit.${key} ++ s.${opt})) (
         lib.mapAttrs' (k: v: lib.nameValuePair v k) (filterAttrs (k: _: unit ? ${k}) unitDependencies)
       );
+  # Dependencies a module writes in `unitConfig` (`After = [ ... ]`,
+  # `Requires = "x.service"`) are, in the unit file NixOS writes, the
+  # same `[Unit]` lines as the options' (`after`, `requires`, ...):
+  # they join those options, as a package's unit file's do.
+  withUnitConfigDependencies =
+    s:
+    let
+      unit = s.unitConfig;
+      words = v: filter (w: w != "") (concatMap (lib.splitString " ") (map toString (lib.toList v)));
+    in
+    s
+    // {
+      unitConfig = removeAttrs unit (attrNames unitDependencies);
+    }
+    // mapAttrs (opt: key: unique (s.${opt} ++ words unit.${key})) (
+      lib.mapAttrs' (k: v: lib.nameValuePair v k) (filterAttrs (k: _: unit ? ${k}) unitDependencies)
+    );
   names = attrNames services;
 
   # Unit names (and aliases) of the image's services, to the service.

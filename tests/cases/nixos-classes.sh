@@ -124,6 +124,29 @@ t_L4_nixos_system_groups_keys_and_systemd_journal_exist_where_named_with_nixos_g
   stop_ended_by_the_container "$id" 0
 }
 
+t_L3_unit_config_dependencies_join_the_options_and_manager_job_settings_are_silent() {
+  # Modules write `[Unit]` lines in unitConfig as often as in options:
+  # `After`/`Requires` there order as `after`/`requires` do; what
+  # systemd's manager does with manual jobs, isolation and unneeded units
+  # means nothing in an image.
+  local m='{
+    image.name = "unit-config";
+    systemd.services.db.script = "exec sleep 100";
+    systemd.services.setup = {
+      serviceConfig.Type = "oneshot";
+      script = "true";
+      unitConfig = { After = [ "db.service" "network.target" ]; Requires = "db.service"; Wants = "network-online.target";
+        RefuseManualStart = true; RefuseManualStop = true; AllowIsolate = false; IgnoreOnIsolate = true;
+        StopWhenUnneeded = false; CollectMode = "inactive"; SourcePath = "/etc/x"; JoinsNamespaceOf = "db.service"; };
+    };
+    systemd.services.web = { script = "exec sleep 100"; unitConfig.OnFailure = "alert.service"; };
+  }'
+  assert_eq "$(eval_image "$m" config.s6.services.setup | jq -c '[.type, .after]')" '["oneshot-post",["db"]]'
+  assert_eq "$(eval_image "$m" config.systemd.build.units.units.setup.unitConfig | jq -c .)" '{}'
+  assert_eq "$(eval_image "$m" config.warnings | jq -r '.[]')" \
+    "systemd.services.web.onFailure: not supported (alert.service not started on failure); a failed service stops the container."
+}
+
 t_L4_service_image_has_var_run_var_tmp_the_system_profile_and_utils_secrets_at_start() {
   # What NixOS gives every service and modules rely on: /var/run (dnsmasq's
   # pid file), /var/tmp (lighttpd's upload directory), /run/current-system/sw/bin (unbound's ExecReload), and the
