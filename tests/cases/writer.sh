@@ -33,6 +33,10 @@ t_L4_writer_archive_stream_and_oci_hold_the_same_image_and_each_runs() {
   tag=$(basename "$archive" | cut -d- -f1)
   # The stream writes the archive's very bytes, without storing them.
   [ -x "$stream" ] || fail "stream is not executable"
+  rm -rf "$NCI_IMAGE_CACHE"
+  "$stream" | cmp - "$archive"
+  # Run again, it takes the store layers' facts from its cache: the same bytes.
+  [ "$(ls "$NCI_IMAGE_CACHE" | wc -l)" -gt 2 ] || fail "the stream keeps no layer facts in $NCI_IMAGE_CACHE"
   "$stream" | cmp - "$archive"
   # skopeo reads both forms and sees the same digests.
   a=$(skopeo inspect "docker-archive:$archive" | jq -c .Layers)

@@ -14,6 +14,7 @@ mod base;
 mod build;
 mod cli;
 mod customisation;
+mod layer_cache;
 mod layers;
 mod parallel;
 mod plan;

@@ -10,9 +10,12 @@
 //! on every core while the main thread writes them, each as soon as its
 //! digest is known, then the config and manifests, which need every
 //! digest, close the archive (as nixpkgs' `streamLayeredImage` does).
+//! A store layer met before (in this image or another) is not hashed
+//! again: its facts are in the user's cache (`layer_cache.rs`).
 //! The bytes are those of the plan's stream and of the one-pass build.
 
 use crate::assemble::{self, archive_head, archive_tail, layer_header, write_planned_layer};
+use crate::layer_cache::{self, LayerCache};
 use crate::plan::{self, Draft, Layering, PlannedLayer};
 use crate::sink::Sink;
 use crate::store;
@@ -83,7 +86,8 @@ pub fn run_script(script: Script, reference: Option<String>) -> Result<()> {
     let reference = reference.unwrap_or(script.reference);
     let mut sink = assemble::stdout_sink()?;
     let cannot = || "standard output: cannot write the stream";
-    write(draft, &reference, &mut sink).context(cannot())?;
+    let cache = LayerCache::from_env();
+    write(draft, &reference, cache.as_ref(), &mut sink).context(cannot())?;
     sink.finish().context(cannot())?;
     Ok(())
 }
@@ -92,8 +96,14 @@ pub fn run_script(script: Script, reference: Option<String>) -> Result<()> {
 type Work<'a> = (usize, Option<&'a [String]>);
 
 /// Writes the docker-archive of `draft` into `sink`, hashing its layers
-/// on every core in image order while they are written.
-pub fn write(draft: Draft<'_>, reference: &str, sink: &mut Sink) -> Result<()> {
+/// (those `cache` has no facts of) on every core in image order while
+/// they are written.
+pub fn write(
+    draft: Draft<'_>,
+    reference: &str,
+    cache: Option<&LayerCache>,
+    sink: &mut Sink,
+) -> Result<()> {
     let last = draft.layers.len() - 1;
     let work: Vec<Work<'_>> = draft
         .pending
@@ -115,7 +125,7 @@ pub fn write(draft: Draft<'_>, reference: &str, sink: &mut Sink) -> Result<()> {
                         break;
                     };
                     let hashed = match paths {
-                        Some(paths) => hash_store(draft.store_dir(), i, paths),
+                        Some(paths) => hash_store(draft.store_dir(), i, paths, cache),
                         None => draft.hash_customisation(),
                     };
                     let failed = hashed.is_err();
@@ -136,9 +146,26 @@ pub fn write(draft: Draft<'_>, reference: &str, sink: &mut Sink) -> Result<()> {
     archive_tail(&mut |b| sink.bytes(b), &plan, reference)
 }
 
-/// Hashes the store layer `i` of `paths`.
-fn hash_store(store_dir: &str, i: usize, paths: &[String]) -> Result<(usize, PlannedLayer)> {
-    let (digest, size, links) = store::hash_store_layer(store_dir, paths, &BTreeMap::new())?;
+/// Hashes the store layer `i` of `paths`, unless `cache` has its facts
+/// (then it keeps them).
+fn hash_store(
+    store_dir: &str,
+    i: usize,
+    paths: &[String],
+    cache: Option<&LayerCache>,
+) -> Result<(usize, PlannedLayer)> {
+    let cached = cache.and_then(|c| c.get(store_dir, paths));
+    let (digest, size, links) = match cached {
+        Some(facts) => facts,
+        None => {
+            let before = layer_cache::stamps(paths);
+            let facts = store::hash_store_layer(store_dir, paths, &BTreeMap::new())?;
+            if let (Some(c), Some(before)) = (cache, before) {
+                c.put(store_dir, paths, before, &facts);
+            }
+            facts
+        }
+    };
     Ok((i, plan::store_layer(store_dir, paths, digest, size, links)?))
 }
 

@@ -127,9 +127,19 @@ fn stream_script(spec: &Path, graph: &Path, reference: &str, out: &Path) {
     ]);
 }
 
-/// Runs a stream script (an executable): what it writes.
+/// Runs a stream script (an executable): what it writes. Its cache of
+/// layer facts is a new directory beside it.
 fn run_script(script: &Path) -> Vec<u8> {
-    let out = Command::new(script).output().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    run_script_with(script, cache.path())
+}
+
+/// Runs a stream script with the cache of layer facts `cache`.
+fn run_script_with(script: &Path, cache: &Path) -> Vec<u8> {
+    let out = Command::new(script)
+        .env("NCI_IMAGE_CACHE", cache)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -356,6 +366,57 @@ fn writer_the_stream_script_hashes_each_layer_when_run_not_when_written() {
     assert_eq!(run_script(&script), std::fs::read(&built).unwrap());
     let golden: Value = serde_json::from_str(&std::fs::read_to_string(GOLDEN).unwrap()).unwrap();
     assert_ne!(digests(&built)["diff_ids"], golden["diff_ids"]);
+}
+
+/// A stream run again takes each store layer's facts from the user's
+/// cache, as they are, and never those of a store path made again since
+/// (another inode, another change time), whatever its name.
+#[test]
+fn writer_the_stream_takes_facts_from_its_cache_only_for_the_same_store_paths() {
+    let store = tiny_store();
+    let (s, g) = store.spec(json!({}));
+    let script = store.root.join("stream");
+    stream_script(&s, &g, "tiny:pinned", &script);
+    let cache = store.root.join("cache");
+    let first = run_script_with(&script, &cache);
+    let built = store.root.join("built.tar");
+    assert!(build(&store, json!({}), &built).0);
+    assert_eq!(first, std::fs::read(&built).unwrap());
+    let entries: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 2, "one entry per store layer");
+    assert_eq!(run_script_with(&script, &cache), first);
+    // Used as it is: lib's layer (the first) under another digest.
+    let lib_digest = digests(&built)["diff_ids"][0].as_str().unwrap()[7..].to_owned();
+    let lib_entry = entries
+        .iter()
+        .find(|e| std::fs::read_to_string(e).unwrap().contains(&lib_digest))
+        .unwrap();
+    let kept = std::fs::read_to_string(lib_entry).unwrap();
+    std::fs::write(lib_entry, kept.replace(&lib_digest, &"0".repeat(64))).unwrap();
+    let named = run_script_with(&script, &cache);
+    let needle = format!("blobs/sha256/{}", "0".repeat(64));
+    assert!(named.windows(needle.len()).any(|w| w == needle.as_bytes()));
+    // lib made again, with other bytes of the same size: hashed again.
+    let lib = PathBuf::from(store.path("-lib-1.0"));
+    std::fs::rename(&lib, store.root.join("old-lib")).unwrap();
+    std::fs::create_dir_all(lib.join("lib")).unwrap();
+    std::fs::write(lib.join("lib/libx.so"), vec![9u8; 70_000]).unwrap();
+    chmod(&lib.join("lib/libx.so"), 0o444);
+    chmod(&lib.join("lib"), 0o555);
+    chmod(&lib, 0o555);
+    let again = store.root.join("again.tar");
+    assert!(build(&store, json!({}), &again).0);
+    assert_ne!(
+        digests(&again)["diff_ids"][0],
+        digests(&built)["diff_ids"][0]
+    );
+    assert_eq!(
+        run_script_with(&script, &cache),
+        std::fs::read(&again).unwrap()
+    );
 }
 
 /// A stream script of another format, or not one at all, is an error
