@@ -6,17 +6,17 @@ use crate::error::{bail, Context, Result};
 use crate::layout::{names, read_init_file, read_service, BootSpec, State};
 use crate::records;
 use crate::service::{dont_terminate, is_up};
+use crate::spawn::{self, Stdin};
 use crate::stages::{run_oneshots, shutdown, Oneshot, Outcome};
-use crate::sys::{now_ms, poll_until, signal_name, unblock_signals, ForkExec, RealSys, Sys};
+use crate::sys::{now_ms, poll_until, signal_name, unblock_signals, RealSys, Sys};
 use nci_core::init_spec::stop_signal;
-use std::ffi::CString;
+use std::ffi::{CString, OsStr};
 use std::fs;
 use std::io::Read;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Picks and creates the state directory.
@@ -246,14 +246,14 @@ pub fn boot(init: &Path, given: Option<&Path>) -> Result<i32> {
         spec.long_run.len()
     );
     let (ready_read, ready_write) = nix::unistd::pipe().context("pipe")?;
-    Command::new(&spec.nci_init)
-        .arg("stage2")
-        .arg(&dir)
-        .arg(started.to_string())
-        .stdin(Stdio::from(ready_read))
-        .fork_exec()
-        .spawn()
-        .context("cannot start the stage 2 helper")?;
+    let started = started.to_string();
+    let argv = [
+        OsStr::new(&spec.nci_init),
+        OsStr::new("stage2"),
+        dir.as_os_str(),
+        OsStr::new(&started),
+    ];
+    spawn::spawn(&argv, Stdin::From(ready_read)).context("cannot start the stage 2 helper")?;
     let svscan = Path::new(&spec.s6_bin).join("s6-svscan");
     let err = exec_svscan(&svscan, &dir, ready_write);
     nci_core::outln!("[init stage 2] cannot run {}: {err:#}", svscan.display());
@@ -266,7 +266,7 @@ pub fn boot(init: &Path, given: Option<&Path>) -> Result<i32> {
 const SVSCAN_READY_FD: i32 = 3;
 
 /// Execs `s6-svscan -d3 STATE-DIR`, with stdin on /dev/null and `ready`
-/// as descriptor 3. Unlike `Command::exec`, the signal mask stays as it
+/// as descriptor 3. Unlike `spawn::exec`, the signal mask stays as it
 /// is (s6-svscan sets its own); what s6 starts goes through `nci-init`,
 /// which clears the mask before it runs a service.
 fn exec_svscan(svscan: &Path, dir: &Path, ready: OwnedFd) -> crate::error::Error {

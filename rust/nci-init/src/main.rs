@@ -10,6 +10,7 @@ mod layout;
 mod pid1;
 mod records;
 mod service;
+mod spawn;
 mod stages;
 mod status;
 mod sys;

@@ -8,18 +8,17 @@
 //! reaped, and we exit with its code (128 + N when killed by signal N) as
 //! soon as it ends (docs/getting-started.md, "Plain images and PID 1").
 
-use crate::sys::{Ended, ForkExec};
+use crate::spawn::{self, Stdin};
+use crate::sys::Ended;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 
 /// What the loop sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +80,7 @@ pub fn exec(argv: &[OsString]) -> i32 {
     let err = match crate::sys::unblock_signals() {
         Err(e) => e,
         Ok(()) => match argv.split_first() {
-            Some((prog, args)) => Command::new(prog).args(args).exec(),
+            Some(_) => spawn::exec(argv),
             None => io::Error::new(io::ErrorKind::InvalidInput, "no program given"),
         },
     };
@@ -163,13 +162,9 @@ impl Pid1Sys for RealPid1 {
         // block before it execs the program: a blocked mask survives
         // fork and exec (the standard library's musl build keeps it).
         let me = std::env::current_exe()?;
-        let child = Command::new(me)
-            .arg("pid1-exec")
-            .arg("--")
-            .args(argv)
-            .fork_exec()
-            .spawn()?;
-        Ok(child.id() as i32)
+        let mut args = vec![me.as_os_str(), OsStr::new("pid1-exec"), OsStr::new("--")];
+        args.extend(argv.iter().map(OsString::as_os_str));
+        spawn::spawn(&args, Stdin::Inherit)
     }
 
     fn next(&mut self) -> io::Result<Event> {

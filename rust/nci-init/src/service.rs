@@ -7,16 +7,16 @@
 use crate::error::{bail, Context, Result};
 use crate::layout::{names, read_service, LongRunRef, ServiceRuntime, State};
 use crate::records;
+use crate::spawn::{self, Stdin};
 use crate::status::Status;
-use crate::sys::{now_ms, poll_until, unblock_signals, Ended, ForkExec};
+use crate::sys::{now_ms, poll_until, unblock_signals, Ended};
 use nci_core::init_spec::ServiceType;
 use nci_core::passwd::AccountFiles;
-use nix::unistd::{dup2, setgid, setgroups, setuid, Gid, Uid};
+use nix::unistd::{dup2, setgid, setgroups, setuid, Gid, Pid, Uid};
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// Who a service runs as.
@@ -178,12 +178,10 @@ fn raise_ambient(spec: &ServiceRuntime, keep: &[String]) -> Result<()> {
     })
 }
 
-/// `argv` (a program and its arguments) with exactly the environment `env`.
-fn command(argv: &[String], env: &BTreeMap<String, String>) -> Result<Command> {
-    let (program, args) = argv.split_first().context("the command is empty")?;
-    let mut cmd = Command::new(program);
-    cmd.args(args).env_clear().envs(env);
-    Ok(cmd)
+/// Makes `env` the whole environment of this process, for what it
+/// starts or execs next (and `PATH` is looked up in it).
+fn set_environment(env: &BTreeMap<String, String>) -> std::io::Result<()> {
+    spawn::set_environment(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
 fn inherited_env() -> Vec<(String, String)> {
@@ -232,12 +230,12 @@ pub fn exec_service(spec: &ServiceRuntime, json: &Path) -> Result<()> {
         // A long-run's logger is s6's `log` service; a oneshot's gets a
         // pipe from here.
         let (read, write) = nix::unistd::pipe().context("pipe for the logger")?;
-        Command::new(&spec.nci_init)
-            .arg("exec-logger")
-            .arg(json)
-            .stdin(Stdio::from(read))
-            .fork_exec()
-            .spawn()
+        let argv = [
+            OsStr::new(&spec.nci_init),
+            OsStr::new("exec-logger"),
+            json.as_os_str(),
+        ];
+        spawn::spawn(&argv, Stdin::From(read))
             .with_context(|| format!("service '{}': cannot start its logger", spec.name))?;
         dup2(write.as_raw_fd(), 1).context("dup2 the logger pipe")?;
     }
@@ -255,9 +253,16 @@ pub fn exec_service(spec: &ServiceRuntime, json: &Path) -> Result<()> {
     }
     let env = environment(inherited_env(), spec, id.as_ref());
     if let Some(pre) = &spec.pre_start {
-        let status = command(pre, &env)
-            .and_then(|mut c| Ok(c.fork_exec().status()?))
-            .with_context(|| format!("service '{}': cannot run preStart", spec.name))?;
+        let run = || -> Result<spawn::Status> {
+            if pre.is_empty() {
+                bail!("the command is empty");
+            }
+            set_environment(&env)?;
+            let pid = spawn::spawn(pre, Stdin::Inherit)?;
+            Ok(spawn::wait_for(Pid::from_raw(pid))?)
+        };
+        let status =
+            run().with_context(|| format!("service '{}': cannot run preStart", spec.name))?;
         if !status.success() {
             nci_core::errln!("[init] service '{}': preStart failed ({status})", spec.name);
             std::process::exit(status.code().unwrap_or(1));
@@ -316,9 +321,15 @@ pub fn exec_logger(spec: &ServiceRuntime) -> Result<()> {
 /// Execs `argv` with exactly the environment `env`; returns only on
 /// error, described by `what` and the program.
 fn exec(argv: &[String], env: &BTreeMap<String, String>, what: String) -> Result<()> {
-    let mut cmd = command(argv, env).context(what.clone())?;
-    let err = cmd.exec();
-    Err(err).with_context(|| format!("{what} {}", cmd.get_program().to_string_lossy()))
+    let program = argv
+        .first()
+        .context("the command is empty")
+        .context(what.clone())?;
+    let err = match set_environment(env) {
+        Ok(()) => spawn::exec(argv),
+        Err(e) => e,
+    };
+    Err(err).with_context(|| format!("{what} {program}"))
 }
 
 fn read_number(p: &Path) -> Option<u64> {
@@ -673,19 +684,13 @@ mod tests {
     }
 
     #[test]
-    fn commands_have_exactly_their_environment_and_none_is_empty() {
+    fn an_empty_command_is_named_before_anything_runs() {
         let env = BTreeMap::from([("A".to_owned(), "1".to_owned())]);
-        let cmd = command(&["/bin/echo".into(), "hi".into()], &env).unwrap();
-        assert_eq!(cmd.get_program(), "/bin/echo");
-        assert_eq!(cmd.get_args().collect::<Vec<_>>(), ["hi"]);
-        let envs: Vec<_> = cmd.get_envs().collect();
         assert_eq!(
-            envs,
-            [(std::ffi::OsStr::new("A"), Some(std::ffi::OsStr::new("1")))]
-        );
-        assert_eq!(
-            command(&[], &env).unwrap_err().to_string(),
-            "the command is empty"
+            exec(&[], &env, "service 'x': cannot run".into())
+                .unwrap_err()
+                .to_string(),
+            "service 'x': cannot run: the command is empty"
         );
     }
 

@@ -14,8 +14,6 @@ use nix::unistd::Pid;
 use std::collections::BTreeSet;
 use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How a process ended.
@@ -118,8 +116,7 @@ pub struct RealSys {
 
 impl RealSys {
     /// Blocks the handled signals and opens a signalfd for them.
-    /// Children started with `std::process::Command` get an empty mask
-    /// back (the standard library resets it).
+    /// Children started with `crate::spawn` get an empty mask back.
     pub fn new() -> io::Result<Self> {
         let set = handled();
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
@@ -163,16 +160,8 @@ impl RealSys {
 
 impl Sys for RealSys {
     fn spawn(&mut self, argv: &[String]) -> io::Result<i32> {
-        let (prog, args) = argv
-            .split_first()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
-        let child = Command::new(prog)
-            .args(args)
-            .stdin(Stdio::null())
-            .fork_exec()
-            .spawn()?;
-        // Reaped by `wait` (waitpid(-1)), not by the Child handle.
-        Ok(child.id() as i32)
+        // Reaped by `wait` (waitpid(-1)).
+        crate::spawn::spawn(argv, crate::spawn::Stdin::Null)
     }
 
     fn wait(&mut self, deadline: Option<Instant>) -> io::Result<Event> {
@@ -249,22 +238,6 @@ impl Sys for RealSys {
 /// count: this list is only signalled (see `nci_core::proc_tree`).
 pub fn descendants(root: i32) -> io::Result<BTreeSet<i32>> {
     proc_tree::descendants(root, Zombies::Count)
-}
-
-/// How the init starts its own helpers and oneshots.
-pub trait ForkExec {
-    /// Makes `Command` fork and exec rather than `posix_spawn`: glibc's
-    /// `posix_spawn` leaves its internal signals (32, 33) ignored in the
-    /// child, and ignored signals survive exec into the services. Setting
-    /// the group id (to the one we have) is what makes the standard
-    /// library take that path.
-    fn fork_exec(&mut self) -> &mut Self;
-}
-
-impl ForkExec for Command {
-    fn fork_exec(&mut self) -> &mut Self {
-        self.gid(nix::unistd::Gid::effective().as_raw())
-    }
 }
 
 /// Unblocks every signal: the init blocks the ones it reads from a
