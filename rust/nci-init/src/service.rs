@@ -13,6 +13,7 @@ use crate::sys::{now_ms, poll_until, unblock_signals, Ended};
 use nci_core::init_spec::ServiceType;
 use nci_core::passwd::AccountFiles;
 use nix::unistd::{dup2, setgid, setgroups, setuid, Gid, Pid, Uid};
+use rustix::thread::CapabilitySet;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::fd::AsRawFd;
@@ -158,13 +159,30 @@ fn raise_ambient(spec: &ServiceRuntime, keep: &[String]) -> Result<()> {
     if keep.is_empty() {
         return Ok(());
     }
-    let set: caps::CapsHashSet = keep.iter().filter_map(|c| c.parse().ok()).collect();
-    let raise = || -> Result<(), caps::errors::CapsError> {
-        caps::set(None, caps::CapSet::Permitted, &set)?;
-        caps::set(None, caps::CapSet::Effective, &set)?;
-        caps::set(None, caps::CapSet::Inheritable, &set)?;
-        for cap in &set {
-            caps::raise(None, caps::CapSet::Ambient, *cap)?;
+    // The names are caps' (nci-s6 checked them with it); the calls are
+    // rustix's, with caps' messages: caps' own calls go through a HashSet.
+    let set = keep
+        .iter()
+        .filter_map(|c| c.parse::<caps::Capability>().ok())
+        .fold(CapabilitySet::empty(), |set, cap| {
+            set | CapabilitySet::from_bits_retain(1 << cap.index())
+        });
+    let raise = || -> Result<(), String> {
+        let failed = |call: &str, e: rustix::io::Errno| {
+            format!("{call} failure: {}", std::io::Error::from(e))
+        };
+        for which in 0..3 {
+            let mut sets = rustix::thread::capabilities(None).map_err(|e| failed("capget", e))?;
+            match which {
+                0 => sets.permitted = set,
+                1 => sets.effective = set,
+                _ => sets.inheritable = set,
+            }
+            rustix::thread::set_capabilities(None, sets).map_err(|e| failed("capset", e))?;
+        }
+        for cap in set.iter() {
+            rustix::thread::configure_capability_in_ambient_set(cap, true)
+                .map_err(|e| failed("PR_CAP_AMBIENT_RAISE", e))?;
         }
         Ok(())
     };
