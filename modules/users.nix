@@ -152,10 +152,12 @@ let
         };
 
         homeMode = mkOption {
-          type = types.strMatching "[0-7]{1,5}";
+          # Its grammar is rules.json's homeMode (the assertions below),
+          # the one nci-etc applies.
+          type = types.str;
           default = userDefaults.homeMode;
           example = "750";
-          description = "The mode of the home directory when `createHome` is set.";
+          description = "The mode of the home directory when `createHome` is set: 1 to 5 octal digits, at most `07777`.";
         };
 
         createHome = mkOption {
@@ -457,6 +459,7 @@ let
       missing = lib.filter (g: !elem g groupNames) u.extraGroups;
     in
     rules.assertions "userName" (opt "name") [ u.name ]
+    ++ rules.assertions "homeMode" (opt "homeMode") [ u.homeMode ]
     ++ [
       {
         assertion = u.isNormalUser && u.uid != null -> u.uid >= firstNormalUid;

@@ -439,6 +439,18 @@ pub fn max_layers() -> Rule {
     }
 }
 
+/// `users.users.<name>.homeMode`: an octal mode of at most `07777`, in
+/// the 1 to 5 digits of NixOS' type (a fifth digit only as a leading 0).
+pub fn home_mode() -> Rule {
+    Rule {
+        name: "homeMode",
+        pattern: "[0-7]{1,4}|0[0-7]{4}".into(),
+        max_length: 5,
+        upper: false,
+        message: "'{value}' is not an octal mode of at most 07777 (1 to 5 octal digits, such as 700 or 0750)".into(),
+    }
+}
+
 /// shadow's `is_valid_name` pattern, as NixOS checks it, and the 31
 /// characters its `useradd` allows.
 const ACCOUNT_NAME: &str = "[a-zA-Z0-9_.][a-zA-Z0-9_.-]*";
@@ -480,6 +492,7 @@ pub fn all() -> Vec<Rule> {
         max_layers(),
         user_name(),
         group_name(),
+        home_mode(),
     ]
 }
 

@@ -276,12 +276,14 @@ fn system_directory(parts: &[&str]) -> Option<&'static str> {
     }
 }
 
-/// Parses a `homeMode` (`"700"`, `"0750"`, up to 5 octal digits).
+/// Parses a `homeMode` (`"700"`, `"0750"`) that [`rules::home_mode`]
+/// accepts.
 pub fn parse_home_mode(mode: &str) -> Option<u32> {
-    let ok = (1..=5).contains(&mode.len()) && mode.chars().all(|c| ('0'..='7').contains(&c));
-    ok.then(|| u32::from_str_radix(mode, 8).ok())
+    rules::home_mode()
+        .check(mode)
+        .is_none()
+        .then(|| u32::from_str_radix(mode, 8).ok())
         .flatten()
-        .filter(|m| *m <= 0o7777)
 }
 
 /// A deterministic pick from `size` slots for `name`: the start of its
@@ -568,11 +570,8 @@ pub fn allocate(spec: &UsersSpec) -> Result<AllocatedAccounts, Problems> {
                 );
             }
         }
-        if parse_home_mode(&u.home_mode).is_none() {
-            bad(
-                uopt(attr, "homeMode"),
-                format!("{:?} is not an octal mode of at most 07777", u.home_mode),
-            );
+        if let Some(why) = rules::home_mode().check(&u.home_mode) {
+            bad(uopt(attr, "homeMode"), why);
         }
         let ranges = u
             .sub_uid_ranges
@@ -1213,7 +1212,7 @@ mod tests {
             "{e}"
         );
         assert!(
-            e.contains("users.users.alice.homeMode: \"0999\" is not an octal mode"),
+            e.contains("users.users.alice.homeMode: '0999' is not an octal mode of at most 07777"),
             "{e}"
         );
     }
