@@ -1,7 +1,8 @@
 //! `/etc/passwd` and `/etc/group` lines: written by `nci-etc users`, read
 //! back where names must become ids without NSS (static binaries cannot
-//! call `getpwnam`): `environment.etc` owners, service users at run time
-//! ([`AccountFiles`], the one lookup nci-init and nci-systemd share).
+//! call `getpwnam`): `environment.etc` and `image.runOwners` owners,
+//! service users at run time ([`AccountFiles`], the one lookup nci-etc,
+//! nci-image, nci-init and nci-systemd share).
 
 use std::path::Path;
 
@@ -81,6 +82,35 @@ pub fn parse_group(text: &str) -> Vec<GroupEntry> {
             })
         })
         .collect()
+}
+
+/// What an option's owner names: a user (`/etc/passwd`) or a group
+/// (`/etc/group`). The options that name owners (`environment.etc`,
+/// `image.runOwners`) have a `user` and a `group` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKind {
+    User,
+    Group,
+}
+
+impl AccountKind {
+    /// The option field that names it: `user` or `group`.
+    pub fn field(self) -> &'static str {
+        match self {
+            AccountKind::User => "user",
+            AccountKind::Group => "group",
+        }
+    }
+
+    /// Why `name` is not an owner the image has, in the words the
+    /// modules use at evaluation ([`crate::rules::USER_NOT_DEFINED`],
+    /// [`crate::rules::GROUP_NOT_DEFINED`]).
+    pub fn not_defined(self, name: &str) -> String {
+        match self {
+            AccountKind::User => crate::rules::USER_NOT_DEFINED.fill(&[("user", name)]),
+            AccountKind::Group => crate::rules::GROUP_NOT_DEFINED.fill(&[("group", name)]),
+        }
+    }
 }
 
 /// A name that is in neither file (and is not a number).
@@ -166,6 +196,27 @@ impl AccountFiles {
             }))
     }
 
+    /// The id of the account named `name`, by name only (a number is a
+    /// name here): the first line that names it, as glibc's `files`
+    /// backend answers `getpwnam` and `getgrnam`.
+    pub fn id_named(&self, kind: AccountKind, name: &str) -> Option<u32> {
+        match kind {
+            AccountKind::User => self.users.iter().find(|u| u.name == name).map(|u| u.uid),
+            AccountKind::Group => self.groups.iter().find(|g| g.name == name).map(|g| g.gid),
+        }
+    }
+
+    /// The id of an owner given by name or number, as [`Self::user`] and
+    /// [`Self::group`] look it up, or why the image has no such owner
+    /// ([`AccountKind::not_defined`]).
+    pub fn owner_id(&self, kind: AccountKind, spec: &str) -> Result<u32, String> {
+        let id = match kind {
+            AccountKind::User => self.user(spec).map(|u| u.uid),
+            AccountKind::Group => self.group(spec).map(|g| g.gid),
+        };
+        id.map_err(|_| kind.not_defined(spec))
+    }
+
     /// The groups listing `user` as a member (what `initgroups` adds to
     /// the primary group), in the file's order.
     pub fn member_gids(&self, user: &str) -> Vec<u32> {
@@ -242,6 +293,37 @@ mod tests {
         assert_eq!(
             a.group("ghosts").unwrap_err().to_string(),
             "group 'ghosts' is not in /etc/group"
+        );
+    }
+
+    /// The two lookups of an option's owner: by name only (what
+    /// `environment.etc` names, `+<id>` being its numbers) and by name
+    /// or number (`image.runOwners`); a name given twice is its first
+    /// line's, as glibc answers.
+    #[test]
+    fn owners_are_looked_up_by_name_or_number_with_the_modules_words() {
+        let a = AccountFiles::parse(
+            &format!("{PASSWD}nginx:x:61:61::/:/bin/sh\n"),
+            &format!("{GROUP}web:x:501:\n"),
+        );
+        assert_eq!(a.id_named(AccountKind::User, "nginx"), Some(60));
+        assert_eq!(a.id_named(AccountKind::Group, "web"), Some(500));
+        assert_eq!(a.id_named(AccountKind::User, "60"), None);
+        assert_eq!(a.id_named(AccountKind::Group, "ghosts"), None);
+        assert_eq!(a.owner_id(AccountKind::User, "nginx"), Ok(60));
+        assert_eq!(a.owner_id(AccountKind::User, "4242"), Ok(4242));
+        assert_eq!(a.owner_id(AccountKind::Group, "0"), Ok(0));
+        assert_eq!(
+            a.owner_id(AccountKind::User, "ghost"),
+            Err("user 'ghost' is not defined (add users.users.ghost)".to_owned())
+        );
+        assert_eq!(
+            a.owner_id(AccountKind::Group, "ghosts"),
+            Err("group 'ghosts' is not defined (add users.groups.ghosts = { };)".to_owned())
+        );
+        assert_eq!(
+            (AccountKind::User.field(), AccountKind::Group.field()),
+            ("user", "group")
         );
     }
 

@@ -8,23 +8,23 @@ use crate::tree::write_at;
 use anyhow::Result;
 use nci_core::error::Error;
 use nci_core::etc_spec::{check, EtcEntry, EtcMode, EtcSpec, Owner};
-use nci_core::passwd::{parse_group, parse_passwd};
+use nci_core::passwd::{AccountFiles, AccountKind};
 use nci_core::problems::{option_path, Problems};
-use nci_core::rules;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// What the users tree tells the /etc tree.
 #[derive(Default)]
 pub struct UsersInfo {
-    uids: BTreeMap<String, u32>,
-    gids: BTreeMap<String, u32>,
+    /// Its `/etc/passwd` and `/etc/group`, where owners are looked up.
+    accounts: AccountFiles,
     /// Paths below /etc the users tree writes, with who writes them.
     reserved: BTreeMap<String, String>,
 }
 
 impl UsersInfo {
-    /// Reads a tree written by `nci-etc users`.
+    /// Reads a tree written by `nci-etc users`, which always has an
+    /// `/etc/passwd` and an `/etc/group`: a missing one is an error.
     pub fn read(tree: &Path) -> Result<Self> {
         let etc = tree.join("root/etc");
         let read = |name: &str| -> Result<String> {
@@ -32,14 +32,7 @@ impl UsersInfo {
             std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e).into())
         };
         let mut info = UsersInfo {
-            uids: parse_passwd(&read("passwd")?)
-                .into_iter()
-                .map(|e| (e.name, e.uid))
-                .collect(),
-            gids: parse_group(&read("group")?)
-                .into_iter()
-                .map(|e| (e.name, e.gid))
-                .collect(),
+            accounts: AccountFiles::parse(&read("passwd")?, &read("group")?),
             ..UsersInfo::default()
         };
         for name in ["passwd", "group", "shadow", "subuid", "subgid"] {
@@ -63,23 +56,23 @@ impl UsersInfo {
     }
 }
 
-/// The id of `environment.etc.<name>.<field>` (`user` or `group`): a
-/// number, or a name of the image's accounts (`ids`, by name).
+/// The id of `environment.etc.<name>.<user or group>`: `+<id>`, or a
+/// name of the image's accounts, looked up by name only: the option
+/// gives numbers as `+<id>` (as NixOS' does), so `"1000"` is a name
+/// there, unlike in `image.runOwners`, where a number is an id.
 fn owner_id(
     e: &EtcEntry,
-    field: &str,
+    kind: AccountKind,
     owner: &Owner,
-    ids: &BTreeMap<String, u32>,
+    accounts: &AccountFiles,
 ) -> Result<u32, Error> {
     match owner {
         Owner::Id(id) => Ok(*id),
-        Owner::Name(name) => ids.get(name).copied().ok_or_else(|| {
-            let why = if field == "user" {
-                rules::USER_NOT_DEFINED.fill(&[("user", name)])
-            } else {
-                rules::GROUP_NOT_DEFINED.fill(&[("group", name)])
-            };
-            Error::invalid(option_path("environment.etc", &e.attr, field), why)
+        Owner::Name(name) => accounts.id_named(kind, name).ok_or_else(|| {
+            Error::invalid(
+                option_path("environment.etc", &e.attr, kind.field()),
+                kind.not_defined(name),
+            )
         }),
     }
 }
@@ -116,8 +109,10 @@ fn prepare(e: &EtcEntry, users: &UsersInfo, spec: &EtcSpec) -> Result<Ready, Vec
         }
         EtcMode::Copy(mode) => {
             let mut errors = Vec::new();
-            let uid = owner_id(e, "user", &e.user, &users.uids).map_err(|x| errors.push(x));
-            let gid = owner_id(e, "group", &e.group, &users.gids).map_err(|x| errors.push(x));
+            let uid = owner_id(e, AccountKind::User, &e.user, &users.accounts)
+                .map_err(|x| errors.push(x));
+            let gid = owner_id(e, AccountKind::Group, &e.group, &users.accounts)
+                .map_err(|x| errors.push(x));
             let bytes = match std::fs::metadata(&e.source) {
                 Ok(m) if m.is_dir() => Err(source_err(format!(
                     "{} is a directory: only mode = \"symlink\" can put a directory in /etc",

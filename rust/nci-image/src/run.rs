@@ -11,9 +11,8 @@
 use crate::customisation;
 use anyhow::{bail, Context, Result};
 use nci_core::fs_walk::{walk, Modes};
-use nci_core::passwd::AccountFiles;
+use nci_core::passwd::{AccountFiles, AccountKind};
 use nci_core::problems::option_path;
-use nci_core::rules;
 use nci_core::tar::Kind;
 use nci_core::tree_manifest::{Ownership, TreeManifest, VERSION};
 use serde::Deserialize;
@@ -144,12 +143,12 @@ pub fn run(spec: &RunSpec, out: &Path) -> Result<()> {
         let uid = rule
             .user
             .as_deref()
-            .map(|u| owner_id(&accounts, &rule.path, "user", u))
+            .map(|u| owner_id(&accounts, &rule.path, AccountKind::User, u))
             .transpose()?;
         let gid = rule
             .group
             .as_deref()
-            .map(|g| owner_id(&accounts, &rule.path, "group", g))
+            .map(|g| owner_id(&accounts, &rule.path, AccountKind::Group, g))
             .transpose()?;
         let mode = match &rule.mode {
             Some(m) => Some(nci_core::tree_manifest::parse_mode(m).with_context(|| {
@@ -238,21 +237,14 @@ fn materialise(spec: &RunSpec, root: &Path) -> Result<BTreeMap<String, Initial>>
     Ok(initial)
 }
 
-/// The id of `image.runOwners.<path>.<field>` (`user` or `group`): a
-/// number, or a name of the image's `/etc/passwd` or `/etc/group` (empty
-/// when the image has none).
-fn owner_id(accounts: &AccountFiles, path: &str, field: &str, name: &str) -> Result<u32> {
-    let id = if field == "user" {
-        accounts.user(name).map(|u| u.uid)
-    } else {
-        accounts.group(name).map(|g| g.gid)
-    };
-    id.map_err(|_| {
-        let why = if field == "user" {
-            rules::USER_NOT_DEFINED.fill(&[("user", name)])
-        } else {
-            rules::GROUP_NOT_DEFINED.fill(&[("group", name)])
-        };
-        anyhow::anyhow!("{}: {why}", option_path("image.runOwners", path, field))
+/// The id of `image.runOwners.<path>.<user or group>`: a number, or a
+/// name of the image's `/etc/passwd` or `/etc/group` (empty when the
+/// image has none).
+fn owner_id(accounts: &AccountFiles, path: &str, kind: AccountKind, name: &str) -> Result<u32> {
+    accounts.owner_id(kind, name).map_err(|why| {
+        anyhow::anyhow!(
+            "{}: {why}",
+            option_path("image.runOwners", path, kind.field())
+        )
     })
 }
