@@ -135,7 +135,8 @@ let
           };
           description = ''
             The `[Unit]` section. Supported: `Condition*`/`Assert*` on paths,
-            `StartLimitBurst`, `StartLimitIntervalSec`; dependencies
+            globs, the virtualization, capabilities, environment, kernel
+            command line, architecture and host, `StartLimitBurst`, `StartLimitIntervalSec`; dependencies
             (`After`, `Before`, `Requires`, `Wants`, ...) join the options of
             the same name (`after`, ...); accepted with nothing to do in an
             image: `Description`, `Documentation`, `DefaultDependencies`,

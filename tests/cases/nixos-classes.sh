@@ -147,6 +147,42 @@ t_L3_unit_config_dependencies_join_the_options_and_manager_job_settings_are_sile
     "systemd.services.web.onFailure: not supported (alert.service not started on failure); a failed service stops the container."
 }
 
+t_L4_unit_conditions_on_the_container_capabilities_environment_and_globs_hold_as_in_systemd() {
+  # NixOS modules gate services with conditions on where they run: a
+  # hardware or host service with ConditionVirtualization=!container must
+  # not start in a container; others need a capability or a file.
+  local m='{ lib, ... }: {
+    image.name = "conditions";
+    image.env.MODE = "prod";
+    systemd.services = lib.mapAttrs (n: c: { script = "touch /run/ran-${n}; exec sleep 1000"; unitConfig = c; }) {
+      virt-container.ConditionVirtualization = "container";
+      virt-not.ConditionVirtualization = "!container";
+      cap-chown.ConditionCapability = "CAP_CHOWN";
+      cap-sysadmin.ConditionCapability = "CAP_SYS_ADMIN";
+      env-mode.ConditionEnvironment = "MODE=prod";
+      env-dev.ConditionEnvironment = "MODE=dev";
+      glob-etc.ConditionPathExistsGlob = "/etc/ns*.conf";
+      glob-none.ConditionPathExistsGlob = "/etc/*.nothere";
+      arch.ConditionArchitecture = "native";
+    };
+  }'
+  assert_eq "$(eval_image "$m" config.warnings)" "[]"
+  local ref id out
+  ref=$(load_image "$(build_image -E "$m")")
+  id=$(podman run -d --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$ref")
+  trap "podman rm -f -t 0 $id >/dev/null 2>&1 || true" EXIT
+  nm_wait_ready "$id"
+  out=$(podman exec "$id" /run/current-system/sw/bin/ls /run | grep '^ran-' | tr '\n' ' ')
+  assert_eq "$out" "ran-arch ran-cap-chown ran-env-mode ran-glob-etc ran-virt-container "
+  out=$(podman logs "$id" 2>&1)
+  echo "$out"
+  assert_contains "$out" "nci-systemd: virt-not: ConditionVirtualization=!container does not hold: not started"
+  assert_contains "$out" "nci-systemd: cap-sysadmin: ConditionCapability=CAP_SYS_ADMIN does not hold: not started"
+  assert_contains "$out" "nci-systemd: env-dev: ConditionEnvironment=MODE=dev does not hold: not started"
+  assert_contains "$out" "nci-systemd: glob-none: ConditionPathExistsGlob=/etc/*.nothere does not hold: not started"
+  stop_ended_by_the_container "$id" 0
+}
+
 t_L4_service_image_has_var_run_var_tmp_the_system_profile_and_utils_secrets_at_start() {
   # What NixOS gives every service and modules rely on: /var/run (dnsmasq's
   # pid file), /var/tmp (lighttpd's upload directory), /run/current-system/sw/bin (unbound's ExecReload), and the

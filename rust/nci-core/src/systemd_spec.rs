@@ -155,7 +155,8 @@ pub const SETTINGS: &[&str] = &[
     "SetCredentialEncrypted",
 ];
 
-/// The `[Unit]` conditions nci-systemd checks.
+/// The `[Unit]` conditions nci-systemd checks: on paths, and on what
+/// the service manager runs in (nci-systemd's conditions.rs).
 pub const UNIT_CONDITIONS: &[&str] = &[
     "ConditionPathExists",
     "ConditionPathIsDirectory",
@@ -163,9 +164,23 @@ pub const UNIT_CONDITIONS: &[&str] = &[
     "ConditionFileNotEmpty",
     "ConditionDirectoryNotEmpty",
     "ConditionFileIsExecutable",
+    "ConditionPathExistsGlob",
+    "ConditionVirtualization",
+    "ConditionCapability",
+    "ConditionEnvironment",
+    "ConditionKernelCommandLine",
+    "ConditionArchitecture",
+    "ConditionHost",
     "AssertPathExists",
     "AssertPathIsDirectory",
     "AssertFileNotEmpty",
+    "AssertPathExistsGlob",
+    "AssertVirtualization",
+    "AssertCapability",
+    "AssertEnvironment",
+    "AssertKernelCommandLine",
+    "AssertArchitecture",
+    "AssertHost",
 ];
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 mod builder;
 mod cli;
 mod cmdline;
+mod conditions;
 mod creds;
 mod exec;
 mod limits;

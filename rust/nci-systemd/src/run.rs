@@ -18,7 +18,7 @@
 
 use crate::cmdline::{Command, Specifiers};
 use crate::exec::{self, Request, Stream};
-use crate::spec::{Condition, DirKind, ExitSet, KillMode, Restart, Type, Unit, UnitSpec};
+use crate::spec::{DirKind, ExitSet, KillMode, Restart, Type, Unit, UnitSpec};
 use crate::sys::{Event, RealSys, Sys};
 use crate::systemctl::State;
 use anyhow::{bail, Context, Result};
@@ -379,8 +379,13 @@ impl<S: Sys> Runner<S> {
     /// (a failure, as an error).
     fn check_conditions(&mut self) -> Result<bool> {
         let mut any_trigger = None;
+        let facts = if self.unit.conditions.is_empty() {
+            crate::conditions::Facts::default()
+        } else {
+            crate::conditions::Facts::current()
+        };
         for c in &self.unit.conditions {
-            let holds = condition_holds(c);
+            let holds = crate::conditions::holds(c, &facts);
             if c.trigger {
                 any_trigger = Some(any_trigger.unwrap_or(false) || holds);
             } else if !holds {
@@ -1032,33 +1037,6 @@ impl<S: Sys> Runner<S> {
         self.set_state(State::Failed);
         Ok(Some(*last_failure))
     }
-}
-
-/// Whether a Condition*=/Assert*= holds (`!` applied).
-fn condition_holds(c: &Condition) -> bool {
-    let p = Path::new(&c.path);
-    let holds = match c
-        .setting
-        .trim_start_matches("Condition")
-        .trim_start_matches("Assert")
-    {
-        "PathExists" => p.symlink_metadata().is_ok(),
-        "PathIsDirectory" => p.is_dir(),
-        "PathIsSymbolicLink" => p.is_symlink(),
-        "FileNotEmpty" => p
-            .metadata()
-            .map(|m| m.is_file() && m.len() > 0)
-            .unwrap_or(false),
-        "DirectoryNotEmpty" => std::fs::read_dir(p)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false),
-        "FileIsExecutable" => p
-            .metadata()
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false),
-        _ => true,
-    };
-    holds != c.negate
 }
 
 /// UnsetEnvironment=: `NAME` goes, `NAME=VALUE` only with that value.

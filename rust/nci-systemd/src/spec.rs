@@ -623,7 +623,7 @@ fn parse_directory(kind: DirKind, path: &str, mode: u32) -> Result<Directory, Se
 }
 
 /// One value of a `Condition*=`/`Assert*=`: `|` and `!` prefixes, then
-/// an absolute path.
+/// an absolute path, or the word the kind takes.
 fn parse_condition(setting: &str, raw: &str) -> Result<Condition, SettingError> {
     let mut s = raw.trim();
     let mut trigger = false;
@@ -639,8 +639,20 @@ fn parse_condition(setting: &str, raw: &str) -> Result<Condition, SettingError> 
             break;
         }
     }
-    if !s.starts_with('/') {
-        return Err(SettingError::NotAbsolute(raw.to_owned()));
+    let kind = crate::conditions::kind(setting);
+    if crate::conditions::PATH_KINDS.contains(&kind) {
+        if !s.starts_with('/') {
+            return Err(SettingError::NotAbsolute(raw.to_owned()));
+        }
+    } else if s.is_empty() {
+        return Err(SettingError::NotOneOf {
+            value: raw.to_owned(),
+            what: "a value",
+        });
+    } else if kind == "Capability" {
+        s.to_ascii_uppercase()
+            .parse::<caps::Capability>()
+            .map_err(|_| SettingError::NotCapability(s.to_owned()))?;
     }
     Ok(Condition {
         setting: setting.to_owned(),
@@ -1268,5 +1280,21 @@ mod tests {
         assert_eq!(u.conditions.len(), 2);
         assert!(u.conditions[0].negate && !u.conditions[0].trigger);
         assert!(u.conditions[1].trigger);
+        // The conditions on the manager's world take a word, checked
+        // where it can be: every problem named.
+        let err = Unit::from_spec(&spec(
+            r#"{"name":"web","type":"simple","serviceConfig":{"ExecStart":"/bin/web"},
+               "unitConfig":{"ConditionVirtualization":"!container","ConditionCapability":"CAP_NOPE",
+                             "ConditionEnvironment":"","ConditionPathExistsGlob":"etc/*.conf"}}"#,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "3 problems:\n\
+             - systemd.services.web.unitConfig.ConditionCapability: 'CAP_NOPE' is not a capability\n\
+             - systemd.services.web.unitConfig.ConditionEnvironment: '' is not a value\n\
+             - systemd.services.web.unitConfig.ConditionPathExistsGlob: 'etc/*.conf' is not an absolute path"
+        );
     }
 }
