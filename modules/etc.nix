@@ -19,6 +19,9 @@ let
     mapAttrs
     ;
   system = pkgs.stdenv.buildPlatform.system;
+  # The entries' defaults, stated once in rust/nci-core/src/etc_spec.rs
+  # (nci-etc fills a field the spec leaves out with the same).
+  defaults = (lib.importJSON ../nix/etc-defaults.json).entry;
   textFile = import ../nix/text-file.nix { inherit nciTools system; };
 
   entryOpts =
@@ -67,7 +70,7 @@ let
 
         mode = mkOption {
           type = types.str;
-          default = "symlink";
+          default = defaults.mode;
           example = "0600";
           description = ''
             `symlink`: /etc/<target> is a symlink to `source`. Anything
@@ -78,14 +81,14 @@ let
 
         uid = mkOption {
           type = types.int;
-          default = 0;
+          default = defaults.uid;
           example = 1000;
           description = "The owner's uid of a copied file (`user` takes precedence).";
         };
 
         gid = mkOption {
           type = types.int;
-          default = 0;
+          default = defaults.gid;
           example = 100;
           description = "The group's gid of a copied file (`group` takes precedence).";
         };

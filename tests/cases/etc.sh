@@ -15,6 +15,9 @@ t_L3_etc_entries_evaluate_to_nixos_semantics() {
     environment.etc.off = { enable = false; text = "no"; };
   }')
   assert_eq "$(jq -c '.entries.a | [.mode, .target, .user, .group]' <<<"$spec")" '["symlink","a","+0","+0"]'
+  # Those defaults are nci-etc's (etc_spec.rs, nix/etc-defaults.json).
+  assert_eq "$(jq -c '.entries.a | [.mode, .user, .group]' <<<"$spec")" \
+    "$(jq -c '.entry | [.mode, "+\(.uid)", "+\(.gid)"]' "$ROOT/nix/etc-defaults.json")"
   [[ $(jq -r .entries.a.source <<<"$spec") == "$NIX_STORE_DIR"/*-etc-a || $(jq -r .entries.a.source <<<"$spec") == /nix/store/*-etc-a ]] \
     || fail "text source: $(jq -r .entries.a.source <<<"$spec")"
   assert_eq "$(jq -c '.entries."b/c.conf" | [.mode, .user, .group]' <<<"$spec")" '["0600","+5","+6"]'

@@ -58,12 +58,32 @@ pub struct EtcEntrySpec {
     pub group: String,
 }
 
+/// `environment.etc.<name>.mode`'s default: a symlink to the source.
+pub const DEFAULT_MODE: &str = "symlink";
+/// `environment.etc.<name>.uid` and `.gid`'s default (root): `user` and
+/// `group` default to it as `+<id>`.
+pub const DEFAULT_OWNER_ID: u32 = 0;
+
 fn symlink() -> String {
-    "symlink".into()
+    DEFAULT_MODE.into()
 }
 
 fn root_id() -> String {
-    "+0".into()
+    format!("+{DEFAULT_OWNER_ID}")
+}
+
+/// The document `nix/etc-defaults.json` holds: the defaults of
+/// `environment.etc.<name>.*` that `modules/etc.nix` gives its options
+/// and `nci-etc` gives a field a spec leaves out.
+pub fn defaults_json() -> serde_json::Value {
+    serde_json::json!({
+        "comment": "Generated from rust/nci-core/src/etc_spec.rs: do not edit; NCI_UPDATE_GOLDEN=1 cargo test -p nci-core etc_defaults",
+        "entry": {
+            "mode": DEFAULT_MODE,
+            "uid": DEFAULT_OWNER_ID,
+            "gid": DEFAULT_OWNER_ID,
+        },
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,6 +294,37 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `modules/etc.nix` takes its options' defaults from this file; the
+    /// L3 test `etc entries evaluate to nixos semantics` checks what the
+    /// module made of them.
+    #[test]
+    fn nix_etc_defaults_json_is_generated_from_this_file() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../nix/etc-defaults.json");
+        let mut text = serde_json::to_string_pretty(&defaults_json()).unwrap();
+        text.push('\n');
+        if std::env::var_os("NCI_UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        assert!(
+            std::fs::read_to_string(&path).unwrap_or_default() == text,
+            "nix/etc-defaults.json is out of sync with etc_spec.rs: run NCI_UPDATE_GOLDEN=1 cargo test -p nci-core etc_defaults"
+        );
+    }
+
+    /// An entry written by hand with only its target and source is a
+    /// symlink owned by root, as the module's defaults make it.
+    #[test]
+    fn fields_left_out_take_the_defaults_the_module_reads() {
+        let e: EtcEntrySpec =
+            serde_json::from_str(r#"{"target": "a", "source": "/nix/store/x-a"}"#).unwrap();
+        let d = defaults_json();
+        assert_eq!(e.mode, d["entry"]["mode"].as_str().unwrap());
+        assert_eq!(e.user, format!("+{}", d["entry"]["uid"]));
+        assert_eq!(e.group, format!("+{}", d["entry"]["gid"]));
+        assert_eq!((e.mode.as_str(), e.user.as_str()), ("symlink", "+0"));
+    }
 
     fn entry(target: &str, source: &str, mode: &str) -> EtcEntrySpec {
         EtcEntrySpec {
