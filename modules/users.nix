@@ -671,11 +671,11 @@ in
       ++ [
         {
           assertion = imageUserName == null || isNumber imageUserName || imageUserAccount != null;
-          message = "image.user: \"${toString imageUserName}\" is not a user of the image (define users.users.${toString imageUserName}, or give a uid)";
+          message = "image.user: ${rules.say "userNotDefined" { user = toString imageUserName; }}";
         }
         {
           assertion = imageGroupName == null || isNumber imageGroupName || elem imageGroupName groupNames;
-          message = "image.user: the group \"${toString imageGroupName}\" is not a group of the image (define users.groups.${toString imageGroupName}, or give a gid)";
+          message = "image.user: ${rules.say "groupNotDefined" { group = toString imageGroupName; }}";
         }
       ];
 

@@ -111,10 +111,11 @@ t_L3_users_password_file_outside_the_store_is_an_error() {
 }
 
 t_L3_users_image_user_must_be_an_account_of_the_image() {
+  # The exact words are the bad-inputs table's image.user rows.
   expect_build_error '{ image.name = "x"; image.user = "alice"; }' \
-    'image\.user: "alice" is not a user of the image \(define users\.users\.alice, or give a uid\)'
+    "image\.user: user 'alice' is not defined \(add users\.users\.alice\)"
   expect_build_error '{ image.name = "x"; image.user = "nobody:staff"; }' \
-    'image\.user: the group "staff" is not a group of the image'
+    "image\.user: group 'staff' is not defined \(add users\.groups\.staff = \{ \};\)"
   eval_image '{ image.name = "x"; image.user = "1234:4321"; }' imageName >/dev/null
 }
 
