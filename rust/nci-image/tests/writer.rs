@@ -401,6 +401,10 @@ fn writer_the_stream_takes_facts_from_its_cache_only_for_the_same_store_paths() 
     assert!(named.windows(needle.len()).any(|w| w == needle.as_bytes()));
     // lib made again, with other bytes of the same size: hashed again.
     let lib = PathBuf::from(store.path("-lib-1.0"));
+    // Writable first, as Nix makes a store path it moves: moving a
+    // directory to another parent rewrites its `..`, which a user other
+    // than root may not do in a read-only directory.
+    chmod(&lib, 0o755);
     std::fs::rename(&lib, store.root.join("old-lib")).unwrap();
     std::fs::create_dir_all(lib.join("lib")).unwrap();
     std::fs::write(lib.join("lib/libx.so"), vec![9u8; 70_000]).unwrap();
