@@ -236,16 +236,20 @@ t_L4_services_scripts_call_systemctl_is_active_and_root_reloads_and_restarts() {
       after = [ "web.service" ];
       serviceConfig.User = "app";
       script = "
-        systemctl is-active web.service > /tmp/web-state
-        systemctl is-active --quiet nothere.service || echo \"nothere $?\" >> /tmp/web-state
-        systemctl reload web.service 2>> /tmp/web-state || echo \"denied $?\" >> /tmp/web-state
+        systemctl is-active web.service > /tmp/probe
+        systemctl is-active --quiet nothere.service || echo \"nothere $?\" >> /tmp/probe
+        systemctl reload web.service 2>> /tmp/probe || echo \"denied $?\" >> /tmp/probe
+        mv /tmp/probe /tmp/web-state
         exec sleep 1000
       ";
     };
     systemd.services.ctl = {
       after = [ "probe.service" ];
       serviceConfig.Type = "oneshot";
+      # After the questions of the probe: a oneshot-post runs once the
+      # long-runs are up, when the probe script may still be asking.
       script = "
+        while [ ! -e /tmp/web-state ]; do sleep 0.1; done
         systemctl reload web.service
         systemctl restart web
         systemctl is-failed --quiet web || echo \"not failed $?\" > /run/ctl-done

@@ -173,6 +173,7 @@ let
     # "Real modules tried"): Debian 12's binaries under nixpkgs' names
     # and layout, `meta.mainProgram` where modules call `lib.getExe`.
     haproxy = versioned { pname = "haproxy"; version = "2.6.12"; mainProgram = "haproxy"; } { binaries = [ "/usr/sbin/haproxy" ]; };
+    tinyproxy = versioned { pname = "tinyproxy"; version = "1.11.1"; mainProgram = "tinyproxy"; } { binaries = [ "/usr/bin/tinyproxy" ]; };
     dnsmasq = versioned { pname = "dnsmasq"; version = "2.90"; mainProgram = "dnsmasq"; } { binaries = [ "/usr/sbin/dnsmasq" ]; };
     # Debian builds unbound with systemd's notify support, as nixpkgs'
     # unbound-with-systemd (the module's default, Type=notify).
