@@ -47,6 +47,20 @@ let
     # The name a Type=dbus service is ready with: part of that type's
     # warning (there is no bus to watch).
     "BusName"
+    # How journald files the lines: the container's log has the same
+    # lines, without fields or levels to filter on.
+    "SyslogIdentifier"
+    "SyslogFacility"
+    "SyslogLevel"
+    "SyslogLevelPrefix"
+    "LogLevelMax"
+    "LogExtraFields"
+    "LogRateLimitIntervalSec"
+    "LogRateLimitBurst"
+    "LogNamespace"
+    # Applied: the commands other than ExecStart get the `+` prefix
+    # (permissionsStartOnly below), as systemd runs them.
+    "PermissionsStartOnly"
   ];
   # Sandboxing: settings that only take from a service (file systems,
   # devices, kernel knobs, system calls, namespaces, address families),
@@ -98,6 +112,10 @@ let
     "SocketBindAllow"
     "SocketBindDeny"
     "ProtectSystemd"
+    # The older names of ReadWritePaths, ReadOnlyPaths, InaccessiblePaths.
+    "ReadWriteDirectories"
+    "ReadOnlyDirectories"
+    "InaccessibleDirectories"
   ];
   inertUnitSettings = [
     "Description"
@@ -322,7 +340,33 @@ let
     filterAttrs (_: v: v != null) (
       mapAttrs (_: envValue) (cfg.globalEnvironment // services.${n}.environment)
     );
-  supportedOf = n: filterAttrs (k: _: elem k serviceSettings) (sc n);
+  # PermissionsStartOnly=true (deprecated in systemd, still in modules):
+  # User=, Group= and the other permission settings apply to ExecStart
+  # only; the other commands run with full privileges, which is the `+`
+  # prefix (kept when a command has `+` or `!` already).
+  permissionsStartOnly =
+    n: lib.elem (lib.toLower (toString (setting n "PermissionsStartOnly"))) [ "1" "true" "yes" "on" ];
+  privileged =
+    c:
+    let
+      prefix = lib.head (builtins.match "([-@:+!]*).*" c);
+    in
+    if lib.hasInfix "+" prefix || lib.hasInfix "!" prefix then c else "+${c}";
+  supportedOf =
+    n:
+    let
+      given = filterAttrs (k: _: elem k serviceSettings) (sc n);
+    in
+    if permissionsStartOnly n then
+      mapAttrs (
+        k: v:
+        if elem k [ "ExecStartPre" "ExecStartPost" "ExecReload" "ExecStop" "ExecStopPost" ] then
+          map privileged (asList v)
+        else
+          v
+      ) given
+    else
+      given;
   unitSpec =
     n:
     let

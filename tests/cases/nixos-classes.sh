@@ -183,6 +183,38 @@ t_L4_unit_conditions_on_the_container_capabilities_environment_and_globs_hold_as
   stop_ended_by_the_container "$id" 0
 }
 
+t_L4_permissions_start_only_runs_the_other_commands_as_root_and_journal_settings_are_silent() {
+  # Older modules set PermissionsStartOnly = true so that their preStart
+  # prepares, as root, what the service user then uses; and name their
+  # lines for journald (SyslogIdentifier), or use the older names of the
+  # sandboxing paths (ReadWriteDirectories).
+  local m='{ pkgs, ... }: {
+    image.name = "permissions";
+    users.users.app = { isSystemUser = true; group = "app"; };
+    users.groups.app = { };
+    systemd.services.app = {
+      preStart = "mkdir -p /var/lib/app; ${pkgs.coreutils}/bin/id -u > /var/lib/app/pre; chown app /var/lib/app";
+      script = "${pkgs.coreutils}/bin/id -u > /var/lib/app/main; exec sleep 1000";
+      serviceConfig = { User = "app"; PermissionsStartOnly = true; SyslogIdentifier = "app"; LogLevelMax = "info"; ReadWriteDirectories = "/var/lib/app"; };
+    };
+  }'
+  assert_eq "$(eval_image "$m" config.warnings)" "[]"
+  [[ $(eval_image "$m" config.systemd.build.units.units.app.serviceConfig.ExecStartPre | jq -r '.[0]') == +/nix/store/*-unit-script-app-pre-start ]] ||
+    fail "preStart is not privileged"
+  local ref id out
+  ref=$(load_image "$(build_image -E "$m")")
+  id=$(podman run -d --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$ref")
+  trap "podman rm -f -t 0 $id >/dev/null 2>&1 || true" EXIT
+  nm_wait_ready "$id"
+  for _ in $(seq 50); do
+    out=$(podman exec "$id" /run/current-system/sw/bin/cat /var/lib/app/pre /var/lib/app/main 2>/dev/null) && break
+    sleep 0.1
+  done
+  assert_eq "$out" "0
+$(podman exec "$id" /run/current-system/sw/bin/id -u app)"
+  stop_ended_by_the_container "$id" 0
+}
+
 t_L4_service_image_has_var_run_var_tmp_the_system_profile_and_utils_secrets_at_start() {
   # What NixOS gives every service and modules rely on: /var/run (dnsmasq's
   # pid file), /var/tmp (lighttpd's upload directory), /run/current-system/sw/bin (unbound's ExecReload), and the
