@@ -16,7 +16,7 @@
 //!   gone, and could take a forking daemon's exited intermediate process
 //!   for the main process.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
 
@@ -52,7 +52,9 @@ pub fn parse_stat(stat: &str) -> Option<Stat> {
 /// Every process below `root` (not `root` itself), from the /proc at
 /// `proc` (normally `/proc`).
 pub fn descendants_in(proc: &Path, root: i32, zombies: Zombies) -> io::Result<BTreeSet<i32>> {
-    let mut children: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    // (parent, child) pairs, searched in full for each parent: a few
+    // hundred processes at most, and no map's code in nci-init.
+    let mut children: Vec<(i32, i32)> = Vec::new();
     for entry in std::fs::read_dir(proc)? {
         let Ok(entry) = entry else { continue };
         let Some(pid) = entry
@@ -72,12 +74,12 @@ pub fn descendants_in(proc: &Path, root: i32, zombies: Zombies) -> io::Result<BT
         if stat.ended && zombies == Zombies::Skip {
             continue;
         }
-        children.entry(stat.ppid).or_default().push(pid);
+        children.push((stat.ppid, pid));
     }
     let mut found = BTreeSet::new();
     let mut todo = vec![root];
     while let Some(p) = todo.pop() {
-        for &c in children.get(&p).map(Vec::as_slice).unwrap_or_default() {
+        for &(_, c) in children.iter().filter(|(parent, _)| *parent == p) {
             if found.insert(c) {
                 todo.push(c);
             }
