@@ -465,3 +465,24 @@ RS
     assert_contains "$out" "index out of bounds: the len is 1 but the index is 3"
   done
 }
+
+t_L4_s6_init_in_the_image_is_static_and_at_most_500000_bytes() {
+  # Issue 13: the nci-init an image carries (tests/build-tools' build, as
+  # the flake's) is at most 500,000 bytes, static, and runs in the image.
+  # A size, not a time; docs/s6.md, "Size of nci-init", has the breakdown.
+  local archive l listing path size ref out
+  archive=$(build_image "$ROOT/images/s6.nix")
+  mkdir img
+  tar -xf "$archive" -C img
+  listing=$(for l in $(jq -r '.[0].Layers[]' img/manifest.json); do tar -tvf "img/$l"; done)
+  read -r size path < <(awk '$6 ~ /^(\.\/)?nix\/store\/[a-z0-9]+-nci-init$/ { print $3, $6 }' <<<"$listing")
+  [ -n "$path" ] || fail "no nci-init in the image's layers"
+  path=/${path#./}
+  echo "$path: $size bytes"
+  [ "$size" -le 500000 ] || fail "nci-init is $size bytes in the image, more than 500,000"
+  assert_eq "$size" "$(stat -L -c %s "$TOOLS_DIR/nci-init")" "(the image's init is tests/build-tools' build)"
+  readelf -lW "$path" | grep -q INTERP && fail "nci-init has a program interpreter: it is not static"
+  ref=$(load_image "$archive")
+  out=$("${PODMAN_RUN[@]}" --entrypoint "$path" "$ref" --version 2>&1)
+  assert_eq "$out" "$("$TOOLS_DIR/nci-init" --version)"
+}
