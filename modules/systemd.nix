@@ -36,7 +36,7 @@ let
   # Stated once in rust/nci-core/src/systemd_spec.rs (SETTINGS), which writes
   # nix/systemd-settings.json (docs/rules.md).
   applied = lib.importJSON ../nix/systemd-settings.json;
-  inherit (applied) serviceSettings unitSettings;
+  inherit (applied) serviceSettings repeatableSettings unitSettings;
   # The messages stated once in rust/nci-core/src/rules.rs (nix/rules.json).
   rules = import ../nix/rules.nix { inherit lib; };
   # Accepted with nothing to do in an image (documented, no warning).
@@ -379,32 +379,7 @@ let
       serviceConfig = mapAttrs (
         k: v:
         if
-          elem k [
-            "ExecStart"
-            "ExecStartPre"
-            "ExecStartPost"
-            "ExecCondition"
-            "ExecStop"
-            "ExecStopPost"
-            "ExecReload"
-            "Environment"
-            "EnvironmentFile"
-            "UnsetEnvironment"
-            "PassEnvironment"
-            "SupplementaryGroups"
-            "AmbientCapabilities"
-            "CapabilityBoundingSet"
-            "RuntimeDirectory"
-            "StateDirectory"
-            "CacheDirectory"
-            "LogsDirectory"
-            "ConfigurationDirectory"
-            "SuccessExitStatus"
-            "RestartPreventExitStatus"
-            "RestartForceExitStatus"
-            "LoadCredential"
-            "SetCredential"
-          ]
+          elem k repeatableSettings
         then
           asList v
         else

@@ -155,6 +155,38 @@ pub const SETTINGS: &[&str] = &[
     "SetCredentialEncrypted",
 ];
 
+/// The [`SETTINGS`] that may be given several times, every value kept in
+/// order (an empty value resets the list, as in systemd): nci-systemd
+/// reads these as lists and every other setting as its last value, and
+/// `modules/systemd.nix` writes them so (through
+/// `nix/systemd-settings.json`).
+pub const REPEATABLE_SETTINGS: &[&str] = &[
+    "ExecStart",
+    "ExecStartPre",
+    "ExecStartPost",
+    "ExecCondition",
+    "ExecStop",
+    "ExecStopPost",
+    "ExecReload",
+    "Environment",
+    "EnvironmentFile",
+    "UnsetEnvironment",
+    "PassEnvironment",
+    "SupplementaryGroups",
+    "AmbientCapabilities",
+    "CapabilityBoundingSet",
+    "RuntimeDirectory",
+    "StateDirectory",
+    "CacheDirectory",
+    "LogsDirectory",
+    "ConfigurationDirectory",
+    "SuccessExitStatus",
+    "RestartPreventExitStatus",
+    "RestartForceExitStatus",
+    "LoadCredential",
+    "SetCredential",
+];
+
 /// The `[Unit]` conditions nci-systemd checks: on paths, and on what
 /// the service manager runs in (nci-systemd's conditions.rs).
 pub const UNIT_CONDITIONS: &[&str] = &[
@@ -232,13 +264,21 @@ mod tests {
             ])
             .collect();
         let mut text = serde_json::to_string_pretty(&serde_json::json!({
-            "comment": "Generated from rust/nci-core/src/systemd_spec.rs (SETTINGS, UNIT_CONDITIONS): do not edit; NCI_UPDATE_GOLDEN=1 cargo test -p nci-core settings",
+            "comment": "Generated from rust/nci-core/src/systemd_spec.rs (SETTINGS, REPEATABLE_SETTINGS, UNIT_CONDITIONS): do not edit; NCI_UPDATE_GOLDEN=1 cargo test -p nci-core settings",
             "serviceSettings": SETTINGS,
+            "repeatableSettings": REPEATABLE_SETTINGS,
             "unitSettings": unit,
         }))
         .unwrap();
         text.push('\n');
         text
+    }
+
+    #[test]
+    fn repeatable_settings_are_settings_the_shim_applies() {
+        for key in REPEATABLE_SETTINGS {
+            assert!(SETTINGS.contains(key), "{key} is not in SETTINGS");
+        }
     }
 
     #[test]

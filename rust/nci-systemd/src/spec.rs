@@ -15,7 +15,9 @@ use nci_core::problems::Problems;
 use nci_core::rules;
 use nci_core::signals::{self, SignalError};
 pub use nci_core::systemd_spec::UnitSpec;
-use nci_core::systemd_spec::{unit_option, Value, SETTINGS, UNIT_CONDITIONS, VERSION};
+use nci_core::systemd_spec::{
+    unit_option, Value, REPEATABLE_SETTINGS, SETTINGS, UNIT_CONDITIONS, VERSION,
+};
 use nci_core::Error;
 use nix::sys::resource::Resource;
 use nix::sys::signal::Signal;
@@ -691,8 +693,13 @@ impl Reader<'_> {
         self.spec.service_config.contains_key(key)
     }
 
-    /// Every value of a setting, in order.
+    /// Every value of a setting, in order: one of
+    /// [`REPEATABLE_SETTINGS`], which the module writes as lists.
     fn list(&self, key: &str) -> Vec<String> {
+        debug_assert!(
+            REPEATABLE_SETTINGS.contains(&key),
+            "{key} is read as a list: add it to REPEATABLE_SETTINGS"
+        );
         self.spec
             .service_config
             .get(key)
@@ -709,8 +716,13 @@ impl Reader<'_> {
             .collect()
     }
 
-    /// The value of a setting given once (the last one given).
+    /// The value of a setting given once (the last one given): not one
+    /// of [`REPEATABLE_SETTINGS`].
     fn scalar(&self, key: &str) -> Option<String> {
+        debug_assert!(
+            !REPEATABLE_SETTINGS.contains(&key),
+            "{key} is read as one value: take it out of REPEATABLE_SETTINGS"
+        );
         self.spec.service_config.get(key).and_then(Value::last)
     }
 
