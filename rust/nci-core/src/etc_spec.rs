@@ -300,16 +300,11 @@ mod tests {
     /// module made of them.
     #[test]
     fn nix_etc_defaults_json_is_generated_from_this_file() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../nix/etc-defaults.json");
-        let mut text = serde_json::to_string_pretty(&defaults_json()).unwrap();
-        text.push('\n');
-        if std::env::var_os("NCI_UPDATE_GOLDEN").is_some() {
-            std::fs::write(&path, &text).unwrap();
-        }
-        assert!(
-            std::fs::read_to_string(&path).unwrap_or_default() == text,
-            "nix/etc-defaults.json is out of sync with etc_spec.rs: run NCI_UPDATE_GOLDEN=1 cargo test -p nci-core etc_defaults"
+        crate::generated::assert_nix_file_is(
+            "etc-defaults.json",
+            &defaults_json(),
+            "etc_spec.rs",
+            "etc_defaults",
         );
     }
 

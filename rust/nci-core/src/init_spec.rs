@@ -667,16 +667,11 @@ mod tests {
     /// docs/options.md show what the module made of them.
     #[test]
     fn nix_s6_defaults_json_is_generated_from_this_file() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../nix/s6-defaults.json");
-        let mut text = serde_json::to_string_pretty(&defaults_json()).unwrap();
-        text.push('\n');
-        if std::env::var_os("NCI_UPDATE_GOLDEN").is_some() {
-            std::fs::write(&path, &text).unwrap();
-        }
-        assert!(
-            std::fs::read_to_string(&path).unwrap_or_default() == text,
-            "nix/s6-defaults.json is out of sync with init_spec.rs: run NCI_UPDATE_GOLDEN=1 cargo test -p nci-core s6_defaults"
+        crate::generated::assert_nix_file_is(
+            "s6-defaults.json",
+            &defaults_json(),
+            "init_spec.rs",
+            "s6_defaults",
         );
     }
 

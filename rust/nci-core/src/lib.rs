@@ -9,6 +9,8 @@ pub mod closure;
 pub mod error;
 pub mod etc_spec;
 pub mod fs_walk;
+#[cfg(test)]
+mod generated;
 pub mod hash;
 pub mod image_spec;
 pub mod init_layout;

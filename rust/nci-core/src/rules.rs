@@ -556,24 +556,10 @@ pub fn to_json() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-
-    fn committed() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../nix/rules.json")
-    }
 
     #[test]
     fn nix_rules_json_is_generated_from_this_file() {
-        let mut text = serde_json::to_string_pretty(&to_json()).unwrap_or_default();
-        text.push('\n');
-        if std::env::var_os("NCI_UPDATE_GOLDEN").is_some() {
-            std::fs::write(committed(), &text).unwrap();
-        }
-        let old = std::fs::read_to_string(committed()).unwrap_or_default();
-        assert!(
-            old == text,
-            "nix/rules.json is out of sync with rules.rs: run NCI_UPDATE_GOLDEN=1 cargo test -p nci-core rules"
-        );
+        crate::generated::assert_nix_file_is("rules.json", &to_json(), "rules.rs", "rules");
     }
 
     #[test]

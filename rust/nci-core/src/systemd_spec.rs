@@ -253,7 +253,7 @@ mod tests {
     /// reads them: stated here once, written to nix/systemd-settings.json
     /// (docs/rules.md). A name missing on one side would be dropped with
     /// a warning, or fail the build of the units.
-    fn settings_json() -> String {
+    fn settings_json() -> serde_json::Value {
         let unit: Vec<&str> = UNIT_CONDITIONS
             .iter()
             .copied()
@@ -263,15 +263,12 @@ mod tests {
                 "StartLimitInterval",
             ])
             .collect();
-        let mut text = serde_json::to_string_pretty(&serde_json::json!({
+        serde_json::json!({
             "comment": "Generated from rust/nci-core/src/systemd_spec.rs (SETTINGS, REPEATABLE_SETTINGS, UNIT_CONDITIONS): do not edit; NCI_UPDATE_GOLDEN=1 cargo test -p nci-core settings",
             "serviceSettings": SETTINGS,
             "repeatableSettings": REPEATABLE_SETTINGS,
             "unitSettings": unit,
-        }))
-        .unwrap();
-        text.push('\n');
-        text
+        })
     }
 
     #[test]
@@ -283,16 +280,11 @@ mod tests {
 
     #[test]
     fn nix_systemd_settings_json_is_generated_from_settings() {
-        let path = format!(
-            "{}/../../nix/systemd-settings.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        if std::env::var_os("NCI_UPDATE_GOLDEN").is_some() {
-            std::fs::write(&path, settings_json()).unwrap();
-        }
-        assert!(
-            std::fs::read_to_string(&path).unwrap_or_default() == settings_json(),
-            "nix/systemd-settings.json is out of sync with SETTINGS: run NCI_UPDATE_GOLDEN=1 cargo test -p nci-core settings"
+        crate::generated::assert_nix_file_is(
+            "systemd-settings.json",
+            &settings_json(),
+            "SETTINGS",
+            "settings",
         );
     }
 }

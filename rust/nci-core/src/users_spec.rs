@@ -780,16 +780,11 @@ mod tests {
     /// made of them.
     #[test]
     fn nix_users_defaults_json_is_generated_from_this_file() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../nix/users-defaults.json");
-        let mut text = serde_json::to_string_pretty(&defaults_json()).unwrap();
-        text.push('\n');
-        if std::env::var_os("NCI_UPDATE_GOLDEN").is_some() {
-            std::fs::write(&path, &text).unwrap();
-        }
-        assert!(
-            std::fs::read_to_string(&path).unwrap_or_default() == text,
-            "nix/users-defaults.json is out of sync with users_spec.rs: run NCI_UPDATE_GOLDEN=1 cargo test -p nci-core users_defaults"
+        crate::generated::assert_nix_file_is(
+            "users-defaults.json",
+            &defaults_json(),
+            "users_spec.rs",
+            "users_defaults",
         );
     }
 
