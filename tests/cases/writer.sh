@@ -66,20 +66,32 @@ t_L4_writer_archive_stream_and_oci_hold_the_same_image_and_each_runs() {
   assert_eq "$("${PODMAN_RUN[@]}" "localhost/writer-outputs:$tag" hello)" "Hello, world!"
 }
 
+# The derivation of writer_module NAME's output ATTR (the default output
+# without one), after checking that it is the builder step STEP and waits
+# for no plan or layer derivation: one derivation to build. (It returns
+# non-zero itself: `set -e` does not reach into a command substitution.)
+writer_one_step_drv() { # NAME STEP [ATTR]
+  local drv inputs
+  drv=$(nix-instantiate -I nixpkgs-lib="$NIXPKGS_LIB" --arg toolsDir "$TOOLS_DIR" \
+    "$ROOT/tests/build.nix" --arg module "$(writer_module "$1")" ${3:+-A "$3"} 2>/dev/null)
+  nix show-derivation --extra-experimental-features nix-command "$drv" |
+    jq -e --arg step "$2" '.[].env.__json | fromjson | .step == $step' >/dev/null ||
+    { fail "${3:-the default output} is not the $2 step"; return 1; }
+  inputs=$(nix-store -q --references "$drv")
+  echo "$inputs" >&2
+  if grep -E -- '-nci-(plan|layer)-' <<<"$inputs" >&2; then
+    fail "${3:-the default output} waits for the plan or layer derivations above"
+    return 1
+  fi
+  echo "$drv"
+}
+
 t_L3_writer_the_docker_archive_is_one_derivation_with_no_plan_or_layer_derivations() {
   # nix-build of the default output builds the one-pass `image` step
   # alone (docs/image-writer.md, "Cost model"): with Nix 2.8 building one
   # derivation at a time, each more would cost as much as hashing ~50 MB.
-  local drv inputs
-  drv=$(nix-instantiate -I nixpkgs-lib="$NIXPKGS_LIB" --arg toolsDir "$TOOLS_DIR" \
-    "$ROOT/tests/build.nix" --arg module "$(writer_module writer-one-pass)" 2>/dev/null)
-  nix show-derivation --extra-experimental-features nix-command "$drv" |
-    jq -e '.[].env.__json | fromjson | .step == "image"' >/dev/null || fail "the image is not the one-pass step"
-  inputs=$(nix-store -q --references "$drv")
-  echo "$inputs"
-  if grep -E -- '-nci-(plan|layer)-' <<<"$inputs"; then
-    fail "the docker-archive waits for the plan or layer derivations above"
-  fi
+  local drv
+  drv=$(writer_one_step_drv writer-one-pass image)
   # The OCI layout, for its part, goes through the plan and the layer facts.
   drv=$(nix-instantiate -I nixpkgs-lib="$NIXPKGS_LIB" --arg toolsDir "$TOOLS_DIR" \
     "$ROOT/tests/build.nix" --arg module "$(writer_module writer-one-pass)" -A oci 2>/dev/null)
@@ -91,16 +103,8 @@ t_L3_writer_the_stream_is_one_derivation_that_hashes_nothing() {
   # nix-build of `.stream` builds one derivation, which lays the image
   # out and keeps no digest of a store layer: running it hashes them
   # (docs/image-writer.md, "Cost model").
-  local drv inputs stream
-  drv=$(nix-instantiate -I nixpkgs-lib="$NIXPKGS_LIB" --arg toolsDir "$TOOLS_DIR" \
-    "$ROOT/tests/build.nix" --arg module "$(writer_module writer-stream-drv)" -A stream 2>/dev/null)
-  nix show-derivation --extra-experimental-features nix-command "$drv" |
-    jq -e '.[].env.__json | fromjson | .step == "stream"' >/dev/null || fail "the stream is not the stream step"
-  inputs=$(nix-store -q --references "$drv")
-  echo "$inputs"
-  if grep -E -- '-nci-(plan|layer)-' <<<"$inputs"; then
-    fail "the stream waits for the plan or layer derivations above"
-  fi
+  local drv stream
+  drv=$(writer_one_step_drv writer-stream-drv stream stream)
   stream=$(nix-store -r "$drv" 2>/dev/null)
   tail -n +2 "$stream" | jq -e '.layering.layers | length > 3 and all(. == null)' >/dev/null ||
     fail "the stream keeps digests: $(tail -n +2 "$stream" | jq -c .layering.layers)"
