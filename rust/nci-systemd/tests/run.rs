@@ -153,6 +153,10 @@ impl Drop for S6 {
     }
 }
 
+/// Polls `f` until it holds or `ms` have passed. The bounds are generous
+/// (10 s where a run takes milliseconds alone): a test that passes
+/// returns at once, and one run beside a full suite on 2 busy cores must
+/// not fail for waiting 3 s (one did).
 fn wait_for(ms: u64, mut f: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(ms) {
@@ -588,7 +592,7 @@ fn l2_type_forking_follows_the_pid_file_and_oneshot_conditions_skip() {
     s6.down("forker");
     assert!(s6.wait_down("forker", 5000), "{}", s6.log("forker"));
     assert!(
-        wait_for(3000, || s6
+        wait_for(10_000, || s6
             .log("cond")
             .contains("does not hold: not started")),
         "{}",
@@ -673,7 +677,7 @@ fn l2_exec_reload_runs_on_sighup_and_exec_condition_skips() {
         .unwrap()
         .success());
     assert!(
-        wait_for(3000, || read(&reload).starts_with("reload ")),
+        wait_for(10_000, || read(&reload).starts_with("reload ")),
         "{}",
         s6.log("web")
     );
@@ -681,7 +685,7 @@ fn l2_exec_reload_runs_on_sighup_and_exec_condition_skips() {
         .parse::<u32>()
         .is_ok());
     assert!(
-        wait_for(3000, || s6.log("skipped").contains(
+        wait_for(10_000, || s6.log("skipped").contains(
             "ExecCondition '/bin/sh -c 'exit 1'' exited 1: not started"
         )),
         "{}",
@@ -921,7 +925,7 @@ fn l2_credentials_are_the_users_in_credentials_directory_and_go_at_stop() {
     ]);
     assert!(s6.wait_ready(&name, 3000), "{}", s6.log(&name));
     assert!(
-        wait_for(3000, || read(&out).lines().count() >= 11),
+        wait_for(10_000, || read(&out).lines().count() >= 11),
         "{}",
         read(&out)
     );
@@ -939,7 +943,7 @@ fn l2_credentials_are_the_users_in_credentials_directory_and_go_at_stop() {
     // A credential that cannot be read, without SetCredential=: the start
     // fails (systemd's status 243), naming the setting.
     assert!(
-        wait_for(3000, || s6.log(&bad).contains("failed (status 243)")),
+        wait_for(10_000, || s6.log(&bad).contains("failed (status 243)")),
         "{}",
         s6.log(&bad)
     );
@@ -1002,10 +1006,13 @@ fn l2_systemctl_is_active_and_is_failed_read_each_runners_state_in_its_service_d
         )
     };
     assert!(s6.wait_ready("up", 3000));
-    assert!(wait_for(3000, || systemctl(&["is-failed", "bad.service"])
-        .1
-        == Some(0)));
-    assert!(wait_for(3000, || systemctl(&["is-active", "done"]).0 == "inactive\n"));
+    assert!(wait_for(10_000, || systemctl(&[
+        "is-failed",
+        "bad.service"
+    ])
+    .1 == Some(0)));
+    assert!(wait_for(10_000, || systemctl(&["is-active", "done"]).0
+        == "inactive\n"));
     assert_eq!(
         systemctl(&["is-active", "up.service", "done.service", "bad", "none"]),
         ("active\ninactive\nfailed\ninactive\n".into(), Some(0))
