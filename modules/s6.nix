@@ -509,6 +509,15 @@ let
     ) "${opt n "user"}: '${n}' runs as '${s.user}' and image.exposedPorts has ${concatStringsSep ", " lowPorts}: a non-root process cannot listen on a port below 1024 (bind: Permission denied); if '${n}' listens there, set ${opt n "capabilities"} = [ \"CAP_NET_BIND_SERVICE\" ], or listen on a port above 1023 and publish it (podman run -p 80:8080)."
   ) names;
 
+  # image.entryPoint's default is the init (mkDefault, below): an entry
+  # point of the user's own replaces it, and the services would then
+  # never start, without a word.
+  initIsEntryPoint =
+    config.image.entryPoint != [ ] && lib.head config.image.entryPoint == "${config.s6.init}";
+  entryPointWarnings = optional (!initIsEntryPoint) "image.entryPoint is set (to ${
+    if config.image.entryPoint == [ ] then "[ ]" else lib.head config.image.entryPoint
+  }), so the s6 init does not run and s6.services ${concatStringsSep ", " names} will not start: leave image.entryPoint unset to run them (the init is then the entry point), or run the program as a long-run service.";
+
   programErrors =
     map (p: "s6.programs: '${p}' is not a program name (a file name in s6.package's bin/)") (
       filter (p: p == "" || p == "." || p == ".." || lib.hasInfix "/" p) cfg.programs
@@ -658,7 +667,7 @@ in
     system.build.init = config.s6.init;
     system.build.s6Programs = programs;
 
-    warnings = lowPortWarnings;
+    warnings = lowPortWarnings ++ entryPointWarnings;
 
     assertions =
       map (m: {

@@ -19,6 +19,19 @@ t_L3_s6_services_make_the_init_the_entry_point() {
   assert_eq "$(eval_image '{ image.name = "x"; }' config.s6.init)" "null"
 }
 
+t_L3_s6_services_with_an_entry_point_of_the_users_own_get_a_warning_naming_them() {
+  # image.entryPoint replaces the init: the services would never start,
+  # silently. An entry point left unset, or the init itself, is quiet.
+  local svc='s6.services.tick = { type = "oneshot-pre"; script = "echo tick"; }; s6.services.web.execStart = "${pkgs.hello}/bin/hello";'
+  assert_eq "$(eval_image "{ pkgs, ... }: { image.name = \"x\"; $svc image.entryPoint = [ \"\${pkgs.hello}/bin/hello\" ]; }" config.warnings |
+    jq -r '.[]' | sed 's|/nix/store/[^/]*/|STORE/|')" \
+    "image.entryPoint is set (to STORE/bin/hello), so the s6 init does not run and s6.services tick, web will not start: leave image.entryPoint unset to run them (the init is then the entry point), or run the program as a long-run service."
+  assert_eq "$(eval_image "{ pkgs, ... }: { image.name = \"x\"; $svc image.entryPoint = [ ]; }" config.warnings | jq -r ".[]" | cut -c1-43)" \
+    "image.entryPoint is set (to [ ]), so the s6"
+  assert_eq "$(eval_image "{ pkgs, ... }: { image.name = \"x\"; $svc }" config.warnings)" "[]"
+  assert_eq "$(eval_image "{ pkgs, config, ... }: { image.name = \"x\"; $svc image.entryPoint = [ \"\${config.s6.init}\" ]; }" config.warnings)" "[]"
+}
+
 t_L3_s6_module_evaluates_to_the_shared_spec_fixture() {
   # tests/golden/s6/spec.json is also what the Rust golden test generates
   # from: both sides of the contract agree on it.
