@@ -7,7 +7,6 @@ use crate::parallel::on_every_core;
 use crate::plan::{Plan, PlannedLayer, Source};
 use crate::sink::Sink;
 use crate::store;
-use crate::tree::Walker;
 use anyhow::{bail, Context, Result};
 use nci_core::hash::{hex, Digest, Sha256};
 use nci_core::oci_index::{IndexFormat, Member, Platform};
@@ -59,15 +58,7 @@ pub fn write_planned_layer(sink: &mut Sink, store_dir: &str, layer: &PlannedLaye
         }
         Source::Store { paths, links } => {
             let start = sink.written();
-            for e in store::store_dirs() {
-                sink.bytes(&e.header_blocks())?;
-            }
-            let mut walker = Walker::applying(&mut *sink, links);
-            for p in paths {
-                walker.tree(p, &store::archive_prefix(store_dir, p)?)?;
-            }
-            let sink = walker.finish()?;
-            sink.bytes(&ZEROS)?;
+            let sink = store::planned_layer(&mut *sink, store_dir, paths, links)?;
             let got = sink.written() - start;
             if got != layer.size {
                 bail!("{}: is {got} bytes, the plan says {}: a store path changed since the image was planned", layer.comment, layer.size);

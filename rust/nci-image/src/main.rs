@@ -18,6 +18,7 @@ mod layer_cache;
 mod layers;
 mod parallel;
 mod plan;
+mod render;
 mod report;
 mod run;
 mod same_bytes;

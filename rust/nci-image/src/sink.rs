@@ -12,7 +12,7 @@ use std::path::Path;
 
 /// Files smaller than this go through the write buffer; larger ones are
 /// copied by the kernel.
-const SMALL: u64 = 64 * 1024;
+pub const SMALL: u64 = 64 * 1024;
 const BUF: usize = 1 << 20;
 
 /// A destination that can take bytes and ranges of files.
@@ -66,10 +66,11 @@ impl Sink {
     }
 
     pub fn bytes(&mut self, b: &[u8]) -> Result<()> {
-        if self.buf.len() + b.len() > BUF {
+        if self.buf.len() + b.len() > BUF || b.len() as u64 >= SMALL {
             self.flush()?;
         }
-        if b.len() >= BUF {
+        // Big runs (a rendered layer's) go out without a copy.
+        if b.len() as u64 >= SMALL {
             self.write_raw(b)?;
         } else {
             self.buf.extend_from_slice(b);

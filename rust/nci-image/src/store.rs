@@ -118,6 +118,26 @@ pub fn store_layer<S: TreeSink>(
     Ok((sink, links))
 }
 
+/// Writes the tar of the layer of store `paths` into `sink` with the
+/// hard links `links` (as planned) applied.
+pub fn planned_layer<S: TreeSink>(
+    mut sink: S,
+    store_dir: &str,
+    paths: &[String],
+    links: &Links,
+) -> Result<S> {
+    for e in store_dirs() {
+        sink.bytes(&e.header_blocks())?;
+    }
+    let mut walker = Walker::applying(sink, links);
+    for p in paths {
+        walker.tree(p, &archive_prefix(store_dir, p)?)?;
+    }
+    let mut sink = walker.finish()?;
+    sink.bytes(&ZEROS)?;
+    Ok(sink)
+}
+
 /// Hashes the layer of store `paths` without writing it (see
 /// [`store_layer`]): (hex digest, size, links).
 pub fn hash_store_layer(
@@ -144,7 +164,7 @@ pub fn path_layer(store_dir: &str, path: &str) -> Result<PathLayer> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The two walkers of the workspace: `nci_core::fs_walk` (entries in
     //! memory, for the customisation layer and store paths folded into
     //! it) and `tree.rs`' one-pass walker (store layers, for speed). They
@@ -156,7 +176,7 @@ mod tests {
 
     /// Keeps the archive the walker writes.
     #[derive(Default)]
-    struct Keep(Vec<u8>);
+    pub(crate) struct Keep(pub(crate) Vec<u8>);
 
     impl TreeSink for Keep {
         fn bytes(&mut self, b: &[u8]) -> Result<()> {
@@ -231,7 +251,7 @@ mod tests {
     /// (`a`, `a-b`, `a.b`, `B`, a directory `a` before `a-b`), modes,
     /// empty files, symlinks (dangling too), a hard link on disk, files
     /// of one size with the same or different bytes and modes, a big one.
-    fn tricky_tree(store: &Path) -> String {
+    pub(crate) fn tricky_tree(store: &Path) -> String {
         let root = store.join("0123456789abcdfghijklmnpqrsvwxyz-tricky");
         let r = root.as_path();
         for d in ["a", "a/b", "a-b", "B", "é", "deep/er/still"] {

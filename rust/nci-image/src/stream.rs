@@ -6,27 +6,27 @@
 //! layer's entries: the reference graph gives all of it) and keeps it in
 //! the script. Running the script hashes the layers and writes them. A
 //! layer's member in the archive is named after its digest, so a layer
-//! is hashed before it is written: the layers are hashed in image order
-//! on every core while the main thread writes them, each as soon as its
-//! digest is known, then the config and manifests, which need every
-//! digest, close the archive (as nixpkgs' `streamLayeredImage` does).
-//! A store layer met before (in this image or another) is not hashed
-//! again: its facts are in the user's cache (`layer_cache.rs`).
+//! is hashed before it is written: the layers are made ready (hashed,
+//! and rendered: `render.rs`) in image order on every core while the
+//! main thread writes them, each as soon as it is ready, then the config
+//! and manifests, which need every digest, close the archive (as
+//! nixpkgs' `streamLayeredImage` does). A store layer met before (in
+//! this image or another) is not hashed again: its facts are in the
+//! user's cache (`layer_cache.rs`).
 //! The bytes are those of the plan's stream and of the one-pass build.
 
 use crate::assemble::{self, archive_head, archive_tail, layer_header, write_planned_layer};
 use crate::layer_cache::{self, LayerCache};
-use crate::plan::{self, Draft, Layering, PlannedLayer};
+use crate::parallel::in_order;
+use crate::plan::{self, Draft, Layering, PlannedLayer, Source};
+use crate::render::{self, Buffers, Rendered};
 use crate::sink::Sink;
-use crate::store;
 use anyhow::{bail, Context, Result};
 use nci_core::image_spec::ImageSpec;
 use nci_core::tar::padding;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
 
 /// The format of what a stream script holds after its `#!` line.
 pub const SCRIPT_FORMAT: u32 = 2;
@@ -92,119 +92,123 @@ pub fn run_script(script: Script, reference: Option<String>) -> Result<()> {
     Ok(())
 }
 
-/// A layer to hash: a store layer (its paths) or the customisation layer.
-type Work<'a> = (usize, Option<&'a [String]>);
+/// A layer ready to write: complete (hashed, or known), and its store
+/// layer rendered ahead (`None`: the writer walks it as it writes).
+struct Ready {
+    layer: PlannedLayer,
+    rendered: Option<Rendered>,
+    /// Its index, when it was hashed here: the plan needs it to complete.
+    hashed: Option<usize>,
+}
 
-/// Writes the docker-archive of `draft` into `sink`, hashing its layers
-/// (those `cache` has no facts of) on every core in image order while
-/// they are written.
+/// Writes the docker-archive of `draft` into `sink`. The layers are made
+/// ready in image order on every core, a few ahead of the one being
+/// written: those neither planned nor in `cache` hashed, every store
+/// layer rendered ([`crate::render`]). The main thread writes each as
+/// soon as it and those before it are ready; then the config and
+/// manifests, which need every digest.
 pub fn write(
     draft: Draft<'_>,
     reference: &str,
     cache: Option<&LayerCache>,
     sink: &mut Sink,
 ) -> Result<()> {
-    let last = draft.layers.len() - 1;
-    let work: Vec<Work<'_>> = draft
+    let pending: BTreeMap<usize, &[String]> = draft
         .pending
         .iter()
-        .map(|(i, paths)| (*i, Some(paths.as_slice())))
-        .chain([(last, None)])
+        .map(|(i, paths)| (*i, paths.as_slice()))
         .collect();
+    let indexes: Vec<usize> = (0..draft.layers.len()).collect();
+    // Each layer ready and not yet written holds up to render::MEMORY.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    let (tx, rx) = mpsc::channel::<Result<(usize, PlannedLayer)>>();
-    let hashed = std::thread::scope(|s| {
-        for _ in 0..threads.min(work.len()) {
-            let tx = tx.clone();
-            let (draft, work, next, stop) = (&draft, &work, &next, &stop);
-            s.spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let Some(&(i, paths)) = work.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                        break;
-                    };
-                    let hashed = match paths {
-                        Some(paths) => hash_store(draft.store_dir(), i, paths, cache),
-                        None => draft.hash_customisation(),
-                    };
-                    let failed = hashed.is_err();
-                    if tx.send(hashed).is_err() || failed {
-                        break;
-                    }
+    let ahead = (threads + 1).min(8);
+    archive_head(&mut |b| sink.bytes(b))?;
+    let mut seen = BTreeSet::new();
+    let mut hashed = Vec::new();
+    let buffers = Buffers::default();
+    in_order(
+        &indexes,
+        ahead,
+        |&i| ready(&draft, i, pending.get(&i).copied(), cache, &buffers),
+        |ready| {
+            let layer = &ready.layer;
+            // A layer whose digest an earlier one has is stored once.
+            if seen.insert(layer.digest.clone()) {
+                sink.bytes(&layer_header(layer))?;
+                match &ready.rendered {
+                    Some(r) => r.write(sink, layer.size, &layer.comment)?,
+                    None => write_planned_layer(sink, draft.store_dir(), layer)?,
                 }
-            });
-        }
-        drop(tx);
-        let written = write_layers(&draft, rx, sink);
-        // After an error (of a hashing thread, or writing), the other
-        // threads start no further layer.
-        stop.store(true, Ordering::Relaxed);
-        written
-    })?;
+                sink.bytes(padding(layer.size))?;
+            }
+            if let Some(r) = ready.rendered {
+                buffers.give(r);
+            }
+            if let Some(i) = ready.hashed {
+                hashed.push((i, ready.layer));
+            }
+            Ok(())
+        },
+    )?;
     let plan = draft.complete(hashed)?;
     archive_tail(&mut |b| sink.bytes(b), &plan, reference)
 }
 
-/// Hashes the store layer `i` of `paths`, unless `cache` has its facts
-/// (then it keeps them).
-fn hash_store(
-    store_dir: &str,
+/// Makes layer `i` of `draft` ready: `paths` when it is a store layer
+/// still to hash (unless `cache` has its facts).
+fn ready(
+    draft: &Draft<'_>,
     i: usize,
-    paths: &[String],
+    paths: Option<&[String]>,
     cache: Option<&LayerCache>,
-) -> Result<(usize, PlannedLayer)> {
-    let cached = cache.and_then(|c| c.get(store_dir, paths));
-    let (digest, size, links) = match cached {
-        Some(facts) => facts,
-        None => {
-            let before = layer_cache::stamps(paths);
-            let facts = store::hash_store_layer(store_dir, paths, &BTreeMap::new())?;
-            if let (Some(c), Some(before)) = (cache, before) {
-                c.put(store_dir, paths, before, &facts);
-            }
-            facts
-        }
+    buffers: &Buffers,
+) -> Result<Ready> {
+    let store_dir = draft.store_dir();
+    if let Some(layer) = &draft.layers[i] {
+        return Ok(Ready {
+            rendered: render_planned(store_dir, layer, buffers)?,
+            layer: layer.clone(),
+            hashed: None,
+        });
+    }
+    let Some(paths) = paths else {
+        let (_, layer) = draft.hash_customisation()?;
+        return Ok(Ready {
+            layer,
+            rendered: None,
+            hashed: Some(i),
+        });
     };
-    Ok((i, plan::store_layer(store_dir, paths, digest, size, links)?))
+    if let Some((digest, size, links)) = cache.and_then(|c| c.get(store_dir, paths)) {
+        let layer = plan::store_layer(store_dir, paths, digest, size, links)?;
+        return Ok(Ready {
+            rendered: render_planned(store_dir, &layer, buffers)?,
+            layer,
+            hashed: Some(i),
+        });
+    }
+    let before = layer_cache::stamps(paths);
+    let (digest, size, links, rendered) = render::hashed(store_dir, paths, buffers)?;
+    let facts = (digest, size, links);
+    if let (Some(c), Some(before)) = (cache, before) {
+        c.put(store_dir, paths, before, &facts);
+    }
+    let (digest, size, links) = facts;
+    Ok(Ready {
+        layer: plan::store_layer(store_dir, paths, digest, size, links)?,
+        rendered,
+        hashed: Some(i),
+    })
 }
 
-/// Writes the archive's head and every layer in image order, each as
-/// soon as it is hashed (a layer whose digest an earlier one has is
-/// stored once); returns the layers hashed.
-fn write_layers(
-    draft: &Draft<'_>,
-    hashed: mpsc::Receiver<Result<(usize, PlannedLayer)>>,
-    sink: &mut Sink,
-) -> Result<Vec<(usize, PlannedLayer)>> {
-    archive_head(&mut |b| sink.bytes(b))?;
-    let mut ready: BTreeMap<usize, PlannedLayer> = BTreeMap::new();
-    let mut done = Vec::new();
-    let mut seen = BTreeSet::new();
-    for (i, known) in draft.layers.iter().enumerate() {
-        let layer = match known {
-            Some(l) => l.clone(),
-            None => loop {
-                if let Some(l) = ready.remove(&i) {
-                    break l;
-                }
-                match hashed.recv() {
-                    Ok(r) => {
-                        let (j, l) = r?;
-                        ready.insert(j, l);
-                    }
-                    Err(_) => bail!("layer {i} was not hashed"),
-                }
-            },
-        };
-        if seen.insert(layer.digest.clone()) {
-            sink.bytes(&layer_header(&layer))?;
-            write_planned_layer(sink, draft.store_dir(), &layer)?;
-            sink.bytes(padding(layer.size))?;
-        }
-        if known.is_none() {
-            done.push((i, layer));
-        }
+/// The rendering of a planned store layer (other layers: `None`).
+fn render_planned(
+    store_dir: &str,
+    layer: &PlannedLayer,
+    buffers: &Buffers,
+) -> Result<Option<Rendered>> {
+    match &layer.source {
+        Source::Store { paths, links } => render::planned(store_dir, paths, links, buffers),
+        _ => Ok(None),
     }
-    Ok(done)
 }
