@@ -104,6 +104,9 @@ let
     gnugrep = standin "gnugrep-3.8" { binaries = [ "/bin/grep" ]; };
     gnused = standin "gnused-4.9" { binaries = [ "/bin/sed" ]; };
     findutils = standin "findutils-4.9.0" { binaries = [ "/usr/bin/find" "/usr/bin/xargs" ]; };
+    # util-linux's syslog client, `logger` (Debian 12's util-linux 2.38.1,
+    # packaged in bsdutils): what tests and guides log to /dev/log with.
+    util-linux = standin "util-linux-2.38.1" { binaries = [ "/usr/bin/logger" ]; };
     # Debian builds s6 with /usr/bin/ compiled in (s6-svscan runs
     # /usr/bin/s6-supervise); like a build without that prefix, the
     # stand-in finds its programs on PATH (nci-init puts s6 there).
