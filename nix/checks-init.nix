@@ -17,6 +17,9 @@ let
       expect,
     }:
     pkgs.runCommand "check-init-${name}" { UNTIL = until; } ''
+      # Made before the init starts: the loop below may read it before
+      # the background job's redirection has (seen under load).
+      : > log
       ${image.init} "$PWD/s6-state" > log 2>&1 &
       pid=$!
       stopped=0
