@@ -14,6 +14,7 @@
   ./pki.nix
   ./nix.nix
   ./s6.nix
+  ./syslog.nix
   ./nixos-compat.nix
   ./nixos-renamed.nix
   ./utils.nix

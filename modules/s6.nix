@@ -300,6 +300,20 @@ let
     else
       null;
 
+  # The syslog reader (modules/syslog.nix) starts before every long-run
+  # and oneshot-post: each waits for it to be ready. In the spec only, so
+  # `s6.services.<name>.after` shows what the user and the modules set.
+  syslogService = if config.s6.syslog.enable or false then config.s6.syslog.serviceName else null;
+  syslogAfter =
+    n: s:
+    optional (
+      syslogService != null
+      && n != syslogService
+      && (cfg.services.${syslogService}.enable or false)
+      && s.type != "oneshot-pre"
+      && !(elem syslogService s.after)
+    ) syslogService;
+
   spec = {
     version = 1;
     nciInit = nciTools.init;
@@ -307,7 +321,7 @@ let
     inherit (cfg) shell stateDir graceTime exitCodeFrom;
     users = userNames;
     groups = groupNames;
-    services = mapAttrs (_: s: {
+    services = mapAttrs (n: s: {
       inherit (s)
         enable
         type
@@ -321,11 +335,11 @@ let
         workingDirectory
         user
         group
-        after
         notificationFd
         stopSignal
         stopTimeout
         ;
+      after = s.after ++ syslogAfter n s;
       execStart = toString s.execStart;
       # "${v}" copies a path into the store.
       environment = mapAttrs (_: v: if v == null then null else "${v}") s.environment;
@@ -600,7 +614,9 @@ in
         `s6-svscan` and `s6-supervise`, which must be listed. A file of
         the package that a listed program names (nixpkgs' `s6-svwait` runs
         `<s6>/libexec/s6-ftrigrd`) comes along. A name that is not in
-        the package's `bin/` fails the build, naming it.
+        the package's `bin/` fails the build, naming it. With
+        `s6.syslog.enable`, the default has `s6-socklog` too (a list of
+        your own must name it).
       '';
     };
 

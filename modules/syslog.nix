@@ -1,0 +1,116 @@
+# `s6.syslog`: a reader of `/dev/log`, the socket syslog(3) writes to,
+# run as the s6 long-run `dev-log` (s6's `s6-socklog`), so the messages
+# of daemons that log to syslog land in the container's log beside their
+# other output (docs/s6.md, "Syslog"). On NixOS journald reads
+# `/dev/log`; an image has no journald, so the reader is on by default
+# wherever the systemd shim runs a service. modules/s6.nix starts it
+# before every long-run and oneshot-post (their `after`, in the init
+# spec).
+{
+  config,
+  options,
+  lib,
+  ...
+}:
+let
+  inherit (lib)
+    mkOption
+    mkIf
+    mkOptionDefault
+    types
+    literalMD
+    elem
+    optional
+    ;
+  cfg = config.s6.syslog;
+  name = cfg.serviceName;
+
+  # Started by nci-init as a long-run with readiness (fd 3). /dev/log is
+  # made only in a /dev of the container's own (the tmpfs podman, docker
+  # and Kubernetes mount there; the host's is a devtmpfs: the init run
+  # outside a container, `init STATE-DIR`, leaves it alone), and only
+  # where nothing is there yet: a socket that exists belongs to another
+  # reader (a volume such as `-v /dev/log:/dev/log`), which s6-socklog
+  # would unlink. Where it cannot be made (/dev is root's and the
+  # container runs as another user), the service says so once and stays
+  # up, ready, doing nothing: the other services still start.
+  script = ''
+    devfs=""
+    if [ -r /proc/self/mounts ]; then
+      while read -r _ mnt fs _; do
+        if [ "$mnt" = /dev ]; then devfs=$fs; fi
+      done </proc/self/mounts
+    fi
+    if [ "$devfs" != tmpfs ]; then
+      echo "${name}: /dev is not a container's own (it is ''${devfs:-not a mount}, not a tmpfs): /dev/log is left to the host"
+    elif [ -e /dev/log ] || [ -L /dev/log ]; then
+      echo "${name}: /dev/log exists: left to the reader it belongs to (syslog messages go there, not to this log)"
+    elif [ ! -w /dev ]; then
+      echo "${name}: cannot create /dev/log: /dev is not writable by uid $EUID (syslog messages are lost; run the container as root to read them)"
+    elif [ "$EUID" = 0 ]; then
+      # Bound as root, then read as nobody (s6-socklog drops to it).
+      exec s6-socklog -d 3 -u 65534 -g 65534 -G ""
+    else
+      exec s6-socklog -d 3
+    fi
+    # Ready (nothing to wait for), then idle until stopped: a read on a
+    # pipe this shell holds both ends of never ends.
+    echo >&3
+    exec 3>&-
+    exec {idle}<> <(:)
+    read -r -u "$idle"
+  '';
+in
+{
+  # interface
+  options.s6.syslog = {
+    enable = mkOption {
+      type = types.bool;
+      default = options ? systemd && config.systemd.build.phases or { } != { };
+      defaultText = literalMD "`true` when the systemd shim runs a service (an enabled `systemd.services` entry that is not only a timer's job), as NixOS always has journald reading `/dev/log`; `false` otherwise";
+      example = true;
+      description = ''
+        Whether the image reads `/dev/log`, the socket that syslog(3),
+        `logger` and daemons' "log to syslog" settings write to: an s6
+        long-run (`s6.syslog.serviceName`, running s6's `s6-socklog`)
+        prints each message to the container's log as one line, its
+        priority as `facility.level: ` (`local7.err: Dec  6 01:51:41
+        web nginx: ...`). See docs/s6.md, "Syslog". It starts
+        before every long-run and oneshot-post (oneshot-pre services run
+        before it, and their syslog messages are lost). Without it, those
+        messages are lost: nothing reads `/dev/log` in a container.
+      '';
+    };
+
+    serviceName = mkOption {
+      type = types.str;
+      default = "dev-log";
+      example = "syslog-reader";
+      description = ''
+        The name of the reader's service in `s6.services` (set its
+        `execLogger` to send the messages to an `s6-log` directory
+        instead of the container's log). It must differ from the
+        image's other services' names (NixOS' syslog modules name theirs
+        `syslog`).
+      '';
+    };
+  };
+
+  # implementation
+  config = mkIf cfg.enable {
+    s6.services.${name} = {
+      type = "long-run";
+      inherit script;
+      notificationFd = 3;
+    };
+    # Beside the default programs, not instead of them; a list of the
+    # user's own must name it (assertion below).
+    s6.programs = mkOptionDefault [ "s6-socklog" ];
+    assertions = [
+      {
+        assertion = elem "s6-socklog" config.s6.programs;
+        message = "s6.programs: 's6-socklog' is missing: s6.syslog.enable runs it (add it to the list, or set s6.syslog.enable = false)";
+      }
+    ];
+  };
+}
