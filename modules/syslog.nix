@@ -20,10 +20,16 @@ let
     types
     literalMD
     elem
-    optional
     ;
   cfg = config.s6.syslog;
   name = cfg.serviceName;
+
+  # It stops after the other long-runs (below): s6 gives it as long as
+  # the slowest of them, and a second (0, never killed, if one has it).
+  timeouts = lib.mapAttrsToList (_: s: s.stopTimeout) (
+    lib.filterAttrs (n: s: n != name && s.enable && s.type == "long-run") config.s6.services
+  );
+  stopTimeout = if elem 0 timeouts then 0 else 1000 + lib.foldl' lib.max 2000 timeouts;
 
   # Started by nci-init as a long-run with readiness (fd 3). /dev/log is
   # made only in a /dev of the container's own (the tmpfs podman, docker
@@ -34,7 +40,16 @@ let
   # would unlink. Where it cannot be made (/dev is root's and the
   # container runs as another user), the service says so once and stays
   # up, ready, doing nothing: the other services still start.
+  #
+  # s6 sends its stop signal to every service at once, and s6-socklog
+  # stops reading at TERM: so it runs as this shell's child, and at TERM
+  # the shell waits until the image's other long-runs are down (s6-svstat
+  # in the scan directory, the working directory's parent) before it
+  # passes the TERM on: what they log while they stop is kept, as systemd
+  # stops journald last.
   script = ''
+    exec {idle}<> <(:)
+    pause() { read -r -t 0.05 -u "$idle" || true; }
     devfs=""
     if [ -r /proc/self/mounts ]; then
       while read -r _ mnt fs _; do
@@ -47,17 +62,35 @@ let
       echo "${name}: /dev/log exists: left to the reader it belongs to (syslog messages go there, not to this log)"
     elif [ ! -w /dev ]; then
       echo "${name}: cannot create /dev/log: /dev is not writable by uid $EUID (syslog messages are lost; run the container as root to read them)"
-    elif [ "$EUID" = 0 ]; then
-      # Bound as root, then read as nobody (s6-socklog drops to it).
-      exec s6-socklog -d 3 -u 65534 -g 65534 -G ""
     else
-      exec s6-socklog -d 3
+      stopping=0
+      trap 'stopping=1' TERM
+      if [ "$EUID" = 0 ]; then
+        # Bound as root, then read as nobody (s6-socklog drops to it).
+        s6-socklog -d 3 -u 65534 -g 65534 -G "" &
+      else
+        s6-socklog -d 3 &
+      fi
+      reader=$!
+      exec 3>&-
+      code=0
+      wait "$reader" || code=$?
+      if [ "$stopping" = 0 ]; then exit "$code"; fi
+      if [ -d ../.s6-svscan ]; then
+        for dir in ../*/; do
+          if [ "$dir" = "../${name}/" ]; then continue; fi
+          while [ "$(s6-svstat -o up "$dir" 2>/dev/null)" = true ]; do pause; done
+        done
+      fi
+      kill -TERM "$reader"
+      code=0
+      wait "$reader" || code=$?
+      exit "$code"
     fi
     # Ready (nothing to wait for), then idle until stopped: a read on a
     # pipe this shell holds both ends of never ends.
     echo >&3
     exec 3>&-
-    exec {idle}<> <(:)
     read -r -u "$idle"
   '';
 in
@@ -102,6 +135,7 @@ in
       type = "long-run";
       inherit script;
       notificationFd = 3;
+      inherit stopTimeout;
     };
     # Beside the default programs, not instead of them; a list of the
     # user's own must name it (assertion below).

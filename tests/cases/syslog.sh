@@ -41,15 +41,20 @@ t_L3_syslog_reader_starts_before_every_long_run_and_oneshot_post() {
     '[["db",["dev-log"]],["dev-log",[]],["post",["dev-log"]],["pre",[]],["web",["db","dev-log"]]]'
   # The reader: a long-run with readiness on fd 3, root (it drops to
   # nobody itself), s6-socklog beside the default programs.
-  assert_eq "$(jq -c '.services["dev-log"] | [.type, .notificationFd, .user]' <<<"$spec")" '["long-run",3,"root"]'
-  grep -q 'exec s6-socklog -d 3 -u 65534 -g 65534 -G ""' <<<"$(jq -r '.services["dev-log"].script' <<<"$spec")" ||
+  # It stops last: s6 gives it the slowest long-run's stop timeout and
+  # a second.
+  assert_eq "$(jq -c '.services["dev-log"] | [.type, .notificationFd, .user, .stopTimeout]' <<<"$spec")" '["long-run",3,"root",4000]'
+  grep -q 's6-socklog -d 3 -u 65534 -g 65534 -G "" &' <<<"$(jq -r '.services["dev-log"].script' <<<"$spec")" ||
     fail "the reader does not run s6-socklog"
   assert_eq "$(eval_image "$m" config.s6.programs | jq -c .)" \
     '["s6-svscan","s6-supervise","s6-svc","s6-svstat","s6-svok","s6-svscanctl","s6-log","s6-socklog"]'
   # What the user and the modules set is unchanged in the options.
   assert_eq "$(eval_image "$m" config.s6.services.web.after | jq -c .)" '["db"]'
   # The systemd shim's services too (they are s6 services).
-  assert_eq "$(eval_image "{ pkgs, ... }: { image.name = \"x\"; $syslog_sd }" init.spec | jq -c '.services.app.after')" '["dev-log"]'
+  spec=$(eval_image "{ pkgs, ... }: { image.name = \"x\"; $syslog_sd }" init.spec)
+  assert_eq "$(jq -c '.services.app.after' <<<"$spec")" '["dev-log"]'
+  # systemd's 90 s TimeoutStopSec (s6 waits 91 s for nci-systemd).
+  assert_eq "$(jq -c '[.services.app.stopTimeout, .services["dev-log"].stopTimeout]' <<<"$spec")" '[91000,92000]'
 }
 
 t_L3_syslog_an_s6_programs_list_without_s6_socklog_is_refused_naming_the_options() {
@@ -200,4 +205,24 @@ t_L4_syslog_the_init_outside_a_container_leaves_the_hosts_dev_alone() {
   assert_contains "$(cat "$dir/log")" "check: up"
   assert_eq "$(ls -d /dev/log /dev/log.lock 2>/dev/null || true)" "$had" "(the host's /dev/log and its lock)"
   rm -rf "$dir"
+}
+
+t_L4_syslog_lines_a_service_logs_while_it_stops_are_kept() {
+  # s6 stops every service at once; the reader reads on until the other
+  # long-runs are down, as systemd stops journald last.
+  local ref id
+  ref=$(load_image "$(build_image -E '{ pkgs, ... }: {
+    image.name = "syslog-stop";
+    s6.syslog.enable = true;
+    s6.services.app = {
+      path = [ pkgs.util-linux pkgs.coreutils ];
+      script = "trap \"sleep 0.3; logger -t app stopping; exit 0\" TERM; logger -t app started; sleep 1000 & wait";
+    };
+  }')")
+  id=$(syslog_start "$ref")
+  trap "podman rm -f -t 0 $id >/dev/null 2>&1 || true" EXIT
+  syslog_wait_for "$id" '^user\.notice: .* app: started$'
+  stop_ended_by_the_container "$id" 0
+  syslog_wait_for "$id" '^user\.notice: .* app: stopping$'
+  assert_contains "$(podman logs "$id" 2>&1)" "[init] service 'dev-log' stopped (exit code 0)"
 }
