@@ -142,6 +142,12 @@ in
     s6.programs = mkOptionDefault [ "s6-socklog" ];
     assertions = [
       {
+        # The shim's own clash error names both services; this one says
+        # which option renames the reader.
+        assertion = !(config.systemd.services.${name}.enable or false);
+        message = "s6.syslog.serviceName: '${name}' is also the name of systemd.services.${name}: set s6.syslog.serviceName to another name for the syslog reader";
+      }
+      {
         assertion = elem "s6-socklog" config.s6.programs;
         message = "s6.programs: 's6-socklog' is missing: s6.syslog.enable runs it (add it to the list, or set s6.syslog.enable = false)";
       }

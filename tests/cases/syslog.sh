@@ -74,6 +74,14 @@ syslog_start() {
   podman run -d --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$@" "$ref"
 }
 
+t_L3_syslog_a_systemd_service_named_like_the_reader_is_refused_naming_the_option_to_rename_it() {
+  expect_build_error '{ image.name = "x"; systemd.services.dev-log.script = "exec sleep 1000"; }' \
+    "s6\.syslog\.serviceName: 'dev-log' is also the name of systemd\.services\.dev-log: set s6\.syslog\.serviceName to another name for the syslog reader"
+  # Renamed, it builds; the systemd service keeps its name.
+  assert_eq "$(eval_image '{ image.name = "x"; systemd.services.dev-log.script = "exec sleep 1000"; s6.syslog.serviceName = "syslog-reader"; }' \
+    init.spec | jq -c '.services | keys')" '["dev-log","syslog-reader"]'
+}
+
 # Waits (at most 10 s) until the log of container $1 has a line matching
 # the extended regex $2; prints the log either way.
 syslog_wait_for() {
