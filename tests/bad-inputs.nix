@@ -16,7 +16,6 @@ let
     "image.volumes" = v: { ${v} = { }; };
     "s6.services.a.after" = v: [ v ];
     "s6.services.a.environment" = v: { ${v} = "c"; };
-    "users.users.alice.extraGroups" = v: [ v ];
     "users.groups.wheel.members" = v: [ v ];
   };
   # The modules that put a row's value in its option, beside the row's

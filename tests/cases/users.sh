@@ -84,6 +84,24 @@ t_L3_users_adding_a_user_keeps_the_others_ids() {
   assert_eq "$(users_tree '{ image.name = "y"; users.users.alice.isNormalUser = true; users.users.svc = { isSystemUser = true; group = "svc"; }; users.groups.svc = { }; }')" "$one"
 }
 
+t_L3_users_an_extra_group_nobody_declares_is_left_out_with_a_warning_as_nixos_leaves_it_out() {
+  # NixOS (users-groups.nix) makes each declared group's members from
+  # the users' extraGroups: a group nobody declares is not written and
+  # nothing fails. Here too, and a warning says so.
+  local m='{ image.name = "x"; users.users.alice = { isNormalUser = true; extraGroups = [ "docker" "wheel" "docker" ]; }; }'
+  assert_eq "$(eval_image "$m" config.warnings | jq -r '.[]')" \
+    "users.users.alice.extraGroups: group 'docker' is not declared, so alice is not made a member of it (NixOS leaves it out too); declare it with users.groups.docker = { }; if alice needs it."
+  local tree
+  tree=$(users_tree "$m")
+  grep -q '^docker:' "$tree/root/etc/group" && fail "an undeclared group was written"
+  # wheel is one of NixOS' own groups, declared in every image as there.
+  assert_eq "$(grep '^wheel:' "$tree/root/etc/group" | cut -d: -f4)" alice
+  # Declared, it is written with alice as its member, and no warning.
+  m='{ image.name = "x"; users.users.alice = { isNormalUser = true; extraGroups = [ "docker" ]; }; users.groups.docker = { }; }'
+  assert_eq "$(eval_image "$m" config.warnings | jq -r '.[]')" ""
+  assert_eq "$(grep '^docker:' "$(users_tree "$m")/root/etc/group" | cut -d: -f4)" alice
+}
+
 t_L3_users_home_written_with_a_trailing_slash_is_created_and_owned() {
   local module='{ image.name = "x"; users.users.svc = { isSystemUser = true; group = "nogroup"; home = "/var/lib/svc/"; createHome = true; homeMode = "750"; }; }'
   local tree

@@ -523,14 +523,8 @@ pub fn allocate(spec: &UsersSpec) -> Result<AllocatedAccounts, Problems> {
                 rules::GROUP_NOT_DEFINED.fill(&[("group", &u.group)]),
             );
         }
-        for g in &u.extra_groups {
-            if !group_by_name.contains_key(g.as_str()) {
-                bad(
-                    uopt(attr, "extraGroups"),
-                    rules::GROUP_NOT_DEFINED.fill(&[("group", g)]),
-                );
-            }
-        }
+        // A group of `extraGroups` that is not declared is left out, as
+        // NixOS does (the module warns): the groups are the declared ones.
         if !u.home.starts_with('/') {
             bad(
                 uopt(attr, "home"),
@@ -948,6 +942,21 @@ mod tests {
     }
 
     #[test]
+    fn an_undeclared_extra_group_is_left_out_as_nixos_does() {
+        let mut spec = base();
+        let mut alice = user("alice", true);
+        alice.extra_groups = vec!["video".into(), "users".into()];
+        spec.users.insert("alice".into(), alice);
+        let a = allocate(&spec).unwrap();
+        assert_eq!(
+            a.groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
+            ["users", "nogroup"]
+        );
+        let users = a.groups.iter().find(|g| g.name == "users").unwrap();
+        assert_eq!(users.members, ["alice"]);
+    }
+
+    #[test]
     fn password_precedence_is_nixos_order() {
         let mut u = user("a", true);
         assert_eq!(password_of(&u), Password::Locked);
@@ -1014,7 +1023,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_groups_name_the_user_and_option() {
+    fn an_unknown_primary_group_names_the_user_and_option() {
         let mut spec = base();
         let mut a = user("alice", true);
         a.group = "staff".into();
@@ -1022,9 +1031,7 @@ mod tests {
         spec.users.insert("alice".into(), a);
         assert_eq!(
             errors(&spec),
-            "2 problems:\n\
-             - users.users.alice.group: group 'staff' is not defined (add users.groups.staff = { };)\n\
-             - users.users.alice.extraGroups: group 'wheel' is not defined (add users.groups.wheel = { };)"
+            "users.users.alice.group: group 'staff' is not defined (add users.groups.staff = { };)"
         );
     }
 
