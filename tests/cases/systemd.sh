@@ -176,7 +176,7 @@ t_L3_systemd_unsupported_settings_and_units_warn_naming_them() {
   w=$(sd_warnings '{
     image.name = "warn";
     systemd.services.app = {
-      serviceConfig = { ExecStart = "/bin/a"; ProtectSystem = "strict"; PrivateTmp = true; Nice = 5; BindPaths = "/a:/b"; Type = "dbus"; };
+      serviceConfig = { ExecStart = "/bin/a"; ProtectSystem = "strict"; PrivateTmp = true; TasksMax = 5; BindPaths = "/a:/b"; Type = "dbus"; };
       unitConfig = { JobTimeoutSec = 30; RequiresMountsFor = "/data"; X-Custom = "ok"; Description = "fine"; };
       startAt = "daily";
       wantedBy = [ "multi-user.target" ];
@@ -191,7 +191,7 @@ t_L3_systemd_unsupported_settings_and_units_warn_naming_them() {
   }')
   echo "$w"
   # Sandboxing (ProtectSystem, PrivateTmp) is the container's job: no word.
-  assert_contains "$w" "systemd.services.app.serviceConfig: not supported by the systemd shim, ignored: BindPaths, Nice (see docs/systemd.md; silence with systemd.shim.silencedWarnings)."
+  assert_contains "$w" "systemd.services.app.serviceConfig: not supported by the systemd shim, ignored: BindPaths, TasksMax (see docs/systemd.md; silence with systemd.shim.silencedWarnings)."
   assert_contains "$w" "systemd.services.app.unitConfig: not supported by the systemd shim, ignored: JobTimeoutSec (see docs/systemd.md)."
   assert_contains "$w" "systemd.services.app.startAt: timers are not supported; the service is not started at daily."
   assert_contains "$w" "systemd.services.app.serviceConfig.Type: dbus is not supported (an image has no system bus); the service runs as Type=simple."
@@ -209,8 +209,8 @@ t_L3_systemd_silenced_warnings_are_not_printed() {
   local w
   w=$(sd_warnings '{
     image.name = "quiet";
-    systemd.shim.silencedWarnings = [ "Nice" "app.BindPaths" ];
-    systemd.services.app.serviceConfig = { ExecStart = "/bin/a"; Nice = 5; BindPaths = "/a:/b"; };
+    systemd.shim.silencedWarnings = [ "TasksMax" "app.BindPaths" ];
+    systemd.services.app.serviceConfig = { ExecStart = "/bin/a"; TasksMax = 5; BindPaths = "/a:/b"; };
     systemd.services.other.serviceConfig = { ExecStart = "/bin/a"; BindPaths = "/a:/b"; };
   }')
   assert_eq "$w" "systemd.services.other.serviceConfig: not supported by the systemd shim, ignored: BindPaths (see docs/systemd.md; silence with systemd.shim.silencedWarnings)."
@@ -275,6 +275,26 @@ t_L3_systemd_bad_values_are_errors_naming_the_setting() {
 - systemd.services.app.serviceConfig.ExecStart: '/bin/a \"open': an unterminated quote
 - systemd.services.app.serviceConfig.TimeoutStopSec: 'soon' is not a time span
 - systemd.services.app.serviceConfig.KillSignal: 'SIGNOPE' is not a signal name"
+}
+
+t_L3_systemd_scheduling_settings_reach_the_unit_without_a_warning() {
+  local m='{ image.name = "sched";
+    systemd.services.app.serviceConfig = { ExecStart = "/bin/a"; Nice = -5; OOMScoreAdjust = 300;
+      IOSchedulingClass = "idle"; IOSchedulingPriority = 7; CPUSchedulingPolicy = "batch";
+      CPUSchedulingPriority = 0; CPUSchedulingResetOnFork = true; CPUAffinity = [ "0-1" 3 ]; }; }'
+  assert_eq "$(sd_warnings "$m")" ""
+  assert_eq "$(sd_eval "$m" systemd.build.units.units.app.serviceConfig | jq -c '[.Nice, .OOMScoreAdjust, .IOSchedulingClass, .IOSchedulingPriority, .CPUSchedulingPolicy, .CPUSchedulingPriority, .CPUSchedulingResetOnFork, .CPUAffinity]')" \
+    '["-5","300","idle","7","batch","0","yes",["0-1","3"]]'
+}
+
+t_L3_systemd_bad_scheduling_values_fail_the_build_naming_the_setting() {
+  local out
+  out=$(expect_build_error '{ image.name = "x"; systemd.services.app.serviceConfig = {
+      ExecStart = "/bin/a"; Nice = -30; IOSchedulingClass = "fast"; CPUAffinity = "0 2-x"; }; }' "nci-systemd: 3 problems:")
+  assert_eq "$(sed -n '/^nci-systemd: /,/^error: builder/{/^error: builder/!p}' <<<"$out")" "nci-systemd: 3 problems:
+- systemd.services.app.serviceConfig.Nice: '-30' is not a number from -20 to 19
+- systemd.services.app.serviceConfig.IOSchedulingClass: 'fast' is not an IO scheduling class (realtime, best-effort, idle, none)
+- systemd.services.app.serviceConfig.CPUAffinity: '0 2-x' is not a list of CPU indices and ranges (0 2-3)"
 }
 
 t_L3_systemd_tmpfiles_rules_run_first_and_unsupported_types_warn() {
@@ -594,6 +614,44 @@ t_L4_systemd_limits_above_the_containers_hard_limit_are_lowered_and_the_service_
   assert_contains "$out" "nci-systemd: show: LimitNOFILE=10032 is above the container's hard limit (1024): lowered to 1024"
   assert_contains "$out" "nci-systemd: show: LimitCORE=infinity is above the container's hard limit (0): lowered to 0"
   assert_contains "$out" "nofile=1024:1024"
+}
+
+t_L4_systemd_scheduling_settings_apply_in_podman_and_a_forbidden_one_is_handled_as_systemd() {
+  # podman's default capability set has no CAP_SYS_NICE, CAP_SYS_RESOURCE
+  # or CAP_SYS_ADMIN: Nice=-5 is set to the closest allowed level (0) and
+  # a lower OOM score is left, each with a line, as systemd does; the
+  # rest applies. The realtime IO class fails the start (211), named.
+  local ref out
+  ref=$(load_image "$(build_image -E '{ pkgs, ... }: {
+    image.name = "sched";
+    systemd.services.show = {
+      path = [ pkgs.busybox ];
+      serviceConfig = { Type = "oneshot"; Nice = -5; OOMScoreAdjust = -100; IOSchedulingClass = "idle";
+        CPUSchedulingPolicy = "batch"; CPUAffinity = "0"; };
+      script = "set -- $(cat /proc/$$/stat); shift 18; n=$1; shift 22; echo nice=$n policy=$1 oom=$(cat /proc/$$/oom_score_adj) io=$(busybox ionice -p $$) cpus=$(grep Cpus_allowed_list /proc/$$/status | cut -f2)";
+    };
+    systemd.services.later = {
+      path = [ pkgs.busybox ];
+      after = [ "show" ];
+      serviceConfig = { Type = "oneshot"; Nice = 7; OOMScoreAdjust = 250; };
+      script = "set -- $(cat /proc/$$/stat); shift 18; echo later nice=$1 oom=$(cat /proc/$$/oom_score_adj)";
+    };
+    s6.exitCodeFrom = "show";
+  }')")
+  out=$("${PODMAN_RUN[@]}" "$ref" 2>&1)
+  echo "$out"
+  assert_contains "$out" "nci-systemd: show: Nice=-5 is not allowed in the container (no CAP_SYS_NICE; RLIMIT_NICE 0): set to 0, the closest allowed"
+  assert_contains "$out" "nci-systemd: show: OOMScoreAdjust=-100 is not allowed in the container (lowering it needs CAP_SYS_RESOURCE): not applied"
+  assert_contains "$out" "nice=0 policy=3 oom=0 io=idle cpus=0"
+  assert_contains "$out" "later nice=7 oom=250"
+  ref=$(load_image "$(build_image -E '{ pkgs, ... }: {
+    image.name = "sched-rt";
+    systemd.services.rt = { serviceConfig = { Type = "oneshot"; IOSchedulingClass = "realtime"; }; script = "echo ran"; };
+  }')")
+  out=$("${PODMAN_RUN[@]}" "$ref" 2>&1) && fail "a start the container refuses did not fail the container"
+  echo "$out"
+  assert_contains "$out" "nci-systemd: rt: IOSchedulingClass=realtime IOSchedulingPriority=4: setting the IO scheduling: Operation not permitted (the realtime class needs CAP_SYS_NICE or CAP_SYS_ADMIN, which the container lacks)"
+  [ "$(grep -c '^ran$' <<<"$out")" = 0 ] || fail "the refused service ran"
 }
 
 # A package's unit file, as a package of systemd.packages ships it.

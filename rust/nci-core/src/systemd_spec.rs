@@ -98,6 +98,14 @@ pub const SETTINGS: &[&str] = &[
     "SupplementaryGroups",
     "DynamicUser",
     "UMask",
+    "Nice",
+    "OOMScoreAdjust",
+    "IOSchedulingClass",
+    "IOSchedulingPriority",
+    "CPUSchedulingPolicy",
+    "CPUSchedulingPriority",
+    "CPUSchedulingResetOnFork",
+    "CPUAffinity",
     "Restart",
     "RestartSec",
     "RestartPreventExitStatus",
@@ -185,6 +193,7 @@ pub const REPEATABLE_SETTINGS: &[&str] = &[
     "RestartForceExitStatus",
     "LoadCredential",
     "SetCredential",
+    "CPUAffinity",
 ];
 
 /// The `[Unit]` conditions nci-systemd checks: on paths, and on what

@@ -1,6 +1,6 @@
 //! Starting one process of a unit. The runner spawns `nci-systemd exec`
 //! (a plain spawn: no code runs between fork and exec), which applies the
-//! request in its own process (session, umask, limits, streams, working
+//! request in its own process (session, umask, limits, scheduling, streams, working
 //! directory, bounding set, groups, user, ambient capabilities,
 //! no-new-privileges) and then executes the command, keeping the pid.
 
@@ -76,6 +76,9 @@ pub struct Request {
     pub stdin_null: bool,
     pub stdout: Stream,
     pub stderr: Stream,
+    /// Nice level, OOM score, IO and CPU scheduling, CPU affinity.
+    #[serde(default)]
+    pub scheduling: crate::sched::Scheduling,
 }
 
 /// Finds the executable: a path, or a name on the request's PATH.
@@ -170,7 +173,8 @@ fn prepare(r: &Request) -> Result<std::process::Command, Refused> {
     command(r)
 }
 
-/// Signal mask, session, umask, limits and the standard streams.
+/// Signal mask, session, umask, limits, scheduling and the standard
+/// streams.
 fn process_setup(r: &Request) -> Result<(), Refused> {
     let u = &r.unit;
     // The runner blocks signals for its signalfd; the service gets none
@@ -190,6 +194,11 @@ fn process_setup(r: &Request) -> Result<(), Refused> {
         setrlimit(res, soft.unwrap_or(inf), hard.unwrap_or(inf))
             .map_err(|e| Refused::new(EXIT_LIMITS, u, format!("{setting}: {e}")))?;
     }
+    // Before the streams, so that its lines go to the container's log.
+    crate::sched::apply(&r.scheduling, &mut |line| {
+        nci_core::errln!("nci-systemd: {u}: {line}");
+    })
+    .map_err(|f| Refused::new(f.code, u, f.message))?;
     if r.stdin_null {
         open_stream(&Stream::Null, 0, u)?;
     }

@@ -11,6 +11,7 @@ mod exec;
 mod limits;
 mod notify;
 mod run;
+mod sched;
 mod spec;
 mod sys;
 mod systemctl;

@@ -458,6 +458,7 @@ impl<S: Sys> Runner<S> {
             stdin_null: self.unit.stdin_null,
             stdout: Stream::from(&self.unit.stdout),
             stderr: Stream::from(&self.unit.stderr),
+            scheduling: self.unit.scheduling.clone(),
         }
     }
 

@@ -10,6 +10,7 @@
 
 use crate::cmdline::{self, Command};
 use crate::creds::{self, CredError};
+use crate::sched;
 use crate::timespan::{self, SpanError};
 use nci_core::problems::Problems;
 use nci_core::rules;
@@ -215,6 +216,9 @@ pub struct Unit {
     pub load_credentials: Vec<crate::creds::Load>,
     /// `SetCredential=` (id, value unescaped), in order.
     pub set_credentials: Vec<(String, Vec<u8>)>,
+    /// `Nice=`, `OOMScoreAdjust=`, `IOScheduling*=`, `CPUScheduling*=`,
+    /// `CPUAffinity=`.
+    pub scheduling: crate::sched::Scheduling,
 }
 
 /// Why a setting's value was refused; the message follows the option
@@ -231,6 +235,10 @@ pub enum SettingError {
     NotOctalMode(String),
     #[error("'{0}' is not a number")]
     NotNumber(String),
+    #[error("'{value}' is not a number from {min} to {max}")]
+    NotInRange { value: String, min: i32, max: i32 },
+    #[error("'{0}' is not a list of CPU indices and ranges (0 2-3)")]
+    NotCpuSet(String),
     #[error("'{0}' is not an absolute path")]
     NotAbsolute(String),
     #[error("'{0}' is not an absolute path or ~")]
@@ -979,6 +987,39 @@ impl Reader<'_> {
         conditions
     }
 
+    /// The scheduling settings (sched.rs), each bad one noted.
+    fn scheduling(&mut self) -> sched::Scheduling {
+        let nice = self.parsed("Nice", None, |v| sched::parse_nice(v).map(Some));
+        let oom_score_adjust = self.parsed("OOMScoreAdjust", None, |v| {
+            sched::parse_oom_score_adjust(v).map(Some)
+        });
+        let class = self.parsed("IOSchedulingClass", None, |v| {
+            sched::parse_io_class(v).map(Some)
+        });
+        let level = self.parsed("IOSchedulingPriority", None, |v| {
+            sched::parse_io_priority(v).map(Some)
+        });
+        let policy = self.parsed("CPUSchedulingPolicy", None, |v| {
+            sched::parse_policy(v).map(Some)
+        });
+        let priority = self.parsed("CPUSchedulingPriority", None, |v| {
+            sched::parse_cpu_priority(v).map(Some)
+        });
+        let reset_on_fork = self.boolean("CPUSchedulingResetOnFork", false);
+        let values = self.list("CPUAffinity");
+        let cpu_affinity = sched::parse_cpu_affinity(&values).unwrap_or_else(|e| {
+            self.bad("CPUAffinity", e);
+            None
+        });
+        sched::Scheduling {
+            nice,
+            oom_score_adjust,
+            io: sched::io_priority(class, level),
+            cpu: sched::cpu_scheduling(policy, priority, reset_on_fork),
+            cpu_affinity,
+        }
+    }
+
     /// `LoadCredential=` and `SetCredential=`, in order; the encrypted
     /// kinds are refused.
     fn credentials(&mut self) -> (Vec<creds::Load>, Vec<(String, Vec<u8>)>) {
@@ -1074,6 +1115,7 @@ impl Unit {
             conditions: r.conditions(),
             load_credentials,
             set_credentials,
+            scheduling: r.scheduling(),
         };
         Problems::or_ok(r.problems, unit)
     }
@@ -1227,20 +1269,59 @@ mod tests {
         // each problem once, the command's not taken for a missing one.
         let e = Unit::from_spec(&spec(
             r#"{"name":"web","type":"sometimes","serviceConfig":{"ExecStart":"/bin/a \"open",
-               "Nice":"5","EnvironmentFile":["etc/a","/etc/b","etc/c"]},
+               "MemoryMax":"5","EnvironmentFile":["etc/a","/etc/b","etc/c"]},
                "unitConfig":{"StartLimitBurst":"many","ConditionPathExists":"relative"}}"#,
         ))
         .unwrap_err();
         assert_eq!(
             e.to_string(),
             "7 problems:\n\
-             - systemd.services.web.serviceConfig.Nice: not supported by nci-systemd\n\
+             - systemd.services.web.serviceConfig.MemoryMax: not supported by nci-systemd\n\
              - systemd.services.web.serviceConfig.Type: 'sometimes' is not a service type (one of simple, exec, forking, oneshot, dbus, notify, notify-reload, idle)\n\
              - systemd.services.web.serviceConfig.ExecStart: '/bin/a \"open': an unterminated quote\n\
              - systemd.services.web.unitConfig.StartLimitBurst: 'many' is not a number\n\
              - systemd.services.web.serviceConfig.EnvironmentFile: 'etc/a' is not an absolute path\n\
              - systemd.services.web.serviceConfig.EnvironmentFile: 'etc/c' is not an absolute path\n\
              - systemd.services.web.unitConfig.ConditionPathExists: 'relative' is not an absolute path"
+        );
+    }
+
+    #[test]
+    fn scheduling_settings_are_read_and_each_bad_one_named() {
+        let u = unit(
+            r#","Nice":"-5","OOMScoreAdjust":"-500","IOSchedulingClass":"idle","CPUSchedulingPolicy":"batch","CPUAffinity":["0-1","3"]"#,
+        )
+        .unwrap();
+        let s = &u.scheduling;
+        assert_eq!((s.nice, s.oom_score_adjust), (Some(-5), Some(-500)));
+        assert_eq!(
+            s.io,
+            Some(sched::IoPriority {
+                class: sched::IoClass::Idle,
+                level: 4
+            })
+        );
+        assert_eq!(
+            s.cpu.map(|c| (c.policy, c.priority)),
+            Some((sched::Policy::Batch, 0))
+        );
+        assert_eq!(s.cpu_affinity, Some(vec![0, 1, 3]));
+        assert_eq!(unit("").unwrap().scheduling, sched::Scheduling::default());
+        let e = unit(
+            r#","Nice":"-21","OOMScoreAdjust":"x","IOSchedulingClass":"fast","IOSchedulingPriority":"8","CPUSchedulingPolicy":"deadline","CPUSchedulingPriority":"100","CPUSchedulingResetOnFork":"maybe","CPUAffinity":["0","1-x"]"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "8 problems:\n\
+             - systemd.services.web.serviceConfig.Nice: '-21' is not a number from -20 to 19\n\
+             - systemd.services.web.serviceConfig.OOMScoreAdjust: 'x' is not a number from -1000 to 1000\n\
+             - systemd.services.web.serviceConfig.IOSchedulingClass: 'fast' is not an IO scheduling class (realtime, best-effort, idle, none)\n\
+             - systemd.services.web.serviceConfig.IOSchedulingPriority: '8' is not a number from 0 to 7\n\
+             - systemd.services.web.serviceConfig.CPUSchedulingPolicy: 'deadline' is not a CPU scheduling policy (other, batch, idle, fifo, rr)\n\
+             - systemd.services.web.serviceConfig.CPUSchedulingPriority: '100' is not a number from 0 to 99\n\
+             - systemd.services.web.serviceConfig.CPUSchedulingResetOnFork: 'maybe' is not a boolean\n\
+             - systemd.services.web.serviceConfig.CPUAffinity: '1-x' is not a list of CPU indices and ranges (0 2-3)"
         );
     }
 

@@ -1026,3 +1026,129 @@ fn l2_systemctl_is_active_and_is_failed_read_each_runners_state_in_its_service_d
         ("active\n".into(), Some(1))
     );
 }
+
+/// A script file readable by every user, for a unit's ExecStart.
+fn script(dir: &Path, name: &str, body: &str) -> String {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p.display().to_string()
+}
+
+/// What the service's processes inherit: nice level, OOM score, IO
+/// class, CPU policy, CPU list (util-linux' and coreutils' own tools).
+const SHOW_SCHEDULING: &str = "nice; cat /proc/self/oom_score_adj; ionice; \
+     chrt -p 0 | sed -n 's/.*policy: //p'; grep Cpus_allowed_list /proc/self/status | cut -f2";
+
+#[test]
+fn l2_scheduling_settings_reach_the_service_before_its_user_switch() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let show = script(t.path(), "show", SHOW_SCHEDULING);
+    let out = t.path().join("out");
+    // A negative nice level needs a privilege the service's user does not
+    // have: applied before the switch to `web`. (A lower OOM score needs
+    // CAP_SYS_RESOURCE, which this test's sandbox may lack: the next
+    // test covers that; raising it is always allowed.)
+    let s6 = S6::start(&[(
+        "sched",
+        unit(
+            "sched",
+            "oneshot",
+            &format!(
+                r#""ExecStart":"{show}","User":"web","StandardOutput":"file:{}","Nice":"-3","OOMScoreAdjust":"300","IOSchedulingClass":"best-effort","IOSchedulingPriority":"6","CPUSchedulingPolicy":"batch","CPUAffinity":["1"]"#,
+                out.display()
+            ),
+        ),
+    )]);
+    assert!(
+        wait_for(10000, || read(&out).lines().count() >= 5),
+        "{}",
+        s6.log("sched")
+    );
+    assert_eq!(
+        read(&out),
+        "-3\n300\nbest-effort: prio 6\nSCHED_BATCH\n1\n",
+        "{}",
+        s6.log("sched")
+    );
+    assert_eq!(s6.log("sched"), "");
+}
+
+#[test]
+fn l2_scheduling_a_container_forbids_is_lowered_skipped_or_fails_the_start_as_systemd() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
+    // As in podman's default capability set: no CAP_SYS_NICE, no
+    // CAP_SYS_RESOURCE, RLIMIT_NICE 0. (The realtime IO class is also
+    // allowed by CAP_SYS_ADMIN, which unshare needs here: its refusal is
+    // tested in podman, tests/cases/systemd.sh.)
+    let t = tempfile::tempdir().unwrap();
+    let show = script(t.path(), "show", SHOW_SCHEDULING);
+    let cases = [
+        ("nice", r#""Nice":"-5""#),
+        ("oom", r#""OOMScoreAdjust":"-500""#),
+        ("fifo", r#""CPUSchedulingPolicy":"fifo""#),
+        ("cpus", r#""CPUAffinity":["1000"]"#),
+    ];
+    let units: Vec<(&str, String)> = cases
+        .iter()
+        .map(|(name, setting)| {
+            let sc = format!(
+                r#""ExecStart":"{show}","StandardOutput":"file:{}",{setting}"#,
+                t.path().join(name).display()
+            );
+            (*name, unit(name, "oneshot", &sc))
+        })
+        .collect();
+    let s6 = S6::start_with(
+        &units,
+        false,
+        &[
+            "prlimit",
+            "--nice=0:0",
+            "setpriv",
+            "--inh-caps=-sys_nice,-sys_resource",
+            "--bounding-set=-sys_nice,-sys_resource",
+            "--",
+        ],
+    );
+    // Nice= and OOMScoreAdjust=: the service starts, one line each.
+    for name in ["nice", "oom"] {
+        let out = t.path().join(name);
+        assert!(
+            wait_for(10000, || read(&out).lines().count() >= 5),
+            "{name}: {}",
+            s6.log(name)
+        );
+        assert!(read(&out).starts_with("0\n0\n"), "{name}: {}", read(&out));
+    }
+    assert_eq!(
+        s6.log("nice"),
+        "nci-systemd: nice: Nice=-5 is not allowed in the container (no CAP_SYS_NICE; RLIMIT_NICE 0): set to 0, the closest allowed\n"
+    );
+    assert_eq!(
+        s6.log("oom"),
+        "nci-systemd: oom: OOMScoreAdjust=-500 is not allowed in the container (lowering it needs CAP_SYS_RESOURCE): not applied\n"
+    );
+    // The others fail the start with systemd's status, naming the setting.
+    for (name, status, line) in [
+        ("fifo", 214, "nci-systemd: fifo: CPUSchedulingPolicy=fifo CPUSchedulingPriority=1: setting the CPU scheduling: Operation not permitted (the container lacks CAP_SYS_NICE: podman run --cap-add SYS_NICE)"),
+        ("cpus", 215, "nci-systemd: cpus: CPUAffinity=1000: setting the CPU affinity: Invalid argument (the container's CPUs are "),
+    ] {
+        let failed = format!("failed (status {status})");
+        assert!(
+            wait_for(10000, || s6.log(name).contains(&failed)),
+            "{name}: {}",
+            s6.log(name)
+        );
+        assert!(s6.log(name).starts_with(line), "{name}: {}", s6.log(name));
+        assert_eq!(read(&t.path().join(name)), "", "{name} ran");
+    }
+}
