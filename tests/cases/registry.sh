@@ -378,8 +378,8 @@ t_L4_copy_to_registry_over_https_trusts_the_ca_in_certs_d_and_refuses_another() 
 t_L4_copy_to_registry_to_a_full_registry_disk_fails_clearly_leaves_no_tag_and_a_later_push_completes() {
   [ "$(id -u)" = 0 ] || skip "the registry's small disk is a tmpfs mount, which needs root"
   trap 'stop_registry' EXIT
-  # Room for the small layers (nci-init: 340 KB compressed), not for
-  # hello's (984 KB).
+  # Room for the small layers (nci-init: 249 KB compressed), not for
+  # hello's (992 KB).
   REG_STORAGE_SIZE=700k start_registry
   push=$(push_tool)
   if out=$(REGISTRY_AUTH_FILE=/nonexistent "$push" "docker://127.0.0.1:$REG_PORT/nci/hello:full" 2>&1); then
@@ -389,7 +389,7 @@ t_L4_copy_to_registry_to_a_full_registry_disk_fails_clearly_leaves_no_tag_and_a_
   error=$(grep 'error:' <<<"$out")
   # hello's layer, gzip: the same digest everywhere (deterministic).
   assert_contains "$error" "copy-to-registry: error: docker://127.0.0.1:$REG_PORT/nci/hello:full: layer sha256:80213c4455d0 ("
-  assert_contains "$error" "-hello-2.12): upload of sha256:2bcf5825f88f57c566b5a736fbacd4741897ca12b2f22828ed2fb002950de466: the registry could not store it (is its storage full or read-only? its log says why): it answered 500 Internal Server Error (UNKNOWN: unknown error: write $REG_DIR/data/docker/registry/v2/repositories/nci/hello/_uploads/"
+  assert_contains "$error" "-hello-2.12): upload of sha256:dc9677ced11989c8d929e80b6ae8bd245758f8712777cd9ffe38b9ba2f21afc1: the registry could not store it (is its storage full or read-only? its log says why): it answered 500 Internal Server Error (UNKNOWN: unknown error: write $REG_DIR/data/docker/registry/v2/repositories/nci/hello/_uploads/"
   [[ $error == *"/data: no space left on device)" ]] || fail "the error does not end with the registry's reason: $error"
   assert_eq "$(registry_tags nci/hello)" ""
   # Room again: the next push sends what is missing and tags.
@@ -407,8 +407,8 @@ t_L4_copy_to_registry_with_a_wrong_compression_cache_entry_fails_naming_it_remov
   plan=$(sed -n 2p "$push" | jq -r .plan)
   layer=$(jq -r '.layers[] | select(.comment | endswith("-hello-2.12")) | .digest' "$plan")
   hello=$(jq -r '.layers[] | select(.comment | endswith("-hello-2.12")) | .comment' "$plan")
-  gz=sha256:2bcf5825f88f57c566b5a736fbacd4741897ca12b2f22828ed2fb002950de466
-  entry=$XDG_CACHE_HOME/nix-container-images/compressed/gzip-6-miniz_oxide-0.9/$layer
+  gz=sha256:dc9677ced11989c8d929e80b6ae8bd245758f8712777cd9ffe38b9ba2f21afc1
+  entry=$XDG_CACHE_HOME/nix-container-images/compressed/gzip-6-chunks-128k-miniz_oxide-0.9/$layer
   mkdir -p "$(dirname "$entry")"
   printf '{"digest":"%s","size":12}' "$gz" >"$entry"
   if out=$(REGISTRY_AUTH_FILE=/nonexistent timeout 120 "$push" "docker://127.0.0.1:$REG_PORT/nci/hello:cache" 2>&1); then

@@ -4,7 +4,14 @@
 //! from another image or another machine).
 //!
 //! - gzip: DEFLATE level 6 (flate2's pure-Rust miniz_oxide backend),
-//!   a gzip header with no name, no time (0) and the "unknown" OS byte;
+//!   compressed on every core within a layer, pigz's way (gzp): the layer
+//!   is cut into fixed chunks of [`GZIP_CHUNK`] bytes, each compressed on
+//!   its own (no dictionary from the chunk before) and ended on a byte
+//!   boundary with a sync flush, so that the raw DEFLATE streams join into
+//!   one, the last ended as final; their CRC32s combined. The bytes
+//!   depend on the layer, the chunk size and the level only, never on the
+//!   number of threads or their timing. A gzip header with no name, no
+//!   time (0) and the "unknown" OS byte;
 //! - zstd: libzstd level 3 (the zstd crate), one thread, no checksum
 //!   and no content size in the frame header (a stream's size is not
 //!   known ahead).
@@ -51,7 +58,7 @@ impl Compression {
     /// version or header (the golden tests below catch one).
     pub fn id(self) -> &'static str {
         match self {
-            Compression::Gzip => "gzip-6-miniz_oxide-0.9",
+            Compression::Gzip => "gzip-6-chunks-128k-miniz_oxide-0.9",
             Compression::Zstd => "zstd-3-libzstd-1.5.7",
             Compression::None => "none",
         }
@@ -111,21 +118,38 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
+/// The size of the chunks a layer is cut into for gzip (pigz's and gzp's
+/// default): part of what the bytes depend on, so of [`Compression::id`].
+pub const GZIP_CHUNK: usize = 128 * 1024;
+
+/// The threads that compress one layer's gzip chunks: every core.
+fn gzip_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 /// Compresses all of `input` into `out`; the compressed blob's facts.
-pub fn compress<W: Write>(
+pub fn compress<W: Write + Send>(
+    alg: Compression,
+    input: impl Read,
+    out: W,
+) -> std::io::Result<(W, Facts)> {
+    compress_on(alg, input, out, gzip_threads())
+}
+
+/// [`compress`] with gzip chunks compressed on `threads` threads (the
+/// bytes are the same for any number).
+fn compress_on<W: Write + Send>(
     alg: Compression,
     mut input: impl Read,
     out: W,
+    threads: usize,
 ) -> std::io::Result<(W, Facts)> {
     let hashing = Hashing::new(out);
     let hashing = match alg {
         Compression::Gzip => {
-            let mut enc = flate2::GzBuilder::new()
-                .mtime(0)
-                .operating_system(255)
-                .write(hashing, flate2::Compression::new(6));
-            std::io::copy(&mut input, &mut enc)?;
-            enc.finish()?
+            let mut hashing = hashing;
+            gzip(&mut input, &mut hashing, threads)?;
+            hashing
         }
         Compression::Zstd => {
             let mut enc = zstd::stream::write::Encoder::new(hashing, 3)?;
@@ -143,6 +167,46 @@ pub fn compress<W: Write>(
     let (mut out, facts) = hashing.finish();
     out.flush()?;
     Ok((out, facts))
+}
+
+/// gzip of `input` into `out`, chunks compressed on `threads` threads.
+fn gzip<W: Write + Send>(
+    input: &mut impl Read,
+    out: &mut W,
+    threads: usize,
+) -> std::io::Result<()> {
+    use gzp::ZWriter;
+    let gzp_error = |e: gzp::GzpError| match e {
+        gzp::GzpError::Io(e) => e,
+        e => std::io::Error::other(e),
+    };
+    std::thread::scope(|scope| {
+        let mut enc = gzp::par::compress::ParCompressBuilder::<gzp::deflate::Gzip>::new()
+            .num_threads(threads.max(1))
+            .map_err(gzp_error)?
+            .buffer_size(GZIP_CHUNK)
+            .map_err(gzp_error)?
+            .compression_level(gzp::Compression::new(6))
+            .from_borrowed_writer(out, scope);
+        // Never `flush` it: a flush ends a chunk early (other bytes).
+        // A ParCompress dropped unfinished finishes itself (and panics on
+        // an error); one whose `write` failed has shut itself down and
+        // must not be finished (it panics).
+        let mut buf = vec![0; 1 << 20];
+        loop {
+            let n = match input.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let _ = enc.finish();
+                    return Err(e);
+                }
+            };
+            enc.write_all(&buf[..n])?;
+        }
+        enc.finish().map(|_| ()).map_err(gzp_error)
+    })
 }
 
 /// Compressed facts by uncompressed digest: one small file per layer and
@@ -280,9 +344,9 @@ mod tests {
         assert_eq!(
             compressed(Compression::Gzip, &input).1,
             Facts {
-                digest: "sha256:257bc083cb51654b332458c8ab94500eed783e605645ce0d9b7e077acb26dc53"
+                digest: "sha256:9f20b6f6bc8799e30483c3c6d8798b8065f12d69dcfce46bac1444161ce99d40"
                     .into(),
-                size: 58153
+                size: 56585
             }
         );
         assert_eq!(
@@ -293,6 +357,139 @@ mod tests {
                 size: 32910
             }
         );
+    }
+
+    /// Hands out its bytes `step` at a time (a pipe's reads).
+    struct Dribble<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Dribble<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    /// Inputs around the chunk boundaries: empty, less than a chunk, one
+    /// chunk exactly, several chunks exactly, several and a bit.
+    fn chunked_inputs() -> Vec<Vec<u8>> {
+        let layer = sample();
+        let mut long = layer.clone();
+        long.extend_from_slice(&layer);
+        [
+            0,
+            1000,
+            GZIP_CHUNK,
+            3 * GZIP_CHUNK,
+            3 * GZIP_CHUNK + 1,
+            long.len(),
+        ]
+        .into_iter()
+        .map(|n| long[..n].to_vec())
+        .collect()
+    }
+
+    #[test]
+    fn gzip_is_the_same_bytes_on_1_or_n_threads_and_for_any_reads() {
+        for input in chunked_inputs() {
+            let (one, f1) = compress_on(Compression::Gzip, &input[..], Vec::new(), 1).unwrap();
+            for threads in [2, 3, 8] {
+                let (n, fnn) =
+                    compress_on(Compression::Gzip, &input[..], Vec::new(), threads).unwrap();
+                assert!(n == one, "{} bytes on {threads} threads", input.len());
+                assert_eq!(fnn, f1);
+            }
+            for step in [1 << 20, 7001, 4096] {
+                let dribble = Dribble { data: &input, step };
+                let (n, _) = compress_on(Compression::Gzip, dribble, Vec::new(), 4).unwrap();
+                assert!(n == one, "{} bytes read {step} at a time", input.len());
+            }
+        }
+    }
+
+    /// The chunks joined are one gzip member that other decoders read:
+    /// flate2's (one member only) and gzip(1)'s own `-t` and `-d`.
+    #[test]
+    fn parallel_gzip_is_read_by_gzip_itself() {
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().unwrap();
+        for (i, input) in chunked_inputs().into_iter().enumerate() {
+            let (gz, _) = compress_on(Compression::Gzip, &input[..], Vec::new(), 4).unwrap();
+            let mut back = Vec::new();
+            flate2::read::GzDecoder::new(&gz[..])
+                .read_to_end(&mut back)
+                .unwrap();
+            assert!(back == input, "flate2 read another layer ({i})");
+            let file = dir.path().join(format!("layer{i}.gz"));
+            std::fs::write(&file, &gz).unwrap();
+            let test = Command::new("gzip").arg("-t").arg(&file).status().unwrap();
+            assert!(test.success(), "gzip -t {}: {test}", file.display());
+            let out = Command::new("gzip")
+                .arg("-dc")
+                .arg(&file)
+                .stderr(Stdio::inherit())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success() && out.stdout == input,
+                "gzip -dc ({i})"
+            );
+        }
+    }
+
+    /// Fails after `left` bytes.
+    struct Failing {
+        left: usize,
+    }
+
+    impl Write for Failing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.left == 0 {
+                return Err(std::io::Error::other("the registry went away"));
+            }
+            let n = buf.len().min(self.left);
+            self.left -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.left == 0 {
+                return Err(std::io::Error::other("the layer writer died"));
+            }
+            let n = buf.len().min(self.left);
+            buf[..n].fill(b'x');
+            self.left -= n;
+            Ok(n)
+        }
+    }
+
+    /// A failing upload or layer is an error of the push, not a panic
+    /// (the release build aborts on one, with no message).
+    #[test]
+    fn gzip_errors_on_either_side_are_errors() {
+        let input = chunked_inputs().pop().unwrap();
+        for left in [0, 10, 50_000] {
+            let e = compress_on(Compression::Gzip, &input[..], Failing { left }, 2)
+                .err()
+                .unwrap();
+            assert!(e.to_string().contains("the registry went away"), "{e}");
+        }
+        for left in [0, 10, 3 * GZIP_CHUNK] {
+            let e = compress_on(Compression::Gzip, Failing { left }, Vec::new(), 2)
+                .err()
+                .unwrap();
+            assert_eq!(e.to_string(), "the layer writer died");
+        }
     }
 
     #[test]
