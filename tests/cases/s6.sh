@@ -446,37 +446,59 @@ t_L4_flake_checks_run_the_example_inits_in_a_build_without_kvm() {
 t_L2_s6_init_without_unwind_tables_a_panic_still_prints_its_message_and_aborts() {
   # tests/build-tools (and nix/packages.nix) remove the unwind tables from
   # nci-init (rust/nci-init/drop-unwind-tables; docs/s6.md, "Size of
-  # nci-init"). nci-init has no input that panics, so a program that
-  # does, built as nci-init is (the release profile's settings, musl,
-  # static, not position-independent) and stripped the same way, shows
-  # what a panic in the init would do: print its message and abort, also
-  # when a backtrace is asked for.
-  local host musl out rc
+  # nci-init") and link it with rust/nci-init/src/unwind.rs's unwinder
+  # that finds no frame instead of libunwind. nci-init has no input that
+  # panics, so a program that does, built as nci-init is (the release
+  # profile's settings, musl, static, not position-independent) and
+  # stripped the same way, shows what a panic in the init would do: print
+  # its message and abort, also when a backtrace is asked for; and with
+  # unwind.rs it prints the same, byte for byte, as with libunwind.
+  local host musl out rc variant
+  local -A printed=()
   host=$(rustc -vV | sed -n 's/^host: //p')
   musl=${host%-gnu}-musl
   rustup target list --installed 2>/dev/null | grep -qx "$musl" || skip "the Rust target $musl is missing (tests/setup adds it)"
   readelf -SW "$TOOLS_DIR/nci-init" | grep -Eq '\.eh_frame|\.gcc_except_table' && fail "nci-init still has unwind tables"
+  # libunwind's own messages ("libunwind: %s - %s") are in every build
+  # that links it.
+  grep -q 'libunwind: ' "$TOOLS_DIR/nci-init" && fail "nci-init links libunwind (src/unwind.rs is not in its build)"
   cat >panics.rs <<'RS'
+#[cfg(unwind_rs)]
+#[path = "unwind.rs"]
+mod unwind;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let i = args.len() + 2;
     println!("{}", args[i]);
 }
 RS
-  rustc --edition 2021 --target "$musl" -C opt-level=z -C panic=abort -C lto -C codegen-units=1 \
-    -C strip=symbols -C target-feature=+crt-static -C relocation-model=static panics.rs -o panics
-  readelf -SW panics | grep -q '\.eh_frame' || fail "the program had no .eh_frame to begin with"
-  "$ROOT/rust/nci-init/drop-unwind-tables" panics
-  readelf -SW panics | grep -Eq '\.eh_frame|\.gcc_except_table' && fail "drop-unwind-tables left a table"
-  for bt in 0 1 full; do
-    rc=0
-    out=$(RUST_BACKTRACE=$bt ./panics 2>&1) || rc=$?
-    echo "RUST_BACKTRACE=$bt: exit $rc"
-    echo "$out"
-    assert_eq "$rc" 134
-    assert_contains "$out" "panicked at panics.rs:4:24:"
-    assert_contains "$out" "index out of bounds: the len is 1 but the index is 3"
+  cp "$ROOT/rust/nci-init/src/unwind.rs" unwind.rs
+  for variant in libunwind unwind_rs; do
+    rustc --edition 2021 --target "$musl" -C opt-level=z -C panic=abort -C lto -C codegen-units=1 \
+      -C strip=symbols -C target-feature=+crt-static -C relocation-model=static --cfg "$variant" \
+      panics.rs -o "panics-$variant"
+    readelf -SW "panics-$variant" | grep -q '\.eh_frame' || fail "the program had no .eh_frame to begin with"
+    "$ROOT/rust/nci-init/drop-unwind-tables" "panics-$variant"
+    readelf -SW "panics-$variant" | grep -Eq '\.eh_frame|\.gcc_except_table' && fail "drop-unwind-tables left a table"
+    for bt in 0 1 full; do
+      rc=0
+      out=$(RUST_BACKTRACE=$bt "./panics-$variant" 2>&1) || rc=$?
+      echo "$variant, RUST_BACKTRACE=$bt: exit $rc"
+      echo "$out"
+      assert_eq "$rc" 134
+      assert_contains "$out" "panicked at panics.rs:8:24:"
+      assert_contains "$out" "index out of bounds: the len is 1 but the index is 3"
+      # The thread's id differs from run to run.
+      printed[$variant-$bt]=$(sed -E "s/^thread 'main' \([0-9]+\)/thread 'main'/" <<<"$out")
+    done
   done
+  for bt in 0 1 full; do
+    assert_eq "${printed[unwind_rs-$bt]}" "${printed[libunwind-$bt]}" "(RUST_BACKTRACE=$bt)"
+  done
+  grep -q 'libunwind: ' panics-libunwind || fail "the program built with std's unwinder has no libunwind"
+  grep -q 'libunwind: ' panics-unwind_rs && fail "the program built with unwind.rs still links libunwind"
+  echo "sizes: $(stat -c %s panics-libunwind) bytes with libunwind, $(stat -c %s panics-unwind_rs) with unwind.rs"
 }
 
 t_L4_s6_init_in_the_image_is_static_and_at_most_500000_bytes() {

@@ -14,6 +14,15 @@ mod spawn;
 mod stages;
 mod status;
 mod sys;
+// The build that ships (tests/build-tools, nix/packages.nix): an unwinder
+// that finds no frame instead of libunwind (src/unwind.rs).
+#[cfg(all(
+    panic = "abort",
+    target_env = "musl",
+    target_feature = "crt-static",
+    not(test)
+))]
+mod unwind;
 
 use crate::error::{Context, Result};
 use cli::Command;
