@@ -16,6 +16,20 @@ t_L4_nix_image_runs_nix_with_every_image_path_registered() {
   assert_eq "$("${PODMAN_RUN[@]}" "$ref" nix-instantiate --eval -E '6 * 7' 2>/dev/null)" 42
 }
 
+t_L4_nix_in_the_image_loads_glibcs_nss_dns_module_and_prints_no_warning() {
+  # Nix dlopens libnss_dns.so.2 when it starts (libstore's preloadNSS) and
+  # prints "warning: unable to load nss_dns backend" where it is not
+  # found. In nixpkgs it is in glibc's lib/, which nix's rpath names; the
+  # stand-ins have it there too (tests/hermetic/default.nix's glibc).
+  local ref out
+  ref=$(load_image "$(build_image "$ROOT/images/nix.nix")")
+  out=$("${PODMAN_RUN[@]}" "$ref" nix --version 2>&1)
+  assert_eq "$out" "nix (Nix) 2.8.0"
+  out=$("${PODMAN_RUN[@]}" "$ref" sh -c 'ls /nix/store/*/lib/libnss_dns.so.2')
+  [[ $out == /nix/store/*-glibc-2.36-standin/lib/libnss_dns.so.2 ]] ||
+    fail "libnss_dns.so.2 is not (only) in glibc's store path: $out"
+}
+
 t_L4_nix_settings_are_written_to_nix_conf() {
   local ref out
   ref=$(load_image "$(build_image -E '{

@@ -60,7 +60,11 @@ let
   # in nixpkgs (glibc; skalibs.lib, and s6's and execline's libraries):
   # a copy of a few s6 programs (s6.programs) then takes the libraries
   # along, not the 65 programs of the package.
-  glibc = standin "glibc-2.36-standin" { libraries = [ "libc.so.6" ]; };
+  # glibc carries its NSS modules of DNS and files beside libc, as in
+  # nixpkgs' glibc: nix (below) dlopens libnss_dns.so.2 through its
+  # rpath, which names glibc, and warns "unable to load nss_dns backend"
+  # where it is missing.
+  glibc = standin "glibc-2.36-standin" { libraries = [ "libc.so.6" "libnss_dns.so.2" "libnss_files.so.2" ]; };
   skawareLibs = standin "skaware-libs-standin" {
     debPackages = [ "s6" "execline" ];
     libs = [ glibc ];
@@ -388,8 +392,11 @@ ${content}";
       builder = "/bin/bash";
       args = [ "-euc" "PATH=/usr/bin:/bin; mkdir -p $out/etc/ssl/certs; cp /etc/ssl/certs/ca-certificates.crt $out/etc/ssl/certs/ca-bundle.crt" ];
     };
+    # Linked to the glibc stand-in, as nixpkgs' nix is to glibc (its
+    # NSS module is found there).
     nix = standin "nix-2.8" {
       binaries = [ "/usr/bin/nix" ];
+      libs = [ glibc ];
       links = lib.genAttrs (map (n: "bin/nix-${n}") [ "build" "channel" "collect-garbage" "copy-closure" "daemon" "env" "hash" "instantiate" "prefetch-url" "shell" "store" ]) (_: "nix");
     };
 
