@@ -388,8 +388,8 @@ t_L4_copy_to_registry_to_a_full_registry_disk_fails_clearly_leaves_no_tag_and_a_
   echo "$out"
   error=$(grep 'error:' <<<"$out")
   # hello's layer, gzip: the same digest everywhere (deterministic).
-  assert_contains "$error" "copy-to-registry: error: docker://127.0.0.1:$REG_PORT/nci/hello:full: layer sha256:80213c4455d0 ("
-  assert_contains "$error" "-hello-2.12): upload of sha256:dc9677ced11989c8d929e80b6ae8bd245758f8712777cd9ffe38b9ba2f21afc1: the registry could not store it (is its storage full or read-only? its log says why): it answered 500 Internal Server Error (UNKNOWN: unknown error: write $REG_DIR/data/docker/registry/v2/repositories/nci/hello/_uploads/"
+  assert_contains "$error" "copy-to-registry: error: docker://127.0.0.1:$REG_PORT/nci/hello:full: layer sha256:607e1b4636d7 ("
+  assert_contains "$error" "-hello-2.12): upload of sha256:5393c68b64184a6d608a549869635a043473901c90a9acb4724466f01fdd0959: the registry could not store it (is its storage full or read-only? its log says why): it answered 500 Internal Server Error (UNKNOWN: unknown error: write $REG_DIR/data/docker/registry/v2/repositories/nci/hello/_uploads/"
   [[ $error == *"/data: no space left on device)" ]] || fail "the error does not end with the registry's reason: $error"
   assert_eq "$(registry_tags nci/hello)" ""
   # Room again: the next push sends what is missing and tags.
@@ -407,7 +407,7 @@ t_L4_copy_to_registry_with_a_wrong_compression_cache_entry_fails_naming_it_remov
   plan=$(sed -n 2p "$push" | jq -r .plan)
   layer=$(jq -r '.layers[] | select(.comment | endswith("-hello-2.12")) | .digest' "$plan")
   hello=$(jq -r '.layers[] | select(.comment | endswith("-hello-2.12")) | .comment' "$plan")
-  gz=sha256:dc9677ced11989c8d929e80b6ae8bd245758f8712777cd9ffe38b9ba2f21afc1
+  gz=sha256:5393c68b64184a6d608a549869635a043473901c90a9acb4724466f01fdd0959
   entry=$XDG_CACHE_HOME/nix-container-images/compressed/gzip-6-chunks-128k-miniz_oxide-0.9/$layer
   mkdir -p "$(dirname "$entry")"
   printf '{"digest":"%s","size":12}' "$gz" >"$entry"

@@ -31,6 +31,7 @@ let
       system = buildSystem;
       builder = "/bin/bash";
       args = [ ./standin-deb.sh ];
+      relinkScript = ./relink.sh;
       arch = "arm64";
       debPackages = toString debPackages;
       binaries = toString binaries;

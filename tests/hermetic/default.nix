@@ -31,6 +31,7 @@ let
       inherit name system;
       builder = "/bin/bash";
       args = [ ./standin.sh ];
+      relinkScript = ./relink.sh;
       binaries = toString binaries;
       debPackages = toString debPackages;
       links = toString (lib.mapAttrsToList (n: t: "${n}=${t}") links);

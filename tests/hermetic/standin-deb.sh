@@ -10,10 +10,13 @@
 # Environment: out, debDir (where the .deb files are), arch (Debian's
 # architecture name, arm64), debPackages (the packages to unpack: their
 # executables and libraries are looked up in them), binaries (paths
-# inside the packages, /usr/bin/hello), links ("name=target" pairs).
+# inside the packages, /usr/bin/hello), links ("name=target" pairs),
+# relinkScript (relink.sh, sourced).
 set -euo pipefail
 shopt -s nullglob
 export PATH=/usr/bin:/bin:/usr/sbin:/sbin
+# relink and add_links, shared with standin.sh.
+source "$relinkScript"
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
@@ -67,21 +70,12 @@ for bin in $binaries; do
       chmod u+w "$out/lib/$name"
     fi
     copy_needed "$dest"
-    patchelf --set-interpreter "$out/lib/$name" --set-rpath "$out/lib" "$dest"
   fi
 done
 
-for lib in "$out"/lib/*; do
-  case "$lib" in
-    */ld-linux*) ;;
-    *) patchelf --set-rpath "$out/lib" "$lib" ;;
-  esac
-done
-
-for pair in ${links:-}; do
-  mkdir -p "$(dirname "$out/${pair%%=*}")"
-  ln -s "${pair#*=}" "$out/${pair%%=*}"
-done
+interpreter_dir() { echo "$out/lib"; }
+relink "$out/lib"
+add_links
 
 rmdir "$out/bin" "$out/lib" 2>/dev/null || true
 chmod -R a-w "$out"

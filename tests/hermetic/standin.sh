@@ -14,7 +14,7 @@
 # (Debian packages whose bin/ and sbin/ executables are all taken),
 # files ("dest=host-path" pairs, dest relative to $out: data files such as
 # nginx's conf/ copied as they are), paths ("from=to" compiled-in paths
-# to replace),
+# to replace), relinkScript (relink.sh, sourced),
 # libraries (sonames of host libraries to take, library-only stand-ins),
 # libs (store paths with a lib/ of shared libraries to link to),
 # librariesOnly (non-empty: no bin/), links ("name=target" pairs, target
@@ -22,6 +22,8 @@
 set -euo pipefail
 shopt -s nullglob
 export PATH=/usr/bin:/bin:/usr/sbin:/sbin
+# relink and add_links, shared with standin-deb.sh.
+source "$relinkScript"
 
 mkdir -p "$out/bin" "$out/lib"
 declare -A seen=()
@@ -89,25 +91,14 @@ rpath=
 [ -z "$(ls "$out/lib")" ] || rpath=$out/lib
 for dir in ${libs:-}; do rpath=${rpath:+$rpath:}$dir/lib; done
 
-for f in "$out"/bin/*; do
-  if interp=$(patchelf --print-interpreter "$f" 2>/dev/null); then
-    interp=$(basename "$interp")
-    dir=$(provided "$interp")
-    patchelf --set-interpreter "${dir:-$out/lib}/$interp" --set-rpath "$rpath" "$f"
-  fi
-done
-
-for lib in "$out"/lib/*; do
-  case "$lib" in
-    */ld-linux*) ;;
-    *) patchelf --set-rpath "$rpath" "$lib" ;;
-  esac
-done
-
-for pair in ${links:-}; do
-  mkdir -p "$(dirname "$out/${pair%%=*}")"
-  ln -s "${pair#*=}" "$out/${pair%%=*}"
-done
+# The interpreter of an executable: in a `libs` path's lib/, else here.
+interpreter_dir() {
+  local dir
+  dir=$(provided "$1")
+  echo "${dir:-$out/lib}"
+}
+relink "$rpath"
+add_links
 
 for pair in ${files:-}; do
   mkdir -p "$(dirname "$out/${pair%%=*}")"
