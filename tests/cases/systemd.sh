@@ -654,6 +654,67 @@ t_L4_systemd_scheduling_settings_apply_in_podman_and_a_forbidden_one_is_handled_
   [ "$(grep -c '^ran$' <<<"$out")" = 0 ] || fail "the refused service ran"
 }
 
+t_L4_systemd_systemctl_stop_start_and_status_go_through_s6_in_podman() {
+  # A root script of the image stops a long-run, reads its status and
+  # starts it again, as systemd's jobs: each returns once done. The
+  # container keeps running (a service stopped on request is not a
+  # failure for the init).
+  local m='{ pkgs, ... }: {
+    image.name = "systemctl-ss";
+    systemd.services.web = {
+      serviceConfig.ExecStopPost = "${pkgs.busybox}/bin/sh -c \"echo stopped >> /run/web.pids\"";
+      script = "echo $$ >> /run/web.pids; exec sleep 1000";
+    };
+    systemd.services.ctl = {
+      after = [ "web.service" ];
+      serviceConfig.Type = "oneshot";
+      # A job script runs with `set -e`: each status is kept.
+      script = "
+        rc=0; systemctl status web.service > /run/status-up || rc=$?; echo \"rc $rc\" >> /run/status-up
+        rc=0; systemctl stop web || rc=$?; echo \"stop $rc\" > /run/ctl
+        systemctl is-active web >> /run/ctl || true
+        rc=0; systemctl status web > /run/status-down || rc=$?; echo \"rc $rc\" >> /run/status-down
+        rc=0; systemctl start web.service || rc=$?; echo \"start $rc\" >> /run/ctl
+        systemctl is-active web >> /run/ctl || true
+        touch /run/ctl-done
+      ";
+    };
+  }'
+  local ref id out cat=/run/current-system/sw/bin/cat
+  ref=$(load_image "$(build_image -E "$m")")
+  id=$(podman run -d --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 "$ref")
+  trap "podman rm -f -t 0 $id >/dev/null 2>&1 || true" EXIT
+  for _ in $(seq 150); do
+    podman exec "$id" /run/current-system/sw/bin/test -e /run/ctl-done 2>/dev/null && break
+    sleep 0.1
+  done
+  podman logs "$id" 2>&1
+  assert_eq "$(podman exec "$id" $cat /run/ctl)" "stop 0
+inactive
+start 0
+active"
+  # The stop sequence ran (ExecStopPost) before `stop` returned; a new
+  # main process after the start.
+  assert_eq "$(podman exec "$id" $cat /run/web.pids | sed 's/^[0-9]*$/pid/')" "pid
+stopped
+pid"
+  out=$(podman exec "$id" $cat /run/status-up)
+  echo "$out"
+  assert_contains "$out" "● web.service"
+  assert_contains "$out" "     Active: active (running)"
+  assert_contains "$out" "         s6: up (pid "
+  assert_contains "$out" "     Runner: "
+  assert_contains "$out" "rc 0"
+  out=$(podman exec "$id" $cat /run/status-down)
+  echo "$out"
+  assert_contains "$out" "     Active: inactive (dead)"
+  assert_contains "$out" "         s6: down ("
+  [[ $out != *Runner:* ]] || fail "a stopped service's status shows a runner"
+  assert_contains "$out" "rc 3"
+  assert_contains "$(podman logs "$id" 2>&1)" "[init] service 'web' stopped"
+  assert_eq "$(podman inspect -f '{{.State.Running}}' "$id")" true
+}
+
 # A package's unit file, as a package of systemd.packages ships it.
 sd_packaged_unit='pkgs.writeTextDir "lib/systemd/system/app.service" "[Unit]\nDescription=App\nAfter=db.service \\\n  other.target\n[Service]\nType=notify\nUser=nobody\nAmbientCapabilities=CAP_NET_BIND_SERVICE\nExecStart=/bin/sh -c \"nc -l -p 80 & systemd-notify --ready; wait\"\nProtectSystem=strict\n"'
 

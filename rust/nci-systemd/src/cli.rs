@@ -65,13 +65,15 @@ pub enum Cmd {
         words: Vec<String>,
     },
     /// Answers a service's `systemctl` about the services of the image:
-    /// `is-active`, `is-failed`, `reload`, `restart`, ... (also run as
+    /// `is-active`, `is-failed`, `status`, `start`, `stop`, `reload`,
+    /// `restart`, ... (also run as
     /// `systemctl`; the units' `bin/systemctl` passes the scan directory).
     Systemctl {
         /// s6's scan directory (`s6.stateDir`).
         #[arg(long, default_value = nci_core::init_spec::DEFAULT_STATE_DIR)]
         scan_dir: PathBuf,
-        /// The s6-svc that reloads and restarts (the image's s6 programs).
+        /// The s6-svc that starts, stops, reloads and restarts (the
+        /// image's s6 programs; `status` runs the s6-svstat beside it).
         #[arg(long, default_value = "s6-svc")]
         s6_svc: PathBuf,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -2,10 +2,12 @@
 //! `systemd-notify`): what NixOS modules' scripts ask of systemd about
 //! the services of the image. `is-active` and `is-failed` read the
 //! state each `nci-systemd run` keeps in its s6 service directory
-//! ([`STATE_FILE`], world-readable, as systemd answers any user);
-//! `reload` and `restart` go to s6 (`s6-svc -h`, `-r`), as root only, as
-//! systemd without polkit, and wait for the service as systemd's jobs
-//! do. Every other verb is refused by name: nothing is pretended.
+//! ([`STATE_FILE`], world-readable, as systemd answers any user), and so
+//! does `status` (with s6-svstat's line where it can be read);
+//! `start`, `stop`, `reload` and `restart` go to s6 (`s6-svc -u`, `-d`,
+//! `-h`, `-r`), as root only, as systemd without polkit, and wait for the
+//! service as systemd's jobs do. Every other verb is refused by name:
+//! nothing is pretended.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -60,7 +62,7 @@ pub fn write_state(dir: &Path, state: State, seq: u64) -> std::io::Result<()> {
 }
 
 /// The verbs this `systemctl` knows.
-const VERBS: &str = "is-active, is-failed, reload, restart, try-restart, reload-or-restart, try-reload-or-restart, daemon-reload";
+const VERBS: &str = "is-active, is-failed, status, start, stop, reload, restart, try-restart, reload-or-restart, try-reload-or-restart, daemon-reload";
 
 /// A unit argument: `NAME` or `NAME.service`; None for another kind.
 fn service_name(arg: &str) -> Option<&str> {
@@ -169,10 +171,22 @@ fn parse(words: &[String]) -> Result<Request> {
 
 /// Runs `systemctl WORDS...`; the exit status as systemctl's.
 pub fn main(words: &[String], scan_dir: &Path, s6_svc: &Path) -> Result<i32> {
+    // s6-svstat beside s6-svc (the image's s6 programs).
+    let s6_svstat = s6_svc.with_file_name("s6-svstat");
     run(
         words,
         scan_dir,
         nix::unistd::geteuid().is_root(),
+        &mut |dir| {
+            let out = std::process::Command::new(&s6_svstat)
+                .arg(dir)
+                .stderr(std::process::Stdio::null())
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        },
         &mut |args| {
             let status = std::process::Command::new(s6_svc)
                 .args(args)
@@ -188,12 +202,168 @@ pub fn main(words: &[String], scan_dir: &Path, s6_svc: &Path) -> Result<i32> {
     )
 }
 
+/// A unit a verb controls: its s6 service directory, or the exit status
+/// (systemd's: 5 not found, 4 access denied) once the reason is printed.
+fn controlled(
+    scan_dir: &Path,
+    verb: &str,
+    unit: &str,
+    root: bool,
+) -> Result<(String, PathBuf), i32> {
+    let shown = match service_name(unit) {
+        Some(n) => format!("{n}.service"),
+        None => unit.to_string(),
+    };
+    let Some(name) = service_name(unit) else {
+        nci_core::errln!("Failed to {verb} {shown}: Unit {shown} not found.");
+        return Err(5);
+    };
+    let dir = scan_dir.join(name);
+    if !dir.join("supervise").is_dir() && !dir.join("run").is_file() {
+        // systemd's words and status for a unit it does not have.
+        nci_core::errln!("Failed to {verb} {shown}: Unit {shown} not found.");
+        return Err(5);
+    }
+    if !root {
+        nci_core::errln!(
+            "Failed to {verb} {shown}: Access denied (only root controls the services of an image: s6's supervise directories are root's)."
+        );
+        return Err(4);
+    }
+    Ok((shown, dir))
+}
+
+/// `systemctl status UNIT...`: systemd's first lines (the unit, its
+/// state) and s6's view; 0 when every unit is active, 3 when one is
+/// not, 4 when one is not in the image (systemctl's codes).
+fn status(
+    scan_dir: &Path,
+    units: &[String],
+    svstat: &mut dyn FnMut(&Path) -> Option<String>,
+) -> Status {
+    use std::fmt::Write;
+    let mut st = Status::default();
+    for u in units {
+        let name = service_name(u);
+        let dir = name.map(|n| scan_dir.join(n));
+        let Some((name, dir)) = name
+            .zip(dir)
+            .filter(|(_, d)| d.join("run").is_file() || d.join("supervise").is_dir())
+        else {
+            let _ = writeln!(st.err, "Unit {u} could not be found.");
+            st.code = st.code.max(4);
+            continue;
+        };
+        let seen = seen(scan_dir, name);
+        let word = seen.as_ref().map_or("inactive", |s| s.word.as_str());
+        let (mark, sub) = match word {
+            "active" | "reloading" => ("●", " (running)"),
+            "failed" => ("×", " (dead)"),
+            "inactive" => ("○", " (dead)"),
+            _ => ("○", ""),
+        };
+        if !st.out.is_empty() {
+            st.out.push('\n');
+        }
+        let _ = writeln!(st.out, "{mark} {name}.service");
+        let _ = writeln!(st.out, "     Loaded: loaded (s6 service {})", dir.display());
+        let _ = writeln!(st.out, "     Active: {word}{sub}");
+        // The runner while it runs the service (systemd's Main PID line).
+        let running = !matches!(word, "inactive" | "failed");
+        if let Some(s) = seen.as_ref().filter(|s| running && !s.runner.is_empty()) {
+            let _ = writeln!(st.out, "     Runner: {} (nci-systemd run)", s.runner);
+        }
+        if let Some(line) = svstat(&dir) {
+            let _ = writeln!(st.out, "         s6: {line}");
+        }
+        if !matches!(word, "active" | "reloading") {
+            st.code = st.code.max(3);
+        }
+    }
+    st
+}
+
+/// What `status` prints and its exit status.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Status {
+    out: String,
+    err: String,
+    code: i32,
+}
+
+/// `start` (`s6-svc -u`) and `stop` (`s6-svc -d`) of each unit, waiting
+/// as systemd's jobs do unless `--no-block`: a start until the new
+/// runner has started the service (or it failed: 1), a stop until the
+/// runner is done with its stop sequence.
+fn start_stop(
+    scan_dir: &Path,
+    req: &Request,
+    root: bool,
+    svc: &mut dyn FnMut(&[&str]) -> Result<bool>,
+) -> Result<i32> {
+    let start = req.verb == "start";
+    let mut code = 0;
+    for u in &req.units {
+        let (shown, dir) = match controlled(scan_dir, &req.verb, u, root) {
+            Ok(t) => t,
+            Err(c) => {
+                code = c;
+                continue;
+            }
+        };
+        let name = service_name(u).unwrap_or(u);
+        let before = seen(scan_dir, name);
+        // Starting a running service does nothing, as in systemd.
+        let running = before
+            .as_ref()
+            .is_some_and(|b| matches!(b.word.as_str(), "active" | "reloading" | "activating"));
+        if start && running {
+            continue;
+        }
+        let flag = if start { "-u" } else { "-d" };
+        let d = dir.to_string_lossy();
+        if !svc(&[flag, d.as_ref()])? {
+            nci_core::errln!("Failed to {} {shown}: s6-svc {flag} {d} failed.", req.verb);
+            code = 1;
+            continue;
+        }
+        if req.no_block {
+            continue;
+        }
+        let started = |s: Option<&Seen>| {
+            s.is_some_and(|s| {
+                Some(&s.runner) != before.as_ref().map(|b| &b.runner)
+                    && matches!(s.word.as_str(), "active" | "failed" | "inactive")
+            })
+        };
+        let stopped =
+            |s: Option<&Seen>| s.is_none_or(|s| matches!(s.word.as_str(), "inactive" | "failed"));
+        let done: &dyn Fn(Option<&Seen>) -> bool = if start { &started } else { &stopped };
+        if !wait_for(scan_dir, name, done) {
+            nci_core::errln!(
+                "Failed to {} {shown}: not done after {} s (now {}).",
+                req.verb,
+                WAIT.as_secs(),
+                state_of(scan_dir, name)
+            );
+            code = 1;
+        } else if start && state_of(scan_dir, name) == "failed" {
+            nci_core::errln!(
+                "Job for {shown} failed: see \"systemctl status {shown}\" and the container's log."
+            );
+            code = 1;
+        }
+    }
+    Ok(code)
+}
+
 /// [`main`] with its surroundings given: where the s6 services are,
-/// whether the caller is root, how s6-svc runs.
+/// whether the caller is root, how s6-svstat and s6-svc run.
 fn run(
     words: &[String],
     scan_dir: &Path,
     root: bool,
+    svstat: &mut dyn FnMut(&Path) -> Option<String>,
     svc: &mut dyn FnMut(&[&str]) -> Result<bool>,
 ) -> Result<i32> {
     let req = parse(words)?;
@@ -229,6 +399,21 @@ fn run(
             })
         }
         "daemon-reload" => Ok(0),
+        "status" => {
+            needs_units(&req)?;
+            let st = status(scan_dir, &req.units, svstat);
+            // Whole, in one write each (outln's habit: lines never cut).
+            use nci_core::out::{write_all, Stream};
+            if !req.quiet {
+                let _ = write_all(Stream::Stdout, st.out.as_bytes());
+            }
+            let _ = write_all(Stream::Stderr, st.err.as_bytes());
+            Ok(st.code)
+        }
+        "start" | "stop" => {
+            needs_units(&req)?;
+            start_stop(scan_dir, &req, root, svc)
+        }
         "reload" | "restart" | "try-restart" | "reload-or-restart" | "try-reload-or-restart" => {
             needs_units(&req)?;
             let flag = if req.verb.starts_with("reload") || req.verb == "try-reload-or-restart" {
@@ -239,27 +424,13 @@ fn run(
             let mut code = 0;
             for u in &req.units {
                 let name = service_name(u).unwrap_or(u);
-                let shown = match service_name(u) {
-                    Some(n) => format!("{n}.service"),
-                    None => u.clone(),
+                let (shown, dir) = match controlled(scan_dir, &req.verb, u, root) {
+                    Ok(t) => t,
+                    Err(c) => {
+                        code = c;
+                        continue;
+                    }
                 };
-                let dir = scan_dir.join(name);
-                if service_name(u).is_none()
-                    || (!dir.join("supervise").is_dir() && !dir.join("run").is_file())
-                {
-                    // systemd's words and status for a unit it does not have.
-                    nci_core::errln!("Failed to {} {shown}: Unit {shown} not found.", req.verb);
-                    code = 5;
-                    continue;
-                }
-                if !root {
-                    nci_core::errln!(
-                        "Failed to {} {shown}: Access denied (only root controls the services of an image: s6's supervise directories are root's).",
-                        req.verb
-                    );
-                    code = 4;
-                    continue;
-                }
                 let try_only = req.verb.starts_with("try-");
                 if try_only
                     && !matches!(
@@ -340,17 +511,23 @@ mod tests {
             write_state(&self.scan().join(unit), state, 1).unwrap();
         }
         fn run(&self, w: &str, root: bool, calls: &mut Vec<String>) -> Result<i32> {
-            run(&words(w), &self.scan(), root, &mut |a| {
+            run(&words(w), &self.scan(), root, &mut |_| None, &mut |a| {
                 calls.push(
                     a.join(" ")
                         .replace(&self.dir.path().to_string_lossy().to_string(), "D"),
                 );
                 // The runner answers at once: a reload rewrites its
-                // state, a restart is a new runner (here pid 1).
+                // state, a restart or a start is a new runner (here the
+                // call's number), a stop leaves it inactive.
                 let unit = a[1].rsplit('/').next().unwrap_or_default();
-                let runner = if a[0] == "-h" { std::process::id() } else { 1 };
+                let runner = if a[0] == "-h" {
+                    std::process::id()
+                } else {
+                    calls.len() as u32
+                };
+                let word = if a[0] == "-d" { "inactive" } else { "active" };
                 let tmp = self.scan().join("tmp");
-                std::fs::write(&tmp, format!("active {runner} {}\n", calls.len())).unwrap();
+                std::fs::write(&tmp, format!("{word} {runner} {}\n", calls.len())).unwrap();
                 std::fs::rename(&tmp, state_file(&self.scan(), unit)).unwrap();
                 Ok(true)
             })
@@ -435,12 +612,85 @@ mod tests {
     }
 
     #[test]
+    fn start_and_stop_go_to_s6_as_root_only_and_wait_for_the_runner() {
+        let f = Fixture::new();
+        let mut calls = vec![];
+        f.set("db", State::Active);
+        // Starting a running service does nothing.
+        assert_eq!(f.run("start db.service", true, &mut calls).unwrap(), 0);
+        assert!(calls.is_empty());
+        assert_eq!(f.run("stop db.service", true, &mut calls).unwrap(), 0);
+        assert_eq!(state_of(&f.scan(), "db"), "inactive");
+        assert_eq!(f.run("start db", true, &mut calls).unwrap(), 0);
+        assert_eq!(state_of(&f.scan(), "db"), "active");
+        assert_eq!(f.run("--no-block stop web", true, &mut calls).unwrap(), 0);
+        assert_eq!(calls, ["-d D/scan/db", "-u D/scan/db", "-d D/scan/web"]);
+        calls.clear();
+        assert_eq!(f.run("stop db", false, &mut calls).unwrap(), 4);
+        assert_eq!(f.run("start nothere", true, &mut calls).unwrap(), 5);
+        assert!(calls.is_empty());
+        // A start whose new runner fails: systemd's 1.
+        let mut failing = |a: &[&str]| -> Result<bool> {
+            let unit = a[1].rsplit('/').next().unwrap_or_default();
+            let tmp = f.scan().join("tmp");
+            std::fs::write(&tmp, "failed 2 9\n").unwrap();
+            std::fs::rename(&tmp, state_file(&f.scan(), unit)).unwrap();
+            Ok(true)
+        };
+        f.set("web", State::Inactive);
+        assert_eq!(
+            run(
+                &words("start web"),
+                &f.scan(),
+                true,
+                &mut |_| None,
+                &mut failing
+            )
+            .unwrap(),
+            1
+        );
+    }
+
+    #[test]
+    fn status_answers_any_user_with_systemds_first_lines_and_codes() {
+        let f = Fixture::new();
+        f.set("db", State::Active);
+        f.set("web", State::Failed);
+        let mut asked = vec![];
+        let mut svstat = |d: &Path| {
+            asked.push(d.file_name().unwrap().to_string_lossy().into_owned());
+            Some("up (pid 7) 3 seconds".to_string())
+        };
+        let scan = f.scan();
+        let mut status_of = |w: &str| {
+            let mut st = status(&scan, &words(w), &mut svstat);
+            st.out = st.out.replace(&scan.to_string_lossy().to_string(), "S");
+            st.out = st.out.replace(&std::process::id().to_string(), "PID");
+            st
+        };
+        assert_eq!(
+            status_of("db.service"),
+            Status {
+                out: "● db.service\n     Loaded: loaded (s6 service S/db)\n     Active: active (running)\n     Runner: PID (nci-systemd run)\n         s6: up (pid 7) 3 seconds\n".into(),
+                err: String::new(),
+                code: 0
+            }
+        );
+        let st = status_of("db web nothere.service");
+        assert_eq!(st.code, 4);
+        assert_eq!(st.err, "Unit nothere.service could not be found.\n");
+        assert!(st.out.contains("\n\n× web.service\n     Loaded: loaded (s6 service S/web)\n     Active: failed (dead)\n         s6: up"), "{}", st.out);
+        assert_eq!(status_of("db web").code, 3);
+        assert_eq!(asked, ["db", "db", "web", "db", "web"]);
+    }
+
+    #[test]
     fn other_verbs_and_options_are_refused_by_name() {
         let f = Fixture::new();
         let mut calls = vec![];
         assert_eq!(
-            f.run("stop db", true, &mut calls).unwrap_err().to_string(),
-            "'stop' is not supported in an image (this systemctl knows is-active, is-failed, reload, restart, try-restart, reload-or-restart, try-reload-or-restart, daemon-reload)"
+            f.run("enable db", true, &mut calls).unwrap_err().to_string(),
+            "'enable' is not supported in an image (this systemctl knows is-active, is-failed, status, start, stop, reload, restart, try-restart, reload-or-restart, try-reload-or-restart, daemon-reload)"
         );
         assert_eq!(
             f.run("is-active --user db", false, &mut calls).unwrap_err().to_string(),
@@ -454,7 +704,7 @@ mod tests {
         );
         assert_eq!(
             f.run("", false, &mut calls).unwrap_err().to_string(),
-            "a verb is needed (is-active, is-failed, reload, restart, try-restart, reload-or-restart, try-reload-or-restart, daemon-reload)"
+            "a verb is needed (is-active, is-failed, status, start, stop, reload, restart, try-restart, reload-or-restart, try-reload-or-restart, daemon-reload)"
         );
     }
 }

@@ -1152,3 +1152,86 @@ fn l2_scheduling_a_container_forbids_is_lowered_skipped_or_fails_the_start_as_sy
         assert_eq!(read(&t.path().join(name)), "", "{name} ran");
     }
 }
+
+#[test]
+fn l2_systemctl_stop_start_and_status_go_through_s6_and_wait_as_systemds_jobs() {
+    if skip_unless_root("s6-svscan in a PID namespace (unshare --pid) with services of other users")
+    {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let pids = t.path().join("pids");
+    let s6 = S6::start(&[
+        (
+            "web",
+            unit(
+                "web",
+                "simple",
+                &format!(
+                    r#""ExecStart":{},"ExecStopPost":"/bin/sh -c 'echo stopped >> {}'""#,
+                    sh(&format!("echo $$$$ >> {}; exec sleep 100", pids.display())),
+                    pids.display()
+                ),
+            ),
+        ),
+        (
+            "bad",
+            unit("bad", "simple", &format!(r#""ExecStart":{}"#, sh("exit 3"))),
+        ),
+    ]);
+    let scan = s6.dir.path().join("scan");
+    let systemctl = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("systemctl")
+            .arg("--scan-dir")
+            .arg(&scan)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.status.code(),
+        )
+    };
+    assert!(s6.wait_ready("web", 10_000), "{}", s6.log("web"));
+    let (out, _, code) = systemctl(&["status", "web.service"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("● web.service\n"), "{out}");
+    assert!(out.contains("\n     Active: active (running)\n"), "{out}");
+    assert!(out.contains("\n         s6: up (pid "), "{out}");
+    // stop: returns once the stop sequence is over (ExecStopPost ran),
+    // s6 keeps it down.
+    assert_eq!(systemctl(&["stop", "web"]).2, Some(0));
+    assert_eq!(read(&pids).lines().last(), Some("stopped"));
+    assert_eq!(systemctl(&["is-active", "web"]).0, "inactive\n");
+    let (out, _, code) = systemctl(&["status", "web"]);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("\n     Active: inactive (dead)\n"), "{out}");
+    assert!(out.contains("\n         s6: down ("), "{out}");
+    // start: returns once the new runner has the service running.
+    assert_eq!(systemctl(&["start", "web.service"]).2, Some(0));
+    assert_eq!(systemctl(&["is-active", "web"]).0, "active\n");
+    assert_eq!(read(&pids).lines().count(), 3, "{}", read(&pids));
+    // Starting a running service does nothing.
+    assert_eq!(systemctl(&["start", "web"]).2, Some(0));
+    assert_eq!(read(&pids).lines().count(), 3);
+    // A start that fails: systemctl's 1 and where to look.
+    assert!(wait_for(10_000, || systemctl(&["is-failed", "bad"]).2 == Some(0)));
+    let (_, err, code) = systemctl(&["start", "bad"]);
+    assert_eq!(
+        (err.as_str(), code),
+        (
+            "Job for bad.service failed: see \"systemctl status bad.service\" and the container's log.\n",
+            Some(1)
+        )
+    );
+    assert_eq!(
+        systemctl(&["stop", "nothere"]),
+        (
+            String::new(),
+            "Failed to stop nothere.service: Unit nothere.service not found.\n".into(),
+            Some(5)
+        )
+    );
+}
