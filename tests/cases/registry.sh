@@ -378,8 +378,8 @@ t_L4_copy_to_registry_over_https_trusts_the_ca_in_certs_d_and_refuses_another() 
 t_L4_copy_to_registry_to_a_full_registry_disk_fails_clearly_leaves_no_tag_and_a_later_push_completes() {
   [ "$(id -u)" = 0 ] || skip "the registry's small disk is a tmpfs mount, which needs root"
   trap 'stop_registry' EXIT
-  # Room for the small layers (nci-init: 249 KB compressed), not for
-  # hello's (992 KB).
+  # Room for the small layers (nci-init: 116 KB compressed), not for
+  # hello's (1,022 KB).
   REG_STORAGE_SIZE=700k start_registry
   push=$(push_tool)
   if out=$(REGISTRY_AUTH_FILE=/nonexistent "$push" "docker://127.0.0.1:$REG_PORT/nci/hello:full" 2>&1); then
@@ -389,7 +389,7 @@ t_L4_copy_to_registry_to_a_full_registry_disk_fails_clearly_leaves_no_tag_and_a_
   error=$(grep 'error:' <<<"$out")
   # hello's layer, gzip: the same digest everywhere (deterministic).
   assert_contains "$error" "copy-to-registry: error: docker://127.0.0.1:$REG_PORT/nci/hello:full: layer sha256:607e1b4636d7 ("
-  assert_contains "$error" "-hello-2.12): upload of sha256:5393c68b64184a6d608a549869635a043473901c90a9acb4724466f01fdd0959: the registry could not store it (is its storage full or read-only? its log says why): it answered 500 Internal Server Error (UNKNOWN: unknown error: write $REG_DIR/data/docker/registry/v2/repositories/nci/hello/_uploads/"
+  assert_contains "$error" "-hello-2.12): upload of sha256:aab094590e0125c9fbed531706b763c7ccf4d40a2126555e99767875e0107593: the registry could not store it (is its storage full or read-only? its log says why): it answered 500 Internal Server Error (UNKNOWN: unknown error: write $REG_DIR/data/docker/registry/v2/repositories/nci/hello/_uploads/"
   [[ $error == *"/data: no space left on device)" ]] || fail "the error does not end with the registry's reason: $error"
   assert_eq "$(registry_tags nci/hello)" ""
   # Room again: the next push sends what is missing and tags.
@@ -407,8 +407,8 @@ t_L4_copy_to_registry_with_a_wrong_compression_cache_entry_fails_naming_it_remov
   plan=$(sed -n 2p "$push" | jq -r .plan)
   layer=$(jq -r '.layers[] | select(.comment | endswith("-hello-2.12")) | .digest' "$plan")
   hello=$(jq -r '.layers[] | select(.comment | endswith("-hello-2.12")) | .comment' "$plan")
-  gz=sha256:5393c68b64184a6d608a549869635a043473901c90a9acb4724466f01fdd0959
-  entry=$XDG_CACHE_HOME/nix-container-images/compressed/gzip-6-chunks-128k-miniz_oxide-0.9/$layer
+  gz=sha256:aab094590e0125c9fbed531706b763c7ccf4d40a2126555e99767875e0107593
+  entry=$XDG_CACHE_HOME/nix-container-images/compressed/gzip-6-chunks-128k-zlib-rs-0.6/$layer
   mkdir -p "$(dirname "$entry")"
   printf '{"digest":"%s","size":12}' "$gz" >"$entry"
   if out=$(REGISTRY_AUTH_FILE=/nonexistent timeout 120 "$push" "docker://127.0.0.1:$REG_PORT/nci/hello:cache" 2>&1); then
