@@ -291,6 +291,48 @@ struct Status {
     code: i32,
 }
 
+/// One job of `req.verb` on the service `name` (shown as `shown`, its
+/// s6 directory `dir`): `s6-svc FLAG DIR`, then, unless `--no-block`,
+/// waiting until `done(before, now)` of its state as systemd waits for
+/// its jobs. 0, or 1 after saying why.
+#[allow(clippy::too_many_arguments)]
+fn job(
+    scan_dir: &Path,
+    req: &Request,
+    shown: &str,
+    dir: &Path,
+    name: &str,
+    flag: &str,
+    svc: &mut dyn FnMut(&[&str]) -> Result<bool>,
+    done: &dyn Fn(Option<&Seen>, Option<&Seen>) -> bool,
+) -> Result<i32> {
+    let before = seen(scan_dir, name);
+    let d = dir.to_string_lossy();
+    if !svc(&[flag, d.as_ref()])? {
+        nci_core::errln!("Failed to {} {shown}: s6-svc {flag} {d} failed.", req.verb);
+        return Ok(1);
+    }
+    if req.no_block || wait_for(scan_dir, name, &|now| done(before.as_ref(), now)) {
+        return Ok(0);
+    }
+    nci_core::errln!(
+        "Failed to {} {shown}: not done after {} s (now {}).",
+        req.verb,
+        WAIT.as_secs(),
+        state_of(scan_dir, name)
+    );
+    Ok(1)
+}
+
+/// A start or restart is over: a new runner has started the service,
+/// or given up.
+fn new_runner_settled(before: Option<&Seen>, now: Option<&Seen>) -> bool {
+    now.is_some_and(|s| {
+        Some(&s.runner) != before.map(|b| &b.runner)
+            && matches!(s.word.as_str(), "active" | "failed" | "inactive")
+    })
+}
+
 /// `start` (`s6-svc -u`) and `stop` (`s6-svc -d`) of each unit, waiting
 /// as systemd's jobs do unless `--no-block`: a start until the new
 /// runner has started the service (or it failed: 1), a stop until the
@@ -321,37 +363,20 @@ fn start_stop(
             continue;
         }
         let flag = if start { "-u" } else { "-d" };
-        let d = dir.to_string_lossy();
-        if !svc(&[flag, d.as_ref()])? {
-            nci_core::errln!("Failed to {} {shown}: s6-svc {flag} {d} failed.", req.verb);
-            code = 1;
-            continue;
-        }
-        if req.no_block {
-            continue;
-        }
-        let started = |s: Option<&Seen>| {
-            s.is_some_and(|s| {
-                Some(&s.runner) != before.as_ref().map(|b| &b.runner)
-                    && matches!(s.word.as_str(), "active" | "failed" | "inactive")
-            })
+        let stopped = |_: Option<&Seen>, s: Option<&Seen>| {
+            s.is_none_or(|s| matches!(s.word.as_str(), "inactive" | "failed"))
         };
-        let stopped =
-            |s: Option<&Seen>| s.is_none_or(|s| matches!(s.word.as_str(), "inactive" | "failed"));
-        let done: &dyn Fn(Option<&Seen>) -> bool = if start { &started } else { &stopped };
-        if !wait_for(scan_dir, name, done) {
-            nci_core::errln!(
-                "Failed to {} {shown}: not done after {} s (now {}).",
-                req.verb,
-                WAIT.as_secs(),
-                state_of(scan_dir, name)
-            );
-            code = 1;
-        } else if start && state_of(scan_dir, name) == "failed" {
-            nci_core::errln!(
-                "Job for {shown} failed: see \"systemctl status {shown}\" and the container's log."
-            );
-            code = 1;
+        let done: &dyn Fn(Option<&Seen>, Option<&Seen>) -> bool =
+            if start { &new_runner_settled } else { &stopped };
+        match job(scan_dir, req, &shown, &dir, name, flag, svc, done)? {
+            0 if start && !req.no_block && state_of(scan_dir, name) == "failed" => {
+                nci_core::errln!(
+                    "Job for {shown} failed: see \"systemctl status {shown}\" and the container's log."
+                );
+                code = 1;
+            }
+            0 => {}
+            c => code = c,
         }
     }
     Ok(code)
@@ -440,43 +465,23 @@ fn run(
                 {
                     continue;
                 }
-                let d = dir.to_string_lossy();
-                let before = seen(scan_dir, name);
-                if !svc(&[flag, d.as_ref()])? {
-                    nci_core::errln!("Failed to {} {shown}: s6-svc {flag} {d} failed.", req.verb);
-                    code = 1;
-                    continue;
-                }
-                if req.no_block {
-                    continue;
-                }
                 // As systemd's jobs: done when the reload is over (the
                 // runner wrote its state anew), or when the new runner
                 // has started the service (or given up).
-                let reloaded = |s: Option<&Seen>| {
+                let reloaded = |before: Option<&Seen>, s: Option<&Seen>| {
                     s.is_some_and(|s| {
-                        before
-                            .as_ref()
-                            .is_none_or(|b| (&b.runner, &b.seq) != (&s.runner, &s.seq))
+                        before.is_none_or(|b| (&b.runner, &b.seq) != (&s.runner, &s.seq))
                             && s.word != "reloading"
                     })
                 };
-                let restarted = |s: Option<&Seen>| {
-                    s.is_some_and(|s| {
-                        Some(&s.runner) != before.as_ref().map(|b| &b.runner)
-                            && matches!(s.word.as_str(), "active" | "failed" | "inactive")
-                    })
+                let done: &dyn Fn(Option<&Seen>, Option<&Seen>) -> bool = if flag == "-h" {
+                    &reloaded
+                } else {
+                    &new_runner_settled
                 };
-                let done: &dyn Fn(Option<&Seen>) -> bool =
-                    if flag == "-h" { &reloaded } else { &restarted };
-                if !wait_for(scan_dir, name, done) {
-                    nci_core::errln!(
-                        "Failed to {} {shown}: not done after {} s (now {}).",
-                        req.verb,
-                        WAIT.as_secs(),
-                        state_of(scan_dir, name)
-                    );
-                    code = 1;
+                match job(scan_dir, &req, &shown, &dir, name, flag, svc, done)? {
+                    0 => {}
+                    c => code = c,
                 }
             }
             Ok(code)
