@@ -83,6 +83,17 @@ assert_eq() {
   [ "$1" = "$2" ] || fail "expected '$2', got '$1' ${3:-}"
 }
 
+# http_get URL: the body of URL once it answers (a server in a
+# container just started), polled for up to 10 s; empty if it never does.
+http_get() {
+  local out=""
+  for _ in $(seq 50); do
+    out=$(curl -sf "$1") && break
+    sleep 0.2
+  done
+  printf '%s' "$out"
+}
+
 assert_contains() {
   grep -Fq -- "$2" <<<"$1" || fail "expected output to contain '$2', got: $1"
 }

@@ -77,12 +77,7 @@ t_L4_nixos_nginx_image_serves_plop_as_the_nginx_user_and_stops_promptly() {
   ref=$(load_image "$(build_image "$ROOT/images/nginx.nix")")
   id=$(nm_start "$ref" -p 127.0.0.1:$port:80)
   trap "podman rm -f -t 0 $id >/dev/null 2>&1 || true" EXIT
-  out=""
-  for _ in $(seq 50); do
-    out=$(curl -sf http://127.0.0.1:$port/plop) && break
-    sleep 0.2
-  done
-  assert_eq "$out" "plop"
+  assert_eq "$(http_get http://127.0.0.1:$port/plop)" "plop"
   # nginx runs as nginx (master and workers), under nci-systemd.
   out=$(podman top "$id" user args)
   echo "$out"

@@ -134,12 +134,7 @@ t_L4_syslog_nixos_nginx_module_logging_to_syslog_shows_its_lines_in_podman_logs(
   }')")
   id=$(syslog_start "$ref" -p 127.0.0.1:$port:80)
   trap "podman rm -f -t 0 $id >/dev/null 2>&1 || true" EXIT
-  out=""
-  for _ in $(seq 50); do
-    out=$(curl -sf http://127.0.0.1:$port/plop) && break
-    sleep 0.2
-  done
-  assert_eq "$out" "plop"
+  assert_eq "$(http_get http://127.0.0.1:$port/plop)" "plop"
   curl -s -o /dev/null http://127.0.0.1:$port/missing || true
   # nginx's own syslog client (facility local7): the access log line of
   # each request, and the error of the missing file.
